@@ -1,0 +1,56 @@
+"""Turn a genome's channel genes into the PyTorch network they describe.
+
+The network follows `Backbone` exactly: 13 3x3 conv layers (stride 1, padding 1, no bias), each
+followed by BatchNorm and ReLU, a 2x2 max-pool after the layers in `Backbone.pool_after`, then
+global average pooling and one linear classifier. It is a plain `nn.Sequential`, so proxies,
+training and crossbar evaluation can all walk its modules in order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from torch import nn
+
+from xpert_evo.backbone import Backbone
+
+
+def scaled_channels(channels: Sequence[int], width_mult: float = 1.0) -> list[int]:
+    """Channels multiplied by `width_mult`, rounded to the nearest integer, at least 1."""
+    return [max(1, int(round(int(c) * width_mult))) for c in channels]
+
+
+def build_network(
+    channels: Sequence[int] | np.ndarray,
+    backbone: Backbone | None = None,
+    width_mult: float = 1.0,
+) -> nn.Sequential:
+    """The VGG-style network with the given output channels per conv layer.
+
+    Args:
+        channels: output channels of each of the backbone's conv layers (length `n_conv`).
+        backbone: geometry (input channels, kernel, pools, classes); the XPert default if None.
+        width_mult: multiplies every layer's channels (e.g. 0.25 for a quick smoke test).
+
+    Returns:
+        `nn.Sequential` of [Conv2d, BatchNorm2d, ReLU, (MaxPool2d)] x n_conv, AdaptiveAvgPool2d,
+        Flatten, Linear, mapping (B, in_channels, S, S) images to (B, num_classes) logits.
+    """
+    backbone = backbone or Backbone()
+    widths = scaled_channels(np.asarray(channels).reshape(-1).tolist(), width_mult)
+    if len(widths) != backbone.n_conv:
+        raise ValueError(f"got {len(widths)} channel genes for {backbone.n_conv} conv layers")
+    layers: list[nn.Module] = []
+    c_in = backbone.in_channels
+    for i, c_out in enumerate(widths, start=1):
+        layers += [
+            nn.Conv2d(c_in, c_out, backbone.kernel, padding=backbone.kernel // 2, bias=False),
+            nn.BatchNorm2d(c_out),
+            nn.ReLU(),
+        ]
+        if i in backbone.pool_after:
+            layers.append(nn.MaxPool2d(2))
+        c_in = c_out
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c_in, backbone.num_classes)]
+    return nn.Sequential(*layers)
