@@ -129,7 +129,7 @@ def _plain(cfg: Mapping[str, Any] | None) -> dict[str, Any]:
 
 
 def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
-    """The cache directory: `cache_dir` if given, else `$XPERT_EVO_CACHE`, else `~/.cache/xpert_evo`."""
+    """The cache directory: `cache_dir`, else `$XPERT_EVO_CACHE`, else `~/.cache/xpert_evo`."""
     if cache_dir is not None:
         return Path(cache_dir).expanduser()
     env = os.environ.get(CACHE_ENV)
