@@ -43,12 +43,21 @@ from xpert_evo.hardware.validation import compare_to_reference
 BUFFER_SHARE = 0.6  # assumption: split of the per-crossbar overhead area, buffers vs interconnect
 BITLINE_SHARE = 0.75  # assumption: split of the non-ADC, non-drive sensing path, bit line vs mux
 START = {  # any positive start values: every fit below is exact in its own constants
-    "flash_area_per_level_um2": 1.0, "sar_area_per_transistor_um2": 1.0,
-    "buffer_area_per_xbar_um2": 1.0, "interconnect_area_per_xbar_um2": 1.0,
-    "bitline_delay_ns": 0.1, "mux_delay_ns": 0.05, "drive_delay_per_col_ns": 0.01,
-    "flash_delay_ns": 1.0, "shift_add_cycles_per_pixel_bit": 1.0, "buffer_bits_per_cycle": 10.0,
-    "interconnect_bits_per_cycle": 10.0, "flash_energy_6b_pj": 1.0, "sar_energy_6b_pj": 1.0,
-    "buffer_energy_per_bit_pj": 1.0, "leakage_mw_per_tile": 0.01,
+    "flash_area_per_level_um2": 1.0,
+    "sar_area_per_transistor_um2": 1.0,
+    "buffer_area_per_xbar_um2": 1.0,
+    "interconnect_area_per_xbar_um2": 1.0,
+    "bitline_delay_ns": 0.1,
+    "mux_delay_ns": 0.05,
+    "drive_delay_per_col_ns": 0.01,
+    "flash_delay_ns": 1.0,
+    "shift_add_cycles_per_pixel_bit": 1.0,
+    "buffer_bits_per_cycle": 10.0,
+    "interconnect_bits_per_cycle": 10.0,
+    "flash_energy_6b_pj": 1.0,
+    "sar_energy_6b_pj": 1.0,
+    "buffer_energy_per_bit_pj": 1.0,
+    "leakage_mw_per_tile": 0.01,
 }
 
 
@@ -95,7 +104,10 @@ def vgg16_energy(params: dict) -> np.ndarray:
     """VGG16 (12 layers) energy per image for flash and SAR, pJ."""
     return np.array(
         [
-            model_of(params).evaluate(reference_genome(adc)).layer_energy_pj[0, :VGG16_N_LAYERS].sum()
+            model_of(params)
+            .evaluate(reference_genome(adc))
+            .layer_energy_pj[0, :VGG16_N_LAYERS]
+            .sum()
             for adc in VGG16
         ]
     )
@@ -104,7 +116,7 @@ def vgg16_energy(params: dict) -> np.ndarray:
 def fit() -> dict:
     """All calibrated constants, starting from the assumed ones in the YAML file."""
     with (CONF_DIR / "xpert_rram_32nm.yaml").open() as fh:
-        params = {k: (START[k] if k in START else v) for k, v in yaml.safe_load(fh).items()}
+        params = {k: START.get(k, v) for k, v in yaml.safe_load(fh).items()}
 
     # 1. area: overhead per crossbar (split by assumption) and per-ADC area of each type
     params = linear_fit(

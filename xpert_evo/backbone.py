@@ -42,7 +42,9 @@ class Backbone:
             )
         bad = [p for p in self.pool_after if not 1 <= p <= self.n_conv]
         if bad:
-            raise ValueError(f"pool_after={list(self.pool_after)}: layers {bad} are outside 1..{self.n_conv}")
+            raise ValueError(
+                f"pool_after={list(self.pool_after)}: layers {bad} are outside 1..{self.n_conv}"
+            )
 
     def feature_sizes(self) -> np.ndarray:
         """Spatial size (pixels per side) of each conv layer's input and output, shape (n_conv,)."""

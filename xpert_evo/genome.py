@@ -109,7 +109,7 @@ class Genomes:
         )
 
     def validate(self, allowed: Mapping[str, Sequence[int]], n_layers: int | None = None) -> None:
-        """Raise `GeneError` naming the genome, layer, gene and allowed values of the first bad gene.
+        """Raise `GeneError` naming genome, layer, gene and allowed values of the first bad gene.
 
         Args:
             allowed: gene name -> allowed values; genes not named are not checked.

@@ -23,7 +23,7 @@ class HardwareConfigError(ValueError):
 
 @dataclass(frozen=True)
 class HardwareConfig:
-    """Fixed (not searched) parameters of the crossbar chip. See conf/hardware/*.yaml for sources."""
+    """Fixed (not searched) parameters of the crossbar chip; conf/hardware/*.yaml gives sources."""
 
     name: str
     # --- array organisation
@@ -80,7 +80,8 @@ class HardwareConfig:
             raise HardwareConfigError("hardware.input_activity must be in (0, 1]")
         if self.cell_bits > self.weight_bits:
             raise HardwareConfigError(
-                f"hardware.cell_bits={self.cell_bits} exceeds hardware.weight_bits={self.weight_bits}"
+                f"hardware.cell_bits={self.cell_bits} exceeds "
+                f"hardware.weight_bits={self.weight_bits}"
             )
 
     @property

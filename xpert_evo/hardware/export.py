@@ -22,8 +22,18 @@ from xpert_evo.backbone import Backbone
 from xpert_evo.genome import Genomes
 
 NEUROSIM_COLUMNS: tuple[str, ...] = (
-    "H", "W", "Cin", "K", "K", "Cout", "pool", "stride",
-    "col_share", "adc_type", "input_bits", "adc_levels",
+    "H",
+    "W",
+    "Cin",
+    "K",
+    "K",
+    "Cout",
+    "pool",
+    "stride",
+    "col_share",
+    "adc_type",
+    "input_bits",
+    "adc_levels",
 )
 
 
@@ -33,7 +43,8 @@ def neurosim_rows(genome: Genomes, backbone: Backbone) -> np.ndarray:
         raise ValueError(f"export takes one genome, got a batch of {genome.n}")
     if genome.n_layers != backbone.n_conv:
         raise ValueError(
-            f"genome has {genome.n_layers} layers but the backbone has {backbone.n_conv} conv layers"
+            f"genome has {genome.n_layers} layers but the backbone has "
+            f"{backbone.n_conv} conv layers"
         )
     ch = genome.channels[0]
     size = backbone.feature_sizes() + 2

@@ -28,7 +28,7 @@ CLOCK_PERIOD_NS_M8: dict[str, float] = {"flash": 2.45, "sar": 10.3}
 """Chip clock period at m = 8, 6-bit ADC."""
 
 LATENCY_MIN_COL_SHARE = (8, 16)
-"""NeuroSim's latency is lowest for m between these (clock long at small m, cycles long at large)."""
+"""NeuroSim's latency is lowest for m in this range (slow clock at small m)."""
 
 VGG16_N_LAYERS = 12
 """The whole-network figures cover VGG16's first 12 conv layers."""

@@ -39,8 +39,13 @@ def compare_to_reference(hw: HardwareConfig | None = None) -> pd.DataFrame:
             rows.append((f"tile area {adc} m={m} [mm2]", ref, tile))
     for adc, ref in TEST_LAYER_ADC_PJ_PER_INPUT_BIT.items():
         rep = model.evaluate(reference_genome(adc, 8, 1))
-        rows.append((f"test layer ADC energy {adc} [pJ/input bit]", ref,
-                     rep.layer_energy_pj[0, TEST_LAYER_INDEX, _ADC]))
+        rows.append(
+            (
+                f"test layer ADC energy {adc} [pJ/input bit]",
+                ref,
+                rep.layer_energy_pj[0, TEST_LAYER_INDEX, _ADC],
+            )
+        )
     for p, ref in TEST_LAYER_CYCLES.items():
         rep = model.evaluate(reference_genome("flash", 8, p))
         cycles = rep.layer_latency_ns[0, TEST_LAYER_INDEX].sum() / rep.clock_period_ns[0]
@@ -49,15 +54,31 @@ def compare_to_reference(hw: HardwareConfig | None = None) -> pd.DataFrame:
     for adc, ref in VGG16.items():
         rep = model.evaluate(reference_genome(adc))
         energy = rep.layer_energy_pj[0, :VGG16_N_LAYERS].sum()
-        rows.append((f"clock period {adc} m=8 [ns]", CLOCK_PERIOD_NS_M8[adc], rep.clock_period_ns[0]))
+        rows.append(
+            (f"clock period {adc} m=8 [ns]", CLOCK_PERIOD_NS_M8[adc], rep.clock_period_ns[0])
+        )
         rows.append((f"VGG16 energy {adc} [pJ]", ref["energy_pj"], energy))
-        rows.append((f"VGG16 latency {adc} [ns]", ref["latency_ns"],
-                     rep.layer_latency_ns[0, :VGG16_N_LAYERS].sum()))
-        ops = (2.0 * model.pixels * np.prod(model.layer_channels(reference_genome(adc)), axis=0)[0]
-               * model.kernel**2)[:VGG16_N_LAYERS].sum()
+        rows.append(
+            (
+                f"VGG16 latency {adc} [ns]",
+                ref["latency_ns"],
+                rep.layer_latency_ns[0, :VGG16_N_LAYERS].sum(),
+            )
+        )
+        ops = (
+            2.0
+            * model.pixels
+            * np.prod(model.layer_channels(reference_genome(adc)), axis=0)[0]
+            * model.kernel**2
+        )[:VGG16_N_LAYERS].sum()
         tops[adc] = ops / energy
-    rows.append(("VGG16 TOPS/W ratio flash/sar", VGG16["flash"]["tops_per_w"]
-                 / VGG16["sar"]["tops_per_w"], tops["flash"] / tops["sar"]))
+    rows.append(
+        (
+            "VGG16 TOPS/W ratio flash/sar",
+            VGG16["flash"]["tops_per_w"] / VGG16["sar"]["tops_per_w"],
+            tops["flash"] / tops["sar"],
+        )
+    )
     frame = pd.DataFrame(rows, columns=["quantity", "reference", "model"])
     frame["rel_error"] = frame["model"] / frame["reference"] - 1
     return frame

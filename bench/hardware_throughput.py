@@ -1,0 +1,71 @@
+"""Genome evaluations per second and peak memory of the hardware cost model, on one core.
+
+Run: python bench/hardware_throughput.py
+
+Prints, for batches of 1, 100, 10,000 and 100,000 random 13-layer genomes, the best-of-N wall
+time per call, genomes per second and the peak memory the call allocates (tracemalloc, which
+sees numpy's buffers), in two modes: `totals` (what the search calls: per-genome area, energy,
+latency, EDAP, TOPS/W, TOPS/mm2) and `breakdown` (also every layer x component figure).
+Targets: >= 1,000,000 genomes/s at batch 100,000, < 1 ms for one genome, peak memory linear in
+the batch and < 2 GB at 100,000.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # one core, before numpy loads its BLAS
+
+import time  # noqa: E402
+import tracemalloc  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from xpert_evo.backbone import Backbone  # noqa: E402
+from xpert_evo.genome import Genomes  # noqa: E402
+from xpert_evo.hardware import CostModel, load_hardware_config  # noqa: E402
+
+OPTIONS = {
+    "channels": [64, 128, 256, 512],
+    "col_share": [2, 4, 8, 16, 32],
+    "adc_flash": [0, 1],
+    "adc_bits": [3, 4, 5, 6, 7, 8],
+    "input_bits": [2, 3, 4, 5, 6, 7, 8],
+}
+
+
+def random_genomes(n: int, n_layers: int, seed: int = 0) -> Genomes:
+    """n genomes drawn uniformly from the default search space."""
+    rng = np.random.default_rng(seed)
+    return Genomes(**{k: rng.choice(v, size=(n, n_layers)) for k, v in OPTIONS.items()})
+
+
+def main() -> None:
+    """Time `CostModel.evaluate` and print one line per batch size."""
+    model = CostModel(load_hardware_config(), Backbone())
+    print(
+        f"{'mode':>9} {'batch':>8} {'s/call':>10} {'genomes/s':>12} {'peak MB':>9} "
+        f"{'bytes/genome':>13}"
+    )
+    for breakdown in (False, True):
+        mode = "breakdown" if breakdown else "totals"
+        for batch in (1, 100, 10_000, 100_000):
+            genomes = random_genomes(batch, model.backbone.n_conv)
+            repeats = max(5, min(500, 500_000 // batch))
+            best = np.inf
+            for _ in range(repeats):
+                start = time.perf_counter()
+                model.evaluate(genomes, breakdown=breakdown)
+                best = min(best, time.perf_counter() - start)
+            tracemalloc.start()
+            model.evaluate(genomes, breakdown=breakdown)
+            _, peak = tracemalloc.get_traced_memory()
+            tracemalloc.stop()
+            print(
+                f"{mode:>9} {batch:>8} {best:>10.2e} {batch / best:>12,.0f} "
+                f"{peak / 2**20:>9.1f} {peak / batch:>13,.0f}"
+            )
+
+
+if __name__ == "__main__":
+    main()
