@@ -1,0 +1,187 @@
+"""pymoo algorithms, operators and termination for the integer-encoded co-design space."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from pymoo.algorithms.moo.nsga2 import NSGA2
+from pymoo.core.algorithm import Algorithm
+from pymoo.core.duplicate import DuplicateElimination
+from pymoo.core.termination import TerminateIfAny, Termination
+from pymoo.operators.crossover.sbx import SBX
+from pymoo.operators.mutation.pm import PM
+from pymoo.operators.repair.rounding import RoundingRepair
+from pymoo.operators.sampling.rnd import IntegerRandomSampling
+from pymoo.termination.max_eval import MaximumFunctionCallTermination
+from pymoo.termination.max_gen import MaximumGenerationTermination
+
+from xpert_evo.search.archive import Archive, row_keys
+from xpert_evo.space import ConfigError, check_keys, plain_config
+
+TERMINATION_KEYS: tuple[str, ...] = ("n_gen", "n_evals", "max_time_s")
+COMMON_KEYS: tuple[str, ...] = ("name", "pop_size") + TERMINATION_KEYS
+OPERATOR_KEYS: tuple[str, ...] = (
+    "crossover_prob",
+    "crossover_eta",
+    "mutation_eta",
+    "mutation_prob_var",
+)
+ALGORITHMS: dict[str, tuple[str, ...]] = {
+    "nsga2": COMMON_KEYS + OPERATOR_KEYS,
+    "random": COMMON_KEYS,
+}
+"""Algorithm name -> the keys its ``conf/algorithm/<name>.yaml`` may set."""
+
+
+@dataclass(frozen=True)
+class AlgorithmSettings:
+    """The ``algorithm`` config node, checked.
+
+    Attributes:
+        name: ``nsga2`` or ``random`` (uniform random search, the honest baseline).
+        pop_size: designs per generation (random search: designs sampled per generation).
+        n_gen: stop after this many generations (None = no limit).
+        n_evals: stop after this many design evaluations (None = no limit).
+        max_time_s: stop after this much search wall time in seconds, summed over resumes.
+        crossover_prob: probability that a mating pair is recombined (SBX).
+        crossover_eta: SBX distribution index (small = offspring further from parents).
+        mutation_eta: polynomial-mutation distribution index.
+        mutation_prob_var: per-variable mutation probability (None = 1 / n_var).
+    """
+
+    name: str
+    pop_size: int
+    n_gen: int | None = None
+    n_evals: int | None = None
+    max_time_s: float | None = None
+    crossover_prob: float = 0.9
+    crossover_eta: float = 3.0
+    mutation_eta: float = 3.0
+    mutation_prob_var: float | None = None
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any]) -> AlgorithmSettings:
+        """Build from the ``algorithm`` node; raises `ConfigError` naming the bad key."""
+        node = dict(plain_config(cfg))
+        name = node.get("name")
+        if name not in ALGORITHMS:
+            raise ConfigError(
+                f"algorithm.name={name!r} is unknown; choose algorithm={'|'.join(ALGORITHMS)}"
+            )
+        check_keys(node, ALGORITHMS[name], "algorithm")
+        for key in ("pop_size", "n_gen", "n_evals"):
+            value = node.get(key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                      or value < 1):
+                raise ConfigError(f"algorithm.{key}={value!r} must be a positive integer")
+        if node.get("pop_size") is None:
+            raise ConfigError("algorithm.pop_size is required (designs per generation)")
+        if node.get("pop_size") < 2:
+            raise ConfigError("algorithm.pop_size must be at least 2")
+        if all(node.get(k) is None for k in TERMINATION_KEYS):
+            raise ConfigError(
+                "the search never stops: set algorithm.n_gen, algorithm.n_evals or "
+                "algorithm.max_time_s"
+            )
+        time_s = node.get("max_time_s")
+        if time_s is not None and (not isinstance(time_s, int | float) or time_s <= 0):
+            raise ConfigError(f"algorithm.max_time_s={time_s!r} must be a positive number")
+        return cls(**node)
+
+
+class ArchiveDuplicateElimination(DuplicateElimination):
+    """Drop offspring equal to each other, to the population, or to any design ever evaluated.
+
+    Equality is exact on the integer encoding (a 64-bit row hash); the archive check means no
+    genome is evaluated twice, so the evaluation budget counts distinct designs.
+    """
+
+    def __init__(self, archive: Archive) -> None:
+        super().__init__()
+        self.archive = archive
+
+    def _do(self, pop: Any, other: Any, is_duplicate: np.ndarray) -> np.ndarray:
+        keys = row_keys(np.asarray(pop.get("X")))
+        if other is None:
+            _, first = np.unique(keys, return_index=True)
+            repeated = np.ones(len(keys), dtype=bool)
+            repeated[first] = False
+            is_duplicate |= repeated | self.archive.contains(np.asarray(pop.get("X")))
+        else:
+            is_duplicate |= np.isin(keys, row_keys(np.asarray(other.get("X"))))
+        return is_duplicate
+
+
+class RandomSearch(NSGA2):
+    """Uniform random search in NSGA-II's clothes: every generation samples ``pop_size`` fresh
+    designs uniformly from the space (no mating); survival only keeps the best for bookkeeping.
+    """
+
+    def _infill(self) -> Any:
+        return self.initialization.do(
+            self.problem, self.n_offsprings, algorithm=self, random_state=self.random_state
+        )
+
+
+class SearchTimeTermination(Termination):
+    """Stop after ``max_time_s`` seconds of search time, read from ``algorithm.data['search_s']``
+    (kept by the search runner, summed over resumed sessions).
+    """
+
+    def __init__(self, max_time_s: float) -> None:
+        super().__init__()
+        self.max_time_s = float(max_time_s)
+
+    def _update(self, algorithm: Algorithm) -> float:
+        return float(algorithm.data.get("search_s", 0.0)) / self.max_time_s
+
+
+def build_termination(settings: AlgorithmSettings) -> Termination:
+    """Stop at whichever of the configured generation / evaluation / time budgets comes first."""
+    parts: list[Termination] = []
+    if settings.n_gen is not None:
+        parts.append(MaximumGenerationTermination(settings.n_gen))
+    if settings.n_evals is not None:
+        parts.append(MaximumFunctionCallTermination(settings.n_evals))
+    if settings.max_time_s is not None:
+        parts.append(SearchTimeTermination(settings.max_time_s))
+    return TerminateIfAny(*parts)
+
+
+def build_algorithm(settings: AlgorithmSettings, archive: Archive, seed: int) -> NSGA2:
+    """NSGA-II with integer operators (or random search), archive-wide duplicate elimination.
+
+    Operators: uniform integer sampling; SBX crossover and polynomial mutation on the option
+    indices, rounded back to integers (`RoundingRepair`), as pymoo recommends for integer
+    variables.
+    """
+    common = {
+        "pop_size": settings.pop_size,
+        "sampling": IntegerRandomSampling(),
+        "eliminate_duplicates": ArchiveDuplicateElimination(archive),
+        "seed": seed,
+    }
+    if settings.name == "random":
+        algorithm = RandomSearch(**common)
+    else:
+        algorithm = NSGA2(
+            crossover=SBX(
+                prob=settings.crossover_prob,
+                eta=settings.crossover_eta,
+                vtype=float,
+                repair=RoundingRepair(),
+            ),
+            mutation=PM(
+                prob=1.0,
+                prob_var=settings.mutation_prob_var,
+                eta=settings.mutation_eta,
+                vtype=float,
+                repair=RoundingRepair(),
+            ),
+            **common,
+        )
+    algorithm.termination = build_termination(settings)
+    return algorithm

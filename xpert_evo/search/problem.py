@@ -1,0 +1,108 @@
+"""The co-design optimisation problem pymoo solves: two objectives, budget constraints."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from pymoo.core.problem import Problem
+
+from xpert_evo.hardware import CostModel
+from xpert_evo.search.archive import HW_METRICS
+from xpert_evo.search.oracle import AccuracyOracle
+from xpert_evo.space import ConfigError, SearchSpace, check_keys, plain_config
+
+CONSTRAINT_KEYS: tuple[str, ...] = ("area_mm2", "latency_ns", "accuracy_floor")
+
+
+@dataclass(frozen=True)
+class Constraints:
+    """Design budgets; ``None`` switches a budget off.
+
+    Attributes:
+        area_mm2: largest allowed chip area in mm^2 (always on).
+        latency_ns: largest allowed latency of one inference in ns.
+        accuracy_floor: lowest allowed accuracy, in the accuracy estimator's units
+            (% when measured accuracies calibrate the proxy, proxy score otherwise).
+    """
+
+    area_mm2: float
+    latency_ns: float | None = None
+    accuracy_floor: float | None = None
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any]) -> Constraints:
+        """Build from the ``constraints`` config node; raises `ConfigError` naming the key."""
+        node = plain_config(cfg)
+        check_keys(node, CONSTRAINT_KEYS, "constraints")
+        values: dict[str, float | None] = {}
+        for key in CONSTRAINT_KEYS:
+            raw = node.get(key)
+            if raw is None:
+                values[key] = None
+                continue
+            if isinstance(raw, bool) or not isinstance(raw, int | float):
+                raise ConfigError(f"constraints.{key} must be a number or null, got {raw!r}")
+            if key != "accuracy_floor" and raw <= 0:
+                raise ConfigError(f"constraints.{key}={raw} must be positive (or null to disable)")
+            values[key] = float(raw)
+        if values["area_mm2"] is None:
+            raise ConfigError("constraints.area_mm2 is required: set the chip area budget in mm^2")
+        return cls(**values)
+
+    @property
+    def n_constraints(self) -> int:
+        """Number of inequality constraints the problem reports."""
+        return 1 + (self.latency_ns is not None) + (self.accuracy_floor is not None)
+
+
+class CoDesignProblem(Problem):
+    """Maximise accuracy and minimise EDAP under area (and optional latency/accuracy) budgets.
+
+    Variables: the `SearchSpace` integer encoding (option indices, ``vtype=int``).
+    Objectives (both minimised): ``F = [-accuracy, log10(EDAP / (pJ*ns*mm2))]``.
+    Constraints (``G <= 0`` feasible, normalised by the budget so they are unit-free):
+    ``area/area_mm2 - 1``, then ``latency/latency_ns - 1`` and
+    ``(accuracy_floor - accuracy) / max(|accuracy_floor|, 1)`` when those budgets are on.
+    Extra outputs per design: ``hw`` (`HW_METRICS` columns), ``acc``, ``acc_std``, ``measured``.
+    """
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        cost_model: CostModel,
+        oracle: AccuracyOracle,
+        constraints: Constraints,
+    ) -> None:
+        super().__init__(
+            n_var=space.n_var,
+            n_obj=2,
+            n_ieq_constr=constraints.n_constraints,
+            xl=space.xl,
+            xu=space.xu,
+            vtype=int,
+        )
+        self.space = space
+        self.cost_model = cost_model
+        self.oracle = oracle
+        self.constraints = constraints
+
+    def _evaluate(self, x: np.ndarray, out: dict[str, Any], *args: Any, **kwargs: Any) -> None:
+        genomes = self.space.decode(x)
+        rep = self.cost_model.evaluate(genomes)
+        acc, acc_std, measured = self.oracle.accuracy(genomes.channels)
+        hw = np.column_stack([np.asarray(getattr(rep, m), dtype=float) for m in HW_METRICS])
+        c = self.constraints
+        g = [hw[:, 0] / c.area_mm2 - 1.0]
+        if c.latency_ns is not None:
+            g.append(hw[:, HW_METRICS.index("latency_ns")] / c.latency_ns - 1.0)
+        if c.accuracy_floor is not None:
+            g.append((c.accuracy_floor - acc) / max(abs(c.accuracy_floor), 1.0))
+        out["F"] = np.column_stack([-acc, np.log10(hw[:, HW_METRICS.index("edap")])])
+        out["G"] = np.column_stack(g)
+        out["hw"] = hw
+        out["acc"] = acc
+        out["acc_std"] = acc_std
+        out["measured"] = measured.astype(float)
