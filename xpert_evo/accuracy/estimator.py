@@ -61,7 +61,11 @@ class Budget:
 
 @dataclass(frozen=True)
 class AccuracySpec:
-    """The `accuracy:` config node, typed (see conf/accuracy/naswot.yaml for the meaning)."""
+    """The `accuracy:` config node, typed (see conf/accuracy/naswot.yaml for the meaning).
+
+    `surrogate: null` (the search then scores every design with the true proxy) and
+    `budget: null` are accepted and give the defaults.
+    """
 
     proxy: str = "naswot"
     batch_size: int = 128
@@ -79,9 +83,10 @@ class AccuracySpec:
         if unknown:
             raise ValueError(f"unknown accuracy config keys {sorted(unknown)}")
         if "budget" in values:
-            values["budget"] = Budget(**dict(values["budget"]))
+            values["budget"] = Budget(**dict(values["budget"] or {}))
         if "surrogate" in values:
-            values["surrogate"] = dict(values["surrogate"] or {})
+            surrogate = values["surrogate"]
+            values["surrogate"] = dict(surrogate) if isinstance(surrogate, Mapping) else {}
         return cls(**values)
 
 
