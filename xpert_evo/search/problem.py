@@ -91,7 +91,7 @@ class CoDesignProblem(Problem):
 
     def _evaluate(self, x: np.ndarray, out: dict[str, Any], *args: Any, **kwargs: Any) -> None:
         genomes = self.space.decode(x)
-        rep = self.cost_model.evaluate(genomes)
+        rep = self.cost_model.evaluate(genomes, breakdown=False)
         acc, acc_std, measured = self.oracle.accuracy(genomes.channels)
         hw = np.column_stack([np.asarray(getattr(rep, m), dtype=float) for m in HW_METRICS])
         c = self.constraints

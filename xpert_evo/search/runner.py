@@ -165,7 +165,7 @@ class SearchRun:
             stats = self.oracle.refit()
             log.info("surrogate fitted on %d: %s", self.oracle.n_measured, _fmt_stats(stats))
         acc_anchor = self.oracle.accuracy(anchors)[0]
-        grid = setup.cost_model.evaluate(space.uniform_grid())
+        grid = setup.cost_model.evaluate(space.uniform_grid(), breakdown=False)
         log_edap = np.log10(np.asarray(grid.edap, dtype=float))
         self.bounds = Bounds(
             ideal=np.array([-acc_anchor.max(), log_edap.min()]),

@@ -155,7 +155,12 @@ def build_search(
     if estimator is None:
         from xpert_evo.accuracy import build_accuracy
 
-        estimator = build_accuracy(cfg["accuracy"], cfg["data"], backbone, seed, cache_dir=None)
+        try:
+            estimator = build_accuracy(
+                config.get("accuracy"), config.get("data"), backbone, seed, cache_dir=None
+            )
+        except (ValueError, TypeError) as err:
+            raise ConfigError(f"accuracy / data config: {err}") from err
     return SearchSetup(
         config=config,
         seed=seed,

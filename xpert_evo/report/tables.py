@@ -1,0 +1,138 @@
+"""The tables of one run (CSV + run.json) and the top-designs summary table built from them."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+RATIO_COLUMNS: tuple[str, ...] = ("edap_reduction_x", "tops_per_w_x", "tops_per_mm2_x")
+"""Ratios against the baseline: baseline EDAP / EDAP, TOPS/W / baseline's, TOPS/mm2 / baseline's."""
+
+
+def accuracy_column(label: str) -> str:
+    """CSV column name for accuracy values with this label, e.g.
+    ``"naswot_score (proxy scale, not %)"`` -> ``"naswot_score_proxy_scale_not_pct"``.
+    """
+    text = label.replace("%", "pct").lower()
+    return re.sub(r"[^a-z0-9]+", "_", text).strip("_") or "accuracy"
+
+
+@dataclass
+class RunTables:
+    """Everything a report or a re-plot needs from one run.
+
+    Attributes:
+        pareto: one row per feasible non-dominated design (``pareto.csv``).
+        archive: one row per evaluated design (``archive.csv``).
+        history: one row per generation (``history.csv``).
+        meta: run facts (``run.json``): ``accuracy_column``, ``accuracy_label``,
+            ``accuracy_source``, ``baseline`` (dict of its metrics), ``config``, ``versions``...
+    """
+
+    pareto: pd.DataFrame
+    archive: pd.DataFrame
+    history: pd.DataFrame
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def acc(self) -> str:
+        """Name of the accuracy column."""
+        return str(self.meta.get("accuracy_column", "accuracy"))
+
+    def write(self, out_dir: str | Path) -> list[Path]:
+        """Write pareto.csv, archive.csv, history.csv and run.json into ``out_dir``."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        paths = []
+        for name, frame in (
+            ("pareto", self.pareto),
+            ("archive", self.archive),
+            ("history", self.history),
+        ):
+            path = out / f"{name}.csv"
+            frame.to_csv(path, index=False)
+            paths.append(path)
+        path = out / "run.json"
+        path.write_text(json.dumps(self.meta, indent=2, default=_json_default) + "\n")
+        paths.append(path)
+        return paths
+
+    @classmethod
+    def load(cls, run_dir: str | Path) -> RunTables:
+        """Read the tables a run wrote into ``run_dir``."""
+        run = Path(run_dir)
+        missing = [n for n in ("pareto.csv", "history.csv") if not (run / n).is_file()]
+        if missing:
+            raise FileNotFoundError(f"{run} has no {', '.join(missing)}: is it a run directory?")
+        meta = json.loads((run / "run.json").read_text()) if (run / "run.json").is_file() else {}
+        archive = run / "archive.csv"
+        return cls(
+            pareto=pd.read_csv(run / "pareto.csv"),
+            archive=pd.read_csv(archive) if archive.is_file() else pd.DataFrame(),
+            history=pd.read_csv(run / "history.csv"),
+            meta=meta,
+        )
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def summary_table(tables: RunTables, top_k: int = 10) -> pd.DataFrame:
+    """Baseline first, then the named front designs (knee, best EDAP, best accuracy, best EDAP at
+    no less accuracy than the baseline) and designs spread evenly along the front, at most
+    ``top_k`` front rows in all.
+
+    Columns: design, role, accuracy (the run's accuracy column), area_mm2, edap, the
+    `RATIO_COLUMNS`, channels.
+    """
+    acc, front = tables.acc, tables.pareto
+    cols = ["design", "role", acc, "area_mm2", "edap", *RATIO_COLUMNS, "channels"]
+    base = tables.meta.get("baseline", {})
+    rows = [
+        {
+            "design": base.get("name", "baseline"),
+            "role": "baseline",
+            acc: base.get("accuracy", np.nan),
+            "area_mm2": base.get("area_mm2", np.nan),
+            "edap": base.get("edap", np.nan),
+            **dict.fromkeys(RATIO_COLUMNS, 1.0),
+            "channels": base.get("channels", ""),
+        }
+    ]
+    if len(front):
+        named = front[front["role"].fillna("").astype(str) != ""]
+        spread_n = max(top_k - len(named), 0)
+        positions = np.unique(np.round(np.linspace(0, len(front) - 1, spread_n)).astype(int))
+        picked = pd.concat([named, front.iloc[positions]]).drop_duplicates("design").head(top_k)
+        picked = picked.sort_values("edap")
+        rows.extend(picked[cols].to_dict("records"))
+    return pd.DataFrame(rows, columns=cols)
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    """A GitHub-markdown table with compact number formatting (no extra dependency)."""
+
+    def fmt(v: Any) -> str:
+        if isinstance(v, float | np.floating):
+            if not np.isfinite(v):
+                return "-"
+            return f"{v:.4g}"
+        return str(v)
+
+    head = "| " + " | ".join(str(c) for c in frame.columns) + " |"
+    rule = "| " + " | ".join("---" for _ in frame.columns) + " |"
+    body = ["| " + " | ".join(fmt(v) for v in row) + " |" for row in frame.itertuples(False)]
+    return "\n".join([head, rule, *body])

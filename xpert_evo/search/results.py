@@ -1,0 +1,207 @@
+"""Turn a `SearchResult` into the report's tables, and export chosen designs for NeuroSim."""
+
+from __future__ import annotations
+
+import platform
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from xpert_evo.genome import ADC_TYPES, GENE_NAMES, Genomes
+from xpert_evo.hardware import write_neurosim_csv
+from xpert_evo.report import RunTables, accuracy_column
+from xpert_evo.search.archive import HW_METRICS
+from xpert_evo.search.runner import SearchResult
+
+GENE_COLUMNS: dict[str, str] = {
+    "channels": "channels",
+    "col_share": "col_share",
+    "adc_flash": "adc_type",
+    "adc_bits": "adc_bits",
+    "input_bits": "input_bits",
+}
+"""Genome field -> readable column name."""
+
+
+def versions() -> dict[str, str]:
+    """Versions of python and the numerical packages a result depends on."""
+    import numpy
+    import pymoo
+    import torch
+
+    import xpert_evo
+
+    return {
+        "python": platform.python_version(),
+        "numpy": numpy.__version__,
+        "pymoo": pymoo.__version__,
+        "torch": torch.__version__,
+        "xpert_evo": getattr(xpert_evo, "__version__", "dev"),
+    }
+
+
+def _joined(values: np.ndarray) -> pd.Series:
+    return pd.DataFrame(values).astype(str).agg("-".join, axis=1)
+
+
+def gene_frame(genomes: Genomes) -> pd.DataFrame:
+    """Readable genes: one dash-joined column per gene ("64-128-...", "flash-sar-...") followed
+    by one column per gene and layer (``channels_1`` ... ``input_bits_13``).
+    """
+    readable = {
+        gene: (np.asarray(ADC_TYPES)[genomes.adc_flash] if gene == "adc_flash"
+               else getattr(genomes, gene))
+        for gene in GENE_NAMES
+    }
+    compact = {GENE_COLUMNS[g]: _joined(v) for g, v in readable.items()}
+    per_layer = {
+        f"{GENE_COLUMNS[g]}_{layer + 1}": v[:, layer]
+        for g, v in readable.items()
+        for layer in range(genomes.n_layers)
+    }
+    return pd.DataFrame({**compact, **per_layer})
+
+
+def knee_index(f: np.ndarray) -> int:
+    """Row of the knee of a 2-objective front ``f`` (N, 2), minimised and normalised: the point
+    farthest from the line through the two extreme points, on the ideal point's side (the point
+    closest to the ideal when N < 3 or the extremes coincide).
+    """
+    f = np.asarray(f, dtype=float)
+    a, b = f[np.argmin(f[:, 0])], f[np.argmin(f[:, 1])]
+    direction = b - a
+    if len(f) < 3 or not np.any(direction):
+        return int(np.argmin(f.sum(axis=1)))
+    ideal = np.array([a[0], b[1]])
+    side = np.sign(direction[0] * (ideal[1] - a[1]) - direction[1] * (ideal[0] - a[0]))
+    cross = direction[0] * (f[:, 1] - a[1]) - direction[1] * (f[:, 0] - a[0])
+    return int(np.argmax(side * cross))
+
+
+def design_frame(result: SearchResult, index: np.ndarray) -> pd.DataFrame:
+    """One row per archived design ``index``: id, generation, accuracy (+ std, whether measured),
+    hardware metrics, ratios vs the baseline, feasibility and readable genes.
+    """
+    a = result.archive
+    est = result.setup.estimator
+    acc = accuracy_column(est.label)
+    hw = a.hw[index]
+    base = result.baseline_hw
+    frame = pd.DataFrame(
+        {
+            "design": index,
+            "generation": a.generation[index],
+            acc: a.accuracy[index],
+            f"{acc}_std": a.accuracy_std[index],
+            "accuracy_from": np.where(a.measured[index], "proxy", "surrogate"),
+            **{m: hw[:, i] for i, m in enumerate(HW_METRICS)},
+            "edap_reduction_x": base[HW_METRICS.index("edap")] / hw[:, HW_METRICS.index("edap")],
+            "tops_per_w_x": hw[:, HW_METRICS.index("tops_per_w")]
+            / base[HW_METRICS.index("tops_per_w")],
+            "tops_per_mm2_x": hw[:, HW_METRICS.index("tops_per_mm2")]
+            / base[HW_METRICS.index("tops_per_mm2")],
+            "feasible": a.cv[index] <= 0,
+        }
+    )
+    genes = gene_frame(result.setup.space.decode(a.x[index]))
+    return pd.concat([frame, genes], axis=1)
+
+
+def build_tables(
+    result: SearchResult, extra_meta: dict[str, Any] | None = None
+) -> RunTables:
+    """The run's tables: ``pareto`` (front, with a ``role`` column naming the knee, best_edap,
+    best_accuracy and iso_accuracy designs), ``archive``, ``history`` and ``meta``.
+    """
+    setup, a = result.setup, result.archive
+    est = setup.estimator
+    acc = accuracy_column(est.label)
+    archive = design_frame(result, np.arange(len(a)))
+    pareto = archive.iloc[result.front].reset_index(drop=True)
+    pareto.insert(1, "role", "")
+    pareto.insert(2, "accuracy_source", est.source)
+    best_iso = None
+    if len(pareto):
+        roles = {
+            "knee": knee_index(result.bounds.normalise(a.objectives()[result.front])),
+            "best_edap": int(pareto["edap"].idxmin()),
+            "best_accuracy": int(pareto[acc].idxmax()),
+        }
+        iso = pareto.index[pareto[acc] >= result.baseline_accuracy]
+        if len(iso):
+            roles["iso_accuracy"] = int(pareto.loc[iso, "edap"].idxmin())
+            best = pareto.loc[roles["iso_accuracy"]]
+            best_iso = {"design": int(best["design"]),
+                        "edap_reduction_x": float(best["edap_reduction_x"])}
+        for role, row in roles.items():
+            current = pareto.at[row, "role"]
+            pareto.at[row, "role"] = f"{current}+{role}" if current else role
+    base_genes = gene_frame(setup.space.baseline).iloc[0]
+    baseline = {
+        "name": setup.space.baseline_name,
+        "accuracy": result.baseline_accuracy,
+        **{m: float(v) for m, v in zip(HW_METRICS, result.baseline_hw, strict=True)},
+        **{c: base_genes[c] for c in GENE_COLUMNS.values()},
+    }
+    front_f = a.objectives()[result.front]
+    meta = {
+        "accuracy_column": acc,
+        "accuracy_label": est.label,
+        "accuracy_is_percent": bool(est.is_percent),
+        "accuracy_source": est.source,
+        "surrogate": (
+            f"fitted {len(result.oracle.fits)} times; last fit "
+            + ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
+                        for k, v in result.oracle.fits[-1].items())
+            if result.oracle.fits else "none (every design scored with the true proxy)"
+        ),
+        "surrogate_fits": result.oracle.fits,
+        "baseline": baseline,
+        "best_iso_accuracy": best_iso,
+        "seed": setup.seed,
+        "algorithm": dict(setup.config.get("algorithm", {})),
+        "constraints": dict(setup.config.get("constraints", {})),
+        "n_evals": result.n_evals,
+        "n_true_evals": result.oracle.n_measured,
+        "search_s": result.search_s,
+        "hypervolume": result.bounds.hypervolume(front_f) if len(front_f) else 0.0,
+        "hv_bounds": {"ideal": result.bounds.ideal, "nadir": result.bounds.nadir,
+                      "ref": result.bounds.ref},
+        "versions": versions(),
+        "config": setup.config,
+        **(extra_meta or {}),
+    }
+    return RunTables(pareto=pareto, archive=archive, history=result.history, meta=meta)
+
+
+def export_designs(result: SearchResult, tables: RunTables, out_dir: str | Path) -> list[Path]:
+    """For the knee and best-EDAP designs write ``designs/<role>_layers.csv`` (per-layer cost
+    table) and ``designs/<role>_neurosim.csv`` (NeuroSim network CSV); returns the paths.
+    """
+    out = Path(out_dir) / "designs"
+    paths: list[Path] = []
+    roles = tables.pareto["role"].astype(str)
+    for role in ("knee", "best_edap"):
+        rows = tables.pareto[roles.str.contains(rf"(?:^|\+){role}(?:$|\+)")]
+        if not len(rows):
+            continue
+        design = int(rows.iloc[0]["design"])
+        genome = result.setup.space.decode(result.archive.x[design])
+        out.mkdir(parents=True, exist_ok=True)
+        layers = result.setup.cost_model.evaluate(genome).layer_frame(0)
+        genes = gene_frame(genome)
+        per_layer = pd.DataFrame(
+            {col: [genes.at[0, f"{col}_{i + 1}"] for i in range(genome.n_layers)] + [""]
+             for col in GENE_COLUMNS.values()}
+        )
+        path = out / f"{role}_layers.csv"
+        pd.concat([layers.iloc[:, :1], per_layer, layers.iloc[:, 1:]], axis=1).to_csv(
+            path, index=False
+        )
+        paths.append(path)
+        paths.append(
+            write_neurosim_csv(genome, result.setup.backbone, out / f"{role}_neurosim.csv")
+        )
+    return paths
