@@ -1,0 +1,154 @@
+"""The Hydra app end to end (tiny budgets, parameter-count proxy) and its bad-input messages."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.errors import ConfigCompositionException
+
+from xpert_evo.accuracy import DataError
+from xpert_evo.app import CONF_DIR, resume_config, run_app
+from xpert_evo.space import ConfigError
+
+TINY = [
+    "accuracy=params",
+    "algorithm.pop_size=12",
+    "algorithm.n_gen=3",
+    "accuracy.budget.initial=10",
+    "accuracy.budget.per_round=2",
+    "accuracy.budget.rounds=1",
+    "accuracy.surrogate.n_members=2",
+]
+
+
+def compose_cfg(tmp_path: Path, *overrides: str):
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        return compose(
+            config_name="config",
+            overrides=[*TINY, f"accuracy.cache_dir={tmp_path / 'cache'}", *overrides],
+        )
+
+
+def app(tmp_path: Path, name: str, *overrides: str) -> Path:
+    cfg = compose_cfg(tmp_path, *overrides)
+    return run_app(cfg, tmp_path / name, [*TINY, *overrides])
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return app(tmp_path_factory.mktemp("app"), "run")
+
+
+def test_outputs_parse(finished_run: Path) -> None:
+    out = finished_run
+    meta = json.loads((out / "run.json").read_text())
+    acc = meta["accuracy_column"]
+    assert "not_pct" in acc and "not %" in meta["accuracy_label"]
+    pareto = pd.read_csv(out / "pareto.csv")
+    for col in ("channels", "col_share", "adc_type", "adc_bits", "input_bits", "channels_1",
+                "adc_type_13", acc, f"{acc}_std", "accuracy_from", "accuracy_source",
+                "area_mm2", "energy_pj", "latency_ns", "edap", "tops_per_w", "tops_per_mm2",
+                "edap_reduction_x", "tops_per_w_x", "tops_per_mm2_x", "role"):
+        assert col in pareto, col
+    assert len(pareto) > 0 and pareto["feasible"].all()
+    assert pareto["channels"].str.count("-").eq(12).all()
+    assert set(pareto["adc_type_1"]) <= {"flash", "sar"}
+    assert pareto["role"].fillna("").str.contains("knee").sum() == 1
+    archive = pd.read_csv(out / "archive.csv")
+    assert len(archive) == 36 and set(archive["generation"]) == {1, 2, 3}
+    history = pd.read_csv(out / "history.csv")
+    assert list(history.columns[:7]) == ["generation", "n_evals", "n_true_evals", "hypervolume",
+                                         "n_nondominated", "best_edap", "elapsed_s"]
+    assert history["n_evals"].tolist() == [12, 24, 36]
+    summary = (out / "summary.md").read_text()
+    for text in ("VGG16", "pymoo", "torch", "numpy", "edap_reduction_x", "seed 0", "params"):
+        assert text in summary, text
+    for name in ("pareto.png", "pareto.pdf", "convergence.png", "convergence.pdf",
+                 "checkpoint.pkl", "designs/knee_layers.csv", "designs/knee_neurosim.csv",
+                 "designs/best_edap_layers.csv", "designs/best_edap_neurosim.csv"):
+        assert (out / name).is_file(), name
+    neurosim = pd.read_csv(out / "designs/knee_neurosim.csv", header=None)
+    assert neurosim.shape == (14, 12)
+
+
+def test_resume_continues_into_a_new_directory(finished_run: Path, tmp_path: Path) -> None:
+    before = (finished_run / "pareto.csv").stat().st_mtime_ns
+    out = app(tmp_path, "more", f"resume={finished_run}", "algorithm.n_gen=4")
+    history = pd.read_csv(out / "history.csv")
+    assert history["generation"].tolist() == [1, 2, 3, 4]
+    assert (finished_run / "pareto.csv").stat().st_mtime_ns == before
+    assert json.loads((out / "run.json").read_text())["resumed_from"] == str(finished_run)
+
+
+def test_resume_keeps_the_saved_config() -> None:
+    saved = {"seed": 1, "algorithm": {"name": "nsga2", "n_gen": 3, "pop_size": 8}}
+    current = {"seed": 9, "algorithm": {"name": "nsga2", "n_gen": 7, "pop_size": 50}}
+    config = resume_config(saved, current, ["resume=x", "seed=9", "algorithm.n_gen=7"])
+    assert config["seed"] == 1 and config["algorithm"]["n_gen"] == 7
+    assert config["algorithm"]["pop_size"] == 8
+
+
+def test_existing_outputs_are_never_overwritten(finished_run: Path) -> None:
+    cfg = compose_cfg(finished_run.parent)
+    with pytest.raises(ConfigError, match="hydra.run.dir=.*already holds an earlier run"):
+        run_app(cfg, finished_run)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key"),
+    [
+        (["space.channels=[]"], "space.channels"),
+        (["constraints.area_mm2=1.0"], "constraints.area_mm2"),
+        (["data.allow_data_free=false", "data.root=/nonexistent/xpert"], "data.root"),
+        (["+algorithm.pop_siz=5"], "algorithm.pop_siz"),
+        (["+constraints.area=5"], "constraints.area"),
+        (["algorithm.pop_size=0"], "algorithm.pop_size"),
+        (["algorithm=random", "+algorithm.crossover_eta=3"], "algorithm.crossover_eta"),
+    ],
+)
+def test_bad_input_names_the_key(tmp_path: Path, overrides: list[str], key: str) -> None:
+    cfg = compose_cfg(tmp_path, *overrides)
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        run_app(cfg, tmp_path / "out", overrides)
+    assert not (tmp_path / "out").exists()
+
+
+def test_resume_without_checkpoint(tmp_path: Path) -> None:
+    cfg = compose_cfg(tmp_path, f"resume={tmp_path}")
+    with pytest.raises(ConfigError, match="resume=.*no checkpoint.pkl"):
+        run_app(cfg, tmp_path / "out")
+
+
+def test_unknown_key_on_the_command_line_fails_in_hydra(tmp_path: Path) -> None:
+    with pytest.raises(ConfigCompositionException, match="algorithm.pop_siz"):
+        compose_cfg(tmp_path, "algorithm.pop_siz=5")
+
+
+def test_experiments_require_data(tmp_path: Path) -> None:
+    for name in ("cifar10", "tinyimagenet"):
+        cfg = compose_cfg(tmp_path, f"+experiment={name}", "data.root=/nonexistent/xpert")
+        assert cfg.data.allow_data_free is False
+        with pytest.raises((ConfigError, DataError), match="data.root"):
+            run_app(cfg, tmp_path / name)
+    cfg = compose_cfg(tmp_path, "+experiment=tinyimagenet")
+    assert (cfg.data.input_size, cfg.data.num_classes) == (64, 200)
+
+
+def test_cli_error_is_one_message_with_exit_code_2(tmp_path: Path) -> None:
+    env = {**os.environ, "XPERT_EVO_CACHE": str(tmp_path / "cache")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "xpert_evo", "constraints.area_mm2=0.5",
+         f"hydra.run.dir={tmp_path / 'run'}"],
+        capture_output=True, text=True, env=env, timeout=120, check=False,
+    )
+    text = proc.stdout + proc.stderr
+    assert proc.returncode == 2, text
+    assert "constraints.area_mm2=0.5 is below the smallest chip" in text
+    assert "Traceback" not in text

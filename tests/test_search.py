@@ -1,0 +1,206 @@
+"""Search: problem, constraints, duplicates, fronts, termination, checkpoint/resume (stand-in)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hydra import compose, initialize_config_dir
+from pymoo.core.population import Population
+
+from xpert_evo.app import CONF_DIR
+from xpert_evo.search import (
+    HW_METRICS,
+    AccuracyOracle,
+    Bounds,
+    CoDesignProblem,
+    SearchRun,
+    build_search,
+    load_checkpoint,
+    nondominated,
+)
+from xpert_evo.search.algorithms import ArchiveDuplicateElimination
+from xpert_evo.search.archive import Archive
+from xpert_evo.search.standin import CapacityStandIn
+from xpert_evo.space import ConfigError
+
+TINY = [
+    "algorithm.pop_size=16",
+    "algorithm.n_gen=6",
+    "accuracy.budget.initial=12",
+    "accuracy.budget.per_round=3",
+    "accuracy.budget.rounds=2",
+]
+
+
+def config(*overrides: str):
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        return compose(config_name="config", overrides=[*TINY, *overrides])
+
+
+def setup_of(*overrides: str, noise: float = 0.0):
+    return build_search(config(*overrides), estimator=CapacityStandIn(noise=noise))
+
+
+def run(tmp_path: Path, *overrides: str, on_generation=None):
+    out = tmp_path / "run"
+    out.mkdir(parents=True, exist_ok=True)
+    return SearchRun(setup_of(*overrides), out, on_generation).start().run()
+
+
+def test_nondominated_matches_brute_force() -> None:
+    rng = np.random.default_rng(0)
+    f = rng.integers(0, 8, size=(300, 2)).astype(float)  # many ties
+    idx = set(nondominated(f).tolist())
+    for i in range(len(f)):
+        dominated = np.any(np.all(f <= f[i], axis=1) & np.any(f < f[i], axis=1))
+        assert (i in idx) == (not dominated)
+
+
+def test_problem_is_vectorised_and_consistent(tmp_path: Path) -> None:
+    setup = setup_of("constraints.latency_ns=1e6", "constraints.accuracy_floor=0.3")
+    oracle = AccuracyOracle(setup.estimator, use_surrogate=False)
+    problem = CoDesignProblem(setup.space, setup.cost_model, oracle, setup.constraints)
+    x = setup.space.random(64, np.random.default_rng(0))
+    out = problem.evaluate(x, return_values_of=["F", "G", "hw", "acc"], return_as_dictionary=True)
+    rep = setup.cost_model.evaluate(setup.space.decode(x))
+    assert out["F"].shape == (64, 2) and out["G"].shape == (64, 3)
+    np.testing.assert_allclose(out["F"][:, 1], np.log10(rep.edap), rtol=1e-6)
+    np.testing.assert_allclose(out["F"][:, 0], -out["acc"])
+    np.testing.assert_allclose(out["G"][:, 0], rep.area_mm2 / setup.constraints.area_mm2 - 1,
+                               rtol=1e-5)
+    np.testing.assert_allclose(out["G"][:, 1], rep.latency_ns / 1e6 - 1, rtol=1e-5)
+    assert np.all((out["G"][:, 2] <= 0) == (out["acc"] >= 0.3))
+    assert out["hw"].shape == (64, len(HW_METRICS))
+
+
+def test_no_infeasible_design_on_the_front(tmp_path: Path) -> None:
+    res = run(tmp_path, "constraints.area_mm2=25")
+    a = res.archive
+    area = a.hw[:, HW_METRICS.index("area_mm2")]
+    assert (area > 25).any(), "the budget should cut off part of the space"
+    assert len(res.front) > 0
+    assert np.all(area[res.front] <= 25)
+    assert np.all(a.cv[res.front] == 0)
+    np.testing.assert_array_equal(a.cv > 0, area > 25)
+
+
+def test_no_design_is_evaluated_twice(tmp_path: Path) -> None:
+    res = run(tmp_path, "algorithm.n_gen=8")
+    x = res.archive.x
+    assert len(np.unique(x, axis=0)) == len(x)
+    assert res.history["n_evals"].iloc[-1] == len(x)
+
+
+def test_duplicate_elimination_against_archive_and_itself() -> None:
+    archive = Archive(4)
+    seen = np.array([[0, 1, 2, 3]])
+    archive.add(seen, 1, np.ones((1, len(HW_METRICS))), [0.5], [0.0], [True], [0.0])
+    pop = Population.new(X=np.array([[0, 1, 2, 3], [1, 1, 1, 1], [1, 1, 1, 1], [2, 2, 2, 2]]))
+    kept = ArchiveDuplicateElimination(archive).do(pop)
+    np.testing.assert_array_equal(kept.get("X"), [[1, 1, 1, 1], [2, 2, 2, 2]])
+    other = Population.new(X=np.array([[2, 2, 2, 2]]))
+    kept = ArchiveDuplicateElimination(archive).do(pop, other)
+    np.testing.assert_array_equal(kept.get("X"), [[1, 1, 1, 1]])
+
+
+def test_surrogate_rounds_spend_the_true_budget(tmp_path: Path) -> None:
+    res = run(tmp_path)
+    # 12 initial (incl. 4 uniform-width anchors and the baseline) + 2 rounds x 3
+    assert res.oracle.n_measured == 12 + 2 * 3
+    assert len(res.oracle.fits) == 3
+    assert res.history["refit"].sum() == 2
+    assert res.history["refit"].iloc[-1]
+    # accuracy of measured designs is the true score, of the others the surrogate's
+    channels = res.setup.space.decode(res.archive.x).channels
+    known, true = res.oracle.lookup(channels)
+    np.testing.assert_array_equal(res.archive.measured, known)
+    np.testing.assert_allclose(res.archive.accuracy[known], true[known])
+
+
+def test_random_search_uses_the_same_budget(tmp_path: Path) -> None:
+    res = run(tmp_path, "algorithm=random", "algorithm.pop_size=16", "algorithm.n_gen=6")
+    assert res.history["n_evals"].tolist() == [16 * g for g in range(1, 7)]
+
+
+def test_termination_by_evaluations_and_time(tmp_path: Path) -> None:
+    res = run(tmp_path, "algorithm.n_gen=null", "algorithm.n_evals=40")
+    assert len(res.archive) == 48  # checked after each generation of 16
+    res = run(tmp_path, "algorithm.n_gen=null", "algorithm.max_time_s=0.5")
+    assert res.search_s >= 0.5 and len(res.history) >= 1
+    with pytest.raises(ConfigError, match="never stops"):
+        setup_of("algorithm.n_gen=null")
+
+
+def test_hypervolume_reference_is_fixed_by_the_space(tmp_path: Path) -> None:
+    a = SearchRun(setup_of(), tmp_path).start()
+    b = SearchRun(setup_of("algorithm=random", "seed=5"), tmp_path).start()
+    np.testing.assert_array_equal(a.bounds.ideal, b.bounds.ideal)
+    np.testing.assert_array_equal(a.bounds.nadir, b.bounds.nadir)
+    bounds = Bounds(ideal=np.zeros(2), nadir=np.ones(2))
+    assert bounds.hypervolume(np.array([[0.0, 0.0]])) == pytest.approx(1.21)
+    assert bounds.hypervolume(np.array([[2.0, 0.0]])) == 0.0
+
+
+def test_checkpoint_written_every_generation_and_atomic(tmp_path: Path) -> None:
+    gens = []
+
+    def spy(run: SearchRun, generation: int) -> None:
+        state = load_checkpoint(run.out_dir)
+        gens.append((generation, state["history"][-1]["generation"]))
+
+    run(tmp_path, on_generation=spy)
+    assert gens == [(g, g) for g in range(1, 7)]
+    assert not list((tmp_path / "run").glob("*.tmp"))
+
+
+@pytest.mark.parametrize("algorithm", ["nsga2", "random"])
+def test_resume_equals_uninterrupted(tmp_path: Path, algorithm: str) -> None:
+    overrides = (f"algorithm={algorithm}", *TINY, "seed=3")
+    full = run(tmp_path / "full", *overrides)
+
+    class Stop(KeyboardInterrupt):
+        pass
+
+    def interrupt(run: SearchRun, generation: int) -> None:
+        if generation == 3:
+            raise Stop
+
+    with pytest.raises(Stop):
+        run(tmp_path / "cut", *overrides, on_generation=interrupt)
+    state = load_checkpoint(tmp_path / "cut" / "run")
+    assert state["history"][-1]["generation"] == 3
+    resumed_dir = tmp_path / "resumed"
+    resumed_dir.mkdir()
+    resumed = SearchRun(setup_of(*overrides), resumed_dir).resume(state).run()
+
+    np.testing.assert_array_equal(resumed.archive.x, full.archive.x)
+    np.testing.assert_array_equal(resumed.archive.x[resumed.front], full.archive.x[full.front])
+    np.testing.assert_array_equal(resumed.archive.objectives(), full.archive.objectives())
+    assert resumed.history["hypervolume"].tolist() == full.history["hypervolume"].tolist()
+
+
+def test_resume_can_extend_the_generation_budget(tmp_path: Path) -> None:
+    out = tmp_path / "a"
+    out.mkdir()
+    SearchRun(setup_of("algorithm.n_gen=3"), out).start().run()
+    state = load_checkpoint(out)
+    longer = SearchRun(setup_of("algorithm.n_gen=5"), tmp_path).resume(state).run()
+    assert longer.history["generation"].tolist() == [1, 2, 3, 4, 5]
+
+
+def test_resume_without_checkpoint_names_the_key(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="resume=.*no checkpoint.pkl"):
+        load_checkpoint(tmp_path)
+
+
+def test_candidates_spread_along_the_front(tmp_path: Path) -> None:
+    search = SearchRun(setup_of(), tmp_path).start()
+    search.run()
+    picks = search.candidates(5)
+    a = search.archive
+    assert len(picks) <= 5
+    assert not a.measured[picks].any() and np.all(a.cv[picks] == 0)
+    channels = search.setup.space.decode(a.x[picks]).channels
+    assert len(np.unique(channels, axis=0)) == len(picks)

@@ -1,0 +1,105 @@
+"""Search space: encoding round trips, vector layout, baseline, validation messages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from omegaconf import OmegaConf
+
+from xpert_evo.backbone import VGG16_CHANNELS
+from xpert_evo.genome import GENE_NAMES, GeneError, Genomes
+from xpert_evo.space import ConfigError, SearchSpace
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+
+
+def space_cfg(**changes: object) -> dict:
+    cfg = OmegaConf.to_container(OmegaConf.load(CONF / "space" / "default.yaml"))
+    cfg.update(changes)
+    return cfg
+
+
+@pytest.fixture()
+def space() -> SearchSpace:
+    return SearchSpace.from_config(space_cfg(), 13)
+
+
+def test_vector_round_trip(space: SearchSpace) -> None:
+    x = space.random(500, np.random.default_rng(0))
+    genomes = space.decode(x)
+    assert genomes.n == 500 and genomes.n_layers == 13
+    np.testing.assert_array_equal(space.encode(genomes), x)
+    assert space.n_var == 65
+    assert np.all((x >= space.xl) & (x <= space.xu))
+
+
+def test_genome_round_trip_and_layout(space: SearchSpace) -> None:
+    genome = Genomes.uniform([64, 128, 256, 512] * 3 + [64], 16, "sar", 4, 3)
+    x = space.encode(genome)
+    back = space.decode(x)
+    np.testing.assert_array_equal(back.stack(), genome.stack())
+    # gene-major layout: x[g * L + l] indexes gene g of layer l in its option list
+    assert space.layout()[14] == (14, "col_share", 2)
+    assert x[0, 1] == 1  # channels of layer 2 = 128 = index 1
+    assert x[0, 13 + 5] == space.options["col_share"].index(16)
+    assert x[0, 2 * 13] == space.options["adc_flash"].index(0)  # sar
+
+
+def test_option_lists_sorted_and_adc_order_kept() -> None:
+    space = SearchSpace.from_config(space_cfg(channels=[512, 64], adc_type=["sar", "flash"]), 13)
+    assert space.options["channels"] == (64, 512)
+    assert space.options["adc_flash"] == (0, 1)
+
+
+def test_baseline_is_vgg16(space: SearchSpace) -> None:
+    base = space.baseline
+    assert space.baseline_name == "VGG16"
+    assert tuple(base.channels[0]) == VGG16_CHANNELS
+    assert set(base.col_share[0]) == {8} and set(base.adc_flash[0]) == {1}
+    assert set(base.adc_bits[0]) == {6} and set(base.input_bits[0]) == {8}
+
+
+def test_baseline_may_lie_outside_the_options() -> None:
+    space = SearchSpace.from_config(space_cfg(channels=[64, 128]), 13)
+    assert space.baseline.channels.max() == 512
+    with pytest.raises(GeneError, match="channels=256"):
+        space.validate(space.baseline)
+
+
+@pytest.mark.parametrize("key", ["channels", "col_share", "adc_type", "adc_bits", "input_bits"])
+def test_empty_option_set_names_the_key(key: str) -> None:
+    with pytest.raises(ConfigError, match=f"space.{key} is empty"):
+        SearchSpace.from_config(space_cfg(**{key: []}), 13)
+
+
+def test_unknown_and_bad_keys() -> None:
+    with pytest.raises(ConfigError, match="space.chanels"):
+        SearchSpace.from_config(space_cfg(chanels=[64]), 13)
+    with pytest.raises(ConfigError, match="space.adc_type"):
+        SearchSpace.from_config(space_cfg(adc_type=["flash", "pipeline"]), 13)
+    with pytest.raises(ConfigError, match="space.adc_bits"):
+        SearchSpace.from_config(space_cfg(adc_bits=[3, 0]), 13)
+    cfg = space_cfg()
+    cfg["baseline"]["channels"] = [64, 64]
+    with pytest.raises(ConfigError, match="space.baseline.channels has 2 values"):
+        SearchSpace.from_config(cfg, 13)
+
+
+def test_validate_names_genome_layer_gene_and_allowed(space: SearchSpace) -> None:
+    genomes = space.decode(space.random(3, np.random.default_rng(1)))
+    bad = genomes.stack()
+    bad[2, 4, GENE_NAMES.index("adc_bits")] = 9
+    message = r"genome 2, layer 5: gene adc_bits=9 .*\[3, 4, 5, 6, 7, 8\]"
+    with pytest.raises(GeneError, match=message):
+        space.encode(Genomes.from_stack(bad))
+    with pytest.raises(GeneError, match="outside 0..3"):
+        space.decode(np.full((1, 65), 4))
+
+
+def test_uniform_grid_covers_every_combination(space: SearchSpace) -> None:
+    grid = space.uniform_grid()
+    assert grid.n == 4 * 5 * 2 * 6 * 7
+    assert len(np.unique(grid.stack()[:, 0, :], axis=0)) == grid.n
+    space.validate(grid)
