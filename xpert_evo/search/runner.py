@@ -148,7 +148,12 @@ class SearchRun:
     # ------------------------------------------------------------------ start / resume
 
     def start(self) -> SearchRun:
-        """Score the anchors (and the initial surrogate sample), fix the HV bounds, set up."""
+        """Score the anchors (and the initial surrogate sample), fix the HV bounds, set up.
+
+        Search time (``elapsed_s``, ``algorithm.max_time_s``) counts from here.
+        """
+        self._session_start = time.perf_counter()
+        self._search_s_before = 0.0
         space, setup = self.setup.space, self.setup
         rng = np.random.default_rng([setup.seed, 20230330])
         widths = np.asarray(space.options["channels"], dtype=np.int64)
@@ -176,9 +181,7 @@ class SearchRun:
         self.baseline_accuracy = float(self.oracle.accuracy(base_channels)[0][0])
         self.algorithm = build_algorithm(setup.settings, self.archive, setup.seed)
         self.algorithm.setup(self.problem)
-        self.algorithm.data["search_s"] = 0.0
-        self._session_start = time.perf_counter()
-        self._search_s_before = 0.0
+        self.algorithm.data["search_s"] = self._search_s()
         return self
 
     def resume(self, state: dict[str, Any]) -> SearchRun:
