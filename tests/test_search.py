@@ -58,7 +58,7 @@ def test_nondominated_matches_brute_force() -> None:
         assert (i in idx) == (not dominated)
 
 
-def test_problem_is_vectorised_and_consistent(tmp_path: Path) -> None:
+def test_problem_is_vectorised_and_consistent() -> None:
     setup = setup_of("constraints.latency_ns=1e6", "constraints.accuracy_floor=0.3")
     oracle = AccuracyOracle(setup.estimator, use_surrogate=False)
     problem = CoDesignProblem(setup.space, setup.cost_model, oracle, setup.constraints)

@@ -95,17 +95,20 @@ def summary_table(tables: RunTables, top_k: int = 10) -> pd.DataFrame:
     no less accuracy than the baseline) and designs spread evenly along the front, at most
     ``top_k`` front rows in all.
 
-    Columns: design, role, accuracy (the run's accuracy column), area_mm2, edap, the
-    `RATIO_COLUMNS`, channels.
+    Columns: design, role, accuracy (the run's accuracy column), accuracy_from (``proxy``:
+    measured by the true proxy, ``surrogate``: predicted), area_mm2, edap, the `RATIO_COLUMNS`,
+    channels.
     """
     acc, front = tables.acc, tables.pareto
-    cols = ["design", "role", acc, "area_mm2", "edap", *RATIO_COLUMNS, "channels"]
+    cols = ["design", "role", acc, "accuracy_from", "area_mm2", "edap", *RATIO_COLUMNS,
+            "channels"]
     base = tables.meta.get("baseline", {})
     rows = [
         {
             "design": base.get("name", "baseline"),
             "role": "baseline",
             acc: base.get("accuracy", np.nan),
+            "accuracy_from": "proxy",
             "area_mm2": base.get("area_mm2", np.nan),
             "edap": base.get("edap", np.nan),
             **dict.fromkeys(RATIO_COLUMNS, 1.0),
