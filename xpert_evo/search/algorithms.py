@@ -86,6 +86,14 @@ class AlgorithmSettings:
                 "the search never stops: set algorithm.n_gen, algorithm.n_evals or "
                 "algorithm.max_time_s"
             )
+        for key in ("crossover_prob", "mutation_prob_var"):
+            value = node.get(key)
+            if value is not None and not (isinstance(value, int | float) and 0 <= value <= 1):
+                raise ConfigError(f"algorithm.{key}={value!r} must be a probability in [0, 1]")
+        for key in ("crossover_eta", "mutation_eta"):
+            value = node.get(key)
+            if value is not None and not (isinstance(value, int | float) and value > 0):
+                raise ConfigError(f"algorithm.{key}={value!r} must be a positive number")
         time_s = node.get("max_time_s")
         if time_s is not None and (not isinstance(time_s, int | float) or time_s <= 0):
             raise ConfigError(f"algorithm.max_time_s={time_s!r} must be a positive number")
