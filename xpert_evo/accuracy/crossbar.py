@@ -1,0 +1,548 @@
+"""Hardware-aware evaluation: run a trained network the way the RRAM crossbar computes it.
+
+Every conv layer and the classifier (a 1x1 "conv" on the pooled features) is computed as the
+crossbar does, vectorised in torch:
+
+1. **BatchNorm folding.** Each Conv2d's following BatchNorm2d is folded into the conv weights
+   (per output channel) and a bias; the bias is added digitally after the shift-add.
+2. **Weights.** Symmetric per-output-channel (or per-layer) quantisation to `weight_bits`:
+   ``q = round(w / s_w)`` in ``[-(2^(wb-1) - 1), 2^(wb-1) - 1]``, then split into
+   ``S = ceil(wb / cell_bits)`` slices of `cell_bits` bits, least significant first. The sign is
+   handled by `weight_encoding`:
+
+   * ``differential`` (default): the magnitude ``|q|`` is sliced and every slice sits on a pair of
+     columns (positive / negative weights); the pair's currents are subtracted before the ADC,
+     so each conversion digitises a signed partial sum ``sum_r x_r sign(q_r) slice_k(|q_r|)``.
+   * ``offset``: the column stores the unsigned ``q + 2^(wb-1)``, sliced; the ADC digitises an
+     unsigned partial sum and ``2^(wb-1) * sum_r x_r`` (exact, digital: a reference row sum) is
+     subtracted after the shift-add.
+3. **Inputs.** Activations are quantised per layer to the genome's `input_bits` p with a range
+   calibrated on training images (the `input_percentile` of the float network's activations):
+   ``u = clamp(round(x / s_x) + z, 0, 2^p - 1)``. Layers 2.. see post-ReLU inputs, so z = 0. The
+   first layer sees the normalised (signed) image: it is quantised with an offset (asymmetric
+   fixed point, zero point z); the zero padding of the image becomes padding with z, and
+   ``z * sum_r q_r`` is subtracted digitally, so the crossbar only ever sees unsigned inputs.
+   ``u`` is fed bit-serially: one bit-plane (bit j, weight 2^j) per read.
+4. **Row groups.** The unfolded rows (Cin K K, channel-major, as `fn.unfold` orders them) are split
+   into groups of `xbar_rows` (64); every group is one crossbar and produces its own partial sum.
+5. **ADC.** Each partial sum (row group x input bit x weight slice x column) is quantised by a
+   b-bit ADC (the genome's `adc_bits`) over a range calibrated per layer and weight slice (the
+   `adc_percentile` of |partial sums| on the calibration images, upstream layers already
+   quantised): step = max(range / 2^(b-1), 1) for signed sums with codes in
+   ``[-2^(b-1), 2^(b-1) - 1]``, step = max(range / (2^b - 1), 1) for unsigned sums with codes in
+   ``[0, 2^b - 1]``. Partial sums are integers, so a step below one LSB gains nothing; with
+   ``adc_bits=None`` the ADC is lossless.
+6. **Shift-add.** ``y_int = sum_groups sum_j 2^j sum_k 2^(cell_bits k) ADC(ps)``, minus the
+   offset corrections; ``y = s_x s_w y_int + bias``, then ReLU / max-pool / average-pool digitally.
+
+The classifier uses the last conv layer's genes, as the hardware cost model does. In the
+lossless limit (``adc_bits=None``) the crossbar output equals the fake-quantised network (same
+weight and input quantisation, plain convolution) up to float rounding (`mode="fake_quant"`).
+Computation follows the input's dtype: use float64 to compare the two exactly.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as fn
+
+from xpert_evo.accuracy.data import _plain
+
+log = logging.getLogger(__name__)
+
+MODES: tuple[str, ...] = ("crossbar", "fake_quant", "float")
+"""Evaluation modes: crossbar decomposition, plain conv on quantised values, BN-folded float."""
+
+ENCODINGS: tuple[str, ...] = ("differential", "offset")
+"""How signed weights are stored (see the module docstring)."""
+
+
+@dataclass(frozen=True)
+class CrossbarSpec:
+    """Fixed crossbar hardware and calibration settings.
+
+    Attributes:
+        xbar_rows: crossbar rows; the unfolded inputs are split into groups of this many.
+        cell_bits: bits stored per RRAM cell (one weight slice).
+        weight_bits: weight precision in bits, sign included.
+        weight_encoding: "differential" or "offset" (see the module docstring).
+        per_channel: quantise weights per output channel (True) or per layer (False).
+        input_percentile: percentile (0..100) of a layer's float input activations taken as
+            the top of its input range (100 - it as the bottom for the signed first layer).
+        adc_percentile: percentile (0..100) of |partial sums| taken as the ADC range.
+        calib_images: training images used to calibrate input and ADC ranges.
+        batch_size: images per forward pass in `accuracy_pct`.
+        max_elements: largest intermediate tensor (elements) a layer may build at once; bigger
+            batches are processed in chunks of images and row groups.
+    """
+
+    xbar_rows: int = 64
+    cell_bits: int = 4
+    weight_bits: int = 8
+    weight_encoding: str = "differential"
+    per_channel: bool = True
+    input_percentile: float = 99.99
+    adc_percentile: float = 99.9
+    calib_images: int = 256
+    batch_size: int = 100
+    max_elements: int = 1 << 24
+
+    def __post_init__(self) -> None:
+        if self.weight_encoding not in ENCODINGS:
+            raise ValueError(
+                f"crossbar.weight_encoding={self.weight_encoding!r} is not one of {ENCODINGS}"
+            )
+        if min(self.xbar_rows, self.cell_bits, self.weight_bits) < 1 or self.weight_bits < 2:
+            raise ValueError("xbar_rows, cell_bits must be >= 1 and weight_bits >= 2")
+        for key in ("input_percentile", "adc_percentile"):
+            if not 50.0 < getattr(self, key) <= 100.0:
+                raise ValueError(f"crossbar.{key}={getattr(self, key)} must be in (50, 100]")
+
+    @property
+    def n_slices(self) -> int:
+        """Weight slices (cells) per weight: ceil(weight_bits / cell_bits)."""
+        return math.ceil(self.weight_bits / self.cell_bits)
+
+    @classmethod
+    def from_config(
+        cls, cfg: Mapping[str, Any] | None, hardware: Mapping[str, Any] | None = None
+    ) -> CrossbarSpec:
+        """From the `crossbar:` node, taking xbar_rows / cell_bits / weight_bits from the
+        `hardware:` node when given (the crossbar node wins if it sets them too).
+        """
+        values = _plain(cfg)
+        names = {f.name for f in fields(cls)}
+        unknown = set(values) - names
+        if unknown:
+            raise ValueError(
+                f"unknown crossbar config keys {sorted(unknown)}; known {sorted(names)}"
+            )
+        hw = _plain(hardware)
+        from_hw = {k: hw[k] for k in ("xbar_rows", "cell_bits", "weight_bits") if k in hw}
+        return cls(**{**from_hw, **values})
+
+
+@dataclass
+class QuantLayer:
+    """One crossbar-mapped layer: a BN-folded conv (or the classifier) with quantised weights.
+
+    Attributes:
+        gene_layer: index of the genome layer whose input_bits / adc_bits apply (0-based).
+        kernel, padding: conv geometry (1, 0 for the classifier).
+        weight: (O, R) BN-folded float64 weights, R = Cin K K in `fn.unfold` order.
+        q: (O, R) integer-valued quantised weights.
+        w_scale: (O,) weight scale s_w (w = s_w q).
+        bias: (O,) digital bias (folded BatchNorm, or the classifier's bias).
+        in_lo, in_hi: calibrated float input range (in_lo < 0 only for the first layer).
+        is_linear: True for the classifier.
+    """
+
+    gene_layer: int
+    kernel: int
+    padding: int
+    weight: torch.Tensor
+    q: torch.Tensor
+    w_scale: torch.Tensor
+    bias: torch.Tensor
+    in_lo: float
+    in_hi: float
+    is_linear: bool
+
+
+def _fold(conv: nn.Conv2d, bn: nn.BatchNorm2d | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Weights (O, Cin, K, K) and bias (O,) of conv followed by BN in eval mode."""
+    w = conv.weight.detach().double()
+    b = (conv.bias.detach().double() if conv.bias is not None
+         else torch.zeros(w.shape[0], dtype=torch.float64))
+    if bn is None:
+        return w, b
+    gain = bn.weight.detach().double() / torch.sqrt(bn.running_var.double() + bn.eps)
+    bias = bn.bias.detach().double() + (b - bn.running_mean.double()) * gain
+    return w * gain.view(-1, 1, 1, 1), bias
+
+
+def _quantise_weights(w: torch.Tensor, spec: CrossbarSpec) -> tuple[torch.Tensor, torch.Tensor]:
+    """(O, R) float64 weights -> integer-valued q (O, R) and scales s_w (O,), symmetric."""
+    qmax = 2 ** (spec.weight_bits - 1) - 1
+    peak = w.abs().amax(dim=1) if spec.per_channel else w.abs().amax().expand(w.shape[0])
+    scale = torch.where(peak > 0, peak / qmax, torch.ones_like(peak))
+    q = torch.clamp(torch.round(w / scale[:, None]), -qmax, qmax)
+    return q, scale
+
+
+def _percentile(values: list[torch.Tensor], pct: float) -> float:
+    """Percentile (0..100) of the concatenated values, on a strided sub-sample of <= 4M."""
+    flat = torch.cat([v.reshape(-1) for v in values]).double()
+    stride = max(1, flat.numel() // (1 << 22))
+    return float(np.percentile(flat[::stride].numpy(), pct))
+
+
+class CrossbarNetwork:
+    """A trained `nn.Sequential` from `build_network`, mapped onto crossbars.
+
+    Construction folds BatchNorm, quantises weights and calibrates every layer's input range on
+    the float network (independent of the precisions evaluated later). `forward` then runs any
+    per-layer (input_bits, adc_bits) in one of `MODES`; ADC ranges are calibrated per precision
+    setting by `calibrate_adc` (`accuracy_pct` does it for you).
+
+    Args:
+        network: trained network (Conv2d [BatchNorm2d] ReLU [MaxPool2d] ... Linear).
+        spec: crossbar hardware and calibration settings.
+        calib: (B, 3, S, S) normalised training images for range calibration.
+    """
+
+    def __init__(self, network: nn.Sequential, spec: CrossbarSpec, calib: torch.Tensor) -> None:
+        self.spec = spec
+        self.steps: list[QuantLayer | nn.Module] = []
+        modules = list(network.eval().cpu())
+        conv_index = -1
+        i = 0
+        while i < len(modules):
+            m = modules[i]
+            if isinstance(m, nn.Conv2d):
+                bn = modules[i + 1] if i + 1 < len(modules) else None
+                bn = bn if isinstance(bn, nn.BatchNorm2d) else None
+                w, b = _fold(m, bn)
+                conv_index += 1
+                w = w.reshape(w.shape[0], -1)
+                q, scale = _quantise_weights(w, spec)
+                self.steps.append(QuantLayer(conv_index, m.kernel_size[0], m.padding[0], w, q,
+                                             scale, b, 0.0, 0.0, False))
+                i += 2 if bn is not None else 1
+                continue
+            if isinstance(m, nn.Linear):
+                w = m.weight.detach().double()
+                b = (m.bias.detach().double() if m.bias is not None
+                     else torch.zeros(w.shape[0], dtype=torch.float64))
+                q, scale = _quantise_weights(w, spec)
+                self.steps.append(QuantLayer(max(conv_index, 0), 1, 0, w, q, scale, b, 0.0, 0.0,
+                                             True))
+            elif isinstance(m, nn.BatchNorm2d):
+                raise ValueError(f"module {i} is a BatchNorm2d that follows no Conv2d")
+            else:
+                self.steps.append(m)
+            i += 1
+        self.n_gene_layers = conv_index + 1
+        self._rng = torch.Generator().manual_seed(0)
+        self._group_cache: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._calibrate_inputs(calib)
+
+    @property
+    def layers(self) -> list[QuantLayer]:
+        """The crossbar-mapped layers in order (convs, then the classifier)."""
+        return [s for s in self.steps if isinstance(s, QuantLayer)]
+
+    @torch.no_grad()
+    def _calibrate_inputs(self, calib: torch.Tensor) -> None:
+        x = calib.double()
+        pct = self.spec.input_percentile
+        first = self.layers[0]
+        for step in self.steps:
+            if isinstance(step, QuantLayer):
+                step.in_hi = max(_percentile([x], pct), 1e-12)
+                step.in_lo = min(_percentile([x], 100.0 - pct), 0.0) if step is first else 0.0
+                x = self._float_layer(step, x)
+            else:
+                x = step(x)
+
+    # ------------------------------------------------------------------ per-layer arithmetic
+    def _float_layer(self, layer: QuantLayer, x: torch.Tensor) -> torch.Tensor:
+        w = layer.weight.to(x.dtype)
+        if layer.is_linear:
+            return x @ w.T + layer.bias.to(x.dtype)
+        c_in = x.shape[1]
+        weight = w.view(w.shape[0], c_in, layer.kernel, layer.kernel)
+        return fn.conv2d(x, weight, layer.bias.to(x.dtype), padding=layer.padding)
+
+    @staticmethod
+    def _input_quant(layer: QuantLayer, bits: int) -> tuple[float, float]:
+        """(scale s_x, zero point z) of a layer's input at `bits` bits."""
+        levels = 2**bits - 1
+        scale = (layer.in_hi - layer.in_lo) / levels
+        zero = float(min(max(round(-layer.in_lo / scale), 0), levels))
+        return scale, zero
+
+    @staticmethod
+    def _quantise_input(x: torch.Tensor, scale: float, zero: float, bits: int) -> torch.Tensor:
+        return torch.clamp(torch.round(x / scale) + zero, 0, 2**bits - 1)
+
+    def _slices(self, q: torch.Tensor) -> tuple[torch.Tensor, int]:
+        """Weight slices (S, O, R) as stored in the cells (float64) and the weight offset."""
+        spec = self.spec
+        mask = 2**spec.cell_bits - 1
+        if spec.weight_encoding == "differential":
+            mag, offset = q.abs().long(), 0
+        else:
+            offset = 2 ** (spec.weight_bits - 1)
+            mag = (q + offset).long()
+        slices = torch.stack([(mag >> (spec.cell_bits * k)) & mask for k in range(spec.n_slices)])
+        slices = slices.double()
+        if spec.weight_encoding == "differential":
+            slices = slices * torch.sign(q)
+        return slices, offset
+
+    def _group_weights(self, layer: QuantLayer, c_in: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Crossbar row groups as a grouped conv: weights (G S O, Cg, K, K), channel index (G Cg).
+
+        Rows are ordered channel-major (c, kh, kw); group g holds rows [g X, (g + 1) X). It
+        touches at most Cg consecutive input channels starting at c0(g); the weight of a row
+        outside group g (a boundary channel's rows owned by the neighbour group) is zero, so
+        every row is counted in exactly one group.
+        """
+        key = id(layer)
+        if key in self._group_cache:
+            return self._group_cache[key]
+        kk = layer.kernel * layer.kernel
+        rows, xr = c_in * kk, self.spec.xbar_rows
+        n_groups = math.ceil(rows / xr)
+        first = torch.arange(n_groups) * xr
+        last = torch.clamp(first + xr, max=rows) - 1
+        c0 = first // kk
+        c_g = int((last // kk - c0).max()) + 1
+        channel = c0[:, None] + torch.arange(c_g)[None, :]  # (G, Cg)
+        row = channel[:, :, None] * kk + torch.arange(kk)[None, None, :]  # (G, Cg, KK)
+        owned = (row >= first[:, None, None]) & (row <= last[:, None, None])
+        slices, _ = self._slices(layer.q)  # (S, O, R)
+        w = slices[:, :, row.clamp(max=rows - 1)] * owned  # (S, O, G, Cg, KK)
+        s, o = slices.shape[:2]
+        w = w.permute(2, 0, 1, 3, 4).reshape(n_groups * s * o, c_g, layer.kernel, layer.kernel)
+        result = (w, channel.clamp(max=c_in - 1).reshape(-1))
+        self._group_cache[key] = result
+        return result
+
+    def _adc_step(self, ranges: torch.Tensor | None, bits: int | None) -> torch.Tensor:
+        """ADC step per weight slice (S,), in partial-sum LSBs; 1 when lossless (bits=None).
+
+        Signed sums (differential): step = range / 2^(b-1); unsigned sums (offset): step =
+        range / (2^b - 1); never below 1, one LSB of the integer partial sum.
+        """
+        if bits is None or ranges is None:
+            return torch.ones(self.spec.n_slices, dtype=torch.float64)
+        levels = 2 ** (bits - 1) if self.spec.weight_encoding == "differential" else 2**bits - 1
+        return torch.clamp(ranges / levels, min=1.0)
+
+    def _adc_codes(self, ps: torch.Tensor, bits: int) -> torch.Tensor:
+        """Round partial sums already divided by the step to ADC codes, in place.
+
+        Codes are in [-2^(b-1), 2^(b-1) - 1] for signed (differential) sums and [0, 2^b - 1]
+        for unsigned (offset) sums; the ADC output is code x step.
+        """
+        if self.spec.weight_encoding == "differential":
+            return ps.round_().clamp_(-(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
+        return ps.round_().clamp_(0, 2**bits - 1)
+
+    def _crossbar_int(
+        self,
+        layer: QuantLayer,
+        u: torch.Tensor,
+        bits: int,
+        adc_bits: int | None,
+        ranges: torch.Tensor | None,
+        record: list[torch.Tensor] | None,
+    ) -> torch.Tensor:
+        """Integer accumulator (B, O, P) of the crossbar for padded integer inputs (B, C, H, W).
+
+        Bit-planes of u go through one grouped conv per chunk of row groups (every group is one
+        crossbar), giving partial sums (B, bits, G, S, O, P); the weights are pre-divided by the
+        ADC step, so each partial sum is rounded and clipped to its ADC code, and the shift-add
+        is one batched matmul with coefficients 2^j 2^(cell_bits k) step_k. With `record`
+        given, a sample of |partial sums| per slice is appended (calibration pass, no ADC).
+        """
+        spec = self.spec
+        dtype = u.dtype
+        b, c_in = u.shape[:2]
+        weight, channel = self._group_weights(layer, c_in)
+        s = spec.n_slices
+        o = layer.q.shape[0]
+        c_g = weight.shape[1]
+        n_groups = weight.shape[0] // (s * o)
+        k = layer.kernel
+        hw = (u.shape[2] - k + 1) * (u.shape[3] - k + 1)
+        quantise = record is None and adc_bits is not None
+        step = self._adc_step(ranges, adc_bits if quantise else None)
+        scaled = weight.view(n_groups, s, -1) / step.view(1, s, 1) if quantise else weight
+        scaled = scaled.to(dtype).view_as(weight)
+        shifts = torch.arange(bits, dtype=torch.uint8).view(1, bits, 1, 1, 1)
+        planes = (u.to(torch.uint8).unsqueeze(1) >> shifts) & 1  # (B, bits, C, H', W')
+        planes = planes.view(b * bits, c_in, *u.shape[2:])
+        bit_w = 2.0 ** torch.arange(bits, dtype=torch.float64)
+        slice_w = 2.0 ** (spec.cell_bits * torch.arange(s, dtype=torch.float64)) * step
+        out = torch.zeros(b, 1, o * hw, dtype=dtype)
+        per_group = bits * b * (s * o * hw + c_g * u.shape[2] * u.shape[3])
+        g_chunk = max(1, min(n_groups, spec.max_elements // max(1, per_group)))
+        for g0 in range(0, n_groups, g_chunk):
+            g1 = min(n_groups, g0 + g_chunk)
+            inp = planes[:, channel[g0 * c_g : g1 * c_g]].to(dtype)
+            ps = fn.conv2d(inp, scaled[g0 * s * o : g1 * s * o], groups=g1 - g0)
+            if record is not None:
+                flat = ps.view(-1, s, o * hw)
+                n = min(flat.shape[0] * flat.shape[2], 1 << 16)
+                rows = torch.randint(0, flat.shape[0], (n,), generator=self._rng)
+                cols = torch.randint(0, flat.shape[2], (n,), generator=self._rng)
+                record.append(flat[rows, :, cols].abs().T)
+            elif quantise:
+                self._adc_codes(ps, adc_bits)
+            coef = bit_w[:, None, None] * slice_w[None, None, :]  # (bits, 1, S) -> per group
+            coef = coef.expand(bits, g1 - g0, s).reshape(1, 1, -1).to(dtype)
+            out += torch.matmul(coef, ps.view(b, bits * (g1 - g0) * s, o * hw))
+        return out.view(b, o, hw)
+
+    def _image_chunk(self, layer: QuantLayer, x: torch.Tensor, bits: int) -> int:
+        """Images per chunk so that one row group's bit-planes and partial sums fit the budget."""
+        spec = self.spec
+        o = layer.q.shape[0]
+        p = 1 if layer.is_linear else x.shape[-1] * x.shape[-2]
+        per_image = (spec.n_slices * o + spec.xbar_rows) * bits * p
+        return max(1, spec.max_elements // max(1, per_image))
+
+    def _quant_layer(
+        self,
+        layer: QuantLayer,
+        x: torch.Tensor,
+        bits: int,
+        adc_bits: int | None,
+        mode: str,
+        ranges: torch.Tensor | None,
+        record: list[torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        scale, zero = self._input_quant(layer, bits)
+        u = self._quantise_input(x, scale, zero, bits)
+        if layer.is_linear:
+            u = u[:, :, None, None]
+        elif layer.padding:
+            u = fn.pad(u, (layer.padding,) * 4, value=zero)
+        q = layer.q.to(x.dtype)
+        o, k = q.shape[0], layer.kernel
+        weight = q.view(o, u.shape[1], k, k)
+        if mode == "fake_quant":
+            y_int = fn.conv2d(u - zero, weight)
+        else:
+            chunk = self._image_chunk(layer, x, bits)
+            parts = [
+                self._crossbar_int(layer, u[i : i + chunk], bits, adc_bits, ranges, record)
+                for i in range(0, x.shape[0], chunk)
+            ]
+            y_int = torch.cat(parts).view(x.shape[0], o, u.shape[2] - k + 1, u.shape[3] - k + 1)
+            offset = 2 ** (self.spec.weight_bits - 1)
+            if self.spec.weight_encoding == "offset":
+                ones = torch.ones((1, u.shape[1], k, k), dtype=x.dtype)
+                y_int = y_int - offset * fn.conv2d(u, ones)
+            y_int = y_int - zero * q.sum(dim=1).view(1, o, 1, 1)
+        if layer.is_linear:
+            y_int = y_int.flatten(1)
+        shape = (1, o) if layer.is_linear else (1, o, 1, 1)
+        w_scale = layer.w_scale.to(x.dtype).view(shape)
+        return y_int * (scale * w_scale) + layer.bias.to(x.dtype).view(shape)
+
+    # ------------------------------------------------------------------ public API
+    def _bits(self, values: Sequence[int | None] | int | None, name: str) -> list[int | None]:
+        if values is None or isinstance(values, int | np.integer):
+            return [None if values is None else int(values)] * self.n_gene_layers
+        out = [None if v is None else int(v) for v in np.asarray(values, dtype=object).reshape(-1)]
+        if len(out) != self.n_gene_layers:
+            raise ValueError(f"{name} has {len(out)} values for {self.n_gene_layers} conv layers")
+        return out
+
+    @torch.no_grad()
+    def calibrate_adc(
+        self,
+        calib: torch.Tensor,
+        input_bits: Sequence[int] | int,
+        adc_bits: Sequence[int | None] | int | None,
+    ) -> list[torch.Tensor]:
+        """ADC ranges (one (S,) tensor per crossbar layer) for these precisions.
+
+        Runs the calibration images through the crossbar layer by layer: each layer's range is
+        the `adc_percentile` of its |partial sums| given the already-quantised upstream layers.
+        """
+        in_bits = self._bits(input_bits, "input_bits")
+        a_bits = self._bits(adc_bits, "adc_bits")
+        self._rng.manual_seed(0)
+        ranges: list[torch.Tensor] = []
+        x = calib.to(torch.float32)
+        for step in self.steps:
+            if not isinstance(step, QuantLayer):
+                x = step(x)
+                continue
+            g = step.gene_layer
+            record: list[torch.Tensor] = []
+            self._quant_layer(step, x, in_bits[g], None, "crossbar", None, record)
+            per_slice = torch.cat(record, dim=1)
+            r = torch.tensor([max(_percentile([row], self.spec.adc_percentile), 1.0)
+                              for row in per_slice], dtype=torch.float64)
+            ranges.append(r)
+            x = self._quant_layer(step, x, in_bits[g], a_bits[g], "crossbar", r)
+        return ranges
+
+    @torch.no_grad()
+    def forward(
+        self,
+        x: torch.Tensor,
+        input_bits: Sequence[int] | int = 8,
+        adc_bits: Sequence[int | None] | int | None = None,
+        mode: str = "crossbar",
+        adc_ranges: Sequence[torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        """Logits (B, classes) of normalised images x (B, 3, S, S), computed in x's dtype.
+
+        Args:
+            input_bits: per conv layer (or one value for all) input precision p.
+            adc_bits: per conv layer (or one value) ADC bits; None = lossless ADC.
+            mode: "crossbar", "fake_quant" (quantised weights and inputs, plain conv; ignores
+                adc_bits) or "float" (BN-folded float weights, unquantised; reference).
+            adc_ranges: from `calibrate_adc`; required in crossbar mode with finite adc_bits.
+        """
+        if mode not in MODES:
+            raise ValueError(f"mode={mode!r} is not one of {MODES}")
+        in_bits = self._bits(input_bits, "input_bits")
+        a_bits = self._bits(adc_bits, "adc_bits")
+        if mode == "crossbar" and adc_ranges is None and any(b is not None for b in a_bits):
+            raise ValueError("finite adc_bits need adc_ranges from calibrate_adc(...)")
+        k = 0
+        for step in self.steps:
+            if not isinstance(step, QuantLayer):
+                x = step(x)
+                continue
+            if mode == "float":
+                x = self._float_layer(step, x)
+            else:
+                g = step.gene_layer
+                r = adc_ranges[k] if adc_ranges is not None else None
+                x = self._quant_layer(step, x, in_bits[g], a_bits[g], mode, r)
+            k += 1
+        return x
+
+    __call__ = forward
+
+    @torch.no_grad()
+    def accuracy_pct(
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        calib: torch.Tensor,
+        input_bits: Sequence[int] | int,
+        adc_bits: Sequence[int | None] | int | None,
+        mode: str = "crossbar",
+    ) -> float:
+        """Top-1 accuracy in % of normalised `images` with `labels` at these precisions.
+
+        ADC ranges are calibrated on `calib` first (crossbar mode with finite ADC bits).
+        """
+        ranges = None
+        if mode == "crossbar" and any(b is not None for b in self._bits(adc_bits, "adc_bits")):
+            ranges = self.calibrate_adc(calib, input_bits, adc_bits)
+        correct = 0
+        bs = self.spec.batch_size
+        for start in range(0, len(images), bs):
+            logits = self.forward(images[start : start + bs].float(), input_bits, adc_bits, mode,
+                                  ranges)
+            correct += int((logits.argmax(1) == labels[start : start + bs]).sum())
+        return 100.0 * correct / max(1, len(images))

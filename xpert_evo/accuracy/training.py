@@ -1,0 +1,401 @@
+"""Train a genome's network on real data with a standard recipe and report its clean accuracy.
+
+Recipe: SGD with Nesterov momentum 0.9, weight decay 5e-4, a linear warm-up then a cosine
+learning-rate schedule stepped every batch, random crop (zero padding 4) and horizontal flip,
+optional label smoothing. The budget (epochs, training images per class, width multiplier,
+batch size) comes from the config, so the same code runs a 2-minute CPU smoke test and a
+full-fidelity GPU training; the device is picked automatically (`cuda` if available, else `cpu`).
+
+To make CPU training feasible, every split is decoded once into a uint8 numpy array cached on
+disk (`<cache>/decoded/`), kept in memory (on the training device) as one tensor, and augmented
+per batch with tensor ops (one gather for crop + flip, no per-image PIL in the loop).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+from torch.nn import functional as fn
+
+from xpert_evo.accuracy.data import (
+    NORMALISATION,
+    DataError,
+    DataSpec,
+    ImageSet,
+    _plain,
+    cache_root,
+    load_split,
+)
+from xpert_evo.accuracy.models import build_network
+from xpert_evo.backbone import Backbone
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """The `train:` config node, typed: budget and recipe of one training run.
+
+    Attributes:
+        epochs: passes over the (sub-sampled) training set.
+        train_per_class: training images per class (the first ones of each class in file
+            order, so the subset is the same for every seed); None = the whole split.
+        test_per_class: test images per class used for the clean accuracy; None = all.
+        width_mult: multiplies every layer's channels (1.0 = the genome as searched).
+        batch_size: images per SGD step.
+        lr: peak learning rate (reached after the warm-up), scaled for `batch_size` as given.
+        momentum: SGD momentum (Nesterov).
+        weight_decay: L2 weight decay applied to every parameter.
+        warmup_epochs: linear warm-up length in epochs (may be fractional; 0 = none).
+        label_smoothing: cross-entropy label smoothing in 0..1.
+        device: "auto" (cuda if available, else cpu), "cpu", "cuda", "cuda:1", ...
+        num_threads: torch intra-op CPU threads; None = `os.cpu_count()`.
+        eval_batch_size: images per forward pass when measuring accuracy.
+    """
+
+    epochs: int = 30
+    train_per_class: int | None = None
+    test_per_class: int | None = None
+    width_mult: float = 1.0
+    batch_size: int = 128
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    warmup_epochs: float = 1.0
+    label_smoothing: float = 0.0
+    device: str = "auto"
+    num_threads: int | None = None
+    eval_batch_size: int = 500
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.batch_size < 1 or self.eval_batch_size < 1:
+            raise ValueError(
+                f"train.epochs={self.epochs}, train.batch_size={self.batch_size} and "
+                f"train.eval_batch_size={self.eval_batch_size} must be >= 1"
+            )
+        for key in ("train_per_class", "test_per_class"):
+            value = getattr(self, key)
+            if value is not None and value < 1:
+                raise ValueError(f"train.{key}={value} must be >= 1 or null (the whole split)")
+        if self.width_mult <= 0 or self.lr <= 0:
+            raise ValueError(
+                f"train.width_mult={self.width_mult} and train.lr={self.lr} must be > 0"
+            )
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ValueError(f"train.label_smoothing={self.label_smoothing} must be in [0, 1)")
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any] | None) -> TrainSpec:
+        """Build from a dict or DictConfig; unknown keys are an error, missing keys default."""
+        values = _plain(cfg)
+        unknown = set(values) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(
+                f"unknown train config keys {sorted(unknown)}; known: "
+                f"{sorted(f.name for f in fields(cls))}"
+            )
+        return cls(**values)
+
+    def fidelity(self) -> str:
+        """Short readable label of the budget, e.g. "e5-pc500-w0.25-b128"."""
+        per_class = "all" if self.train_per_class is None else str(self.train_per_class)
+        return f"e{self.epochs}-pc{per_class}-w{self.width_mult:g}-b{self.batch_size}"
+
+
+@dataclass
+class Split:
+    """One decoded split held in memory.
+
+    Attributes:
+        images: (N, H, W, 3) uint8 pixels.
+        labels: (N,) int64 class indices.
+        dataset: "cifar10" or "tinyimagenet" (selects the normalisation).
+        num_classes: classes of the data set.
+    """
+
+    images: np.ndarray
+    labels: np.ndarray
+    dataset: str
+    num_classes: int
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def normalised(self, index: slice | np.ndarray | None = None) -> torch.Tensor:
+        """Images `index` (all if None), normalised (B, 3, H, W) float32, not augmented."""
+        pixels = torch.from_numpy(self.images if index is None else self.images[index])
+        return normalise(pixels.permute(0, 3, 1, 2), self.dataset)
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """`cuda` when available and `name` is "auto", else the named device."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"train.device={name!r} but CUDA is not available; use device=auto")
+    return device
+
+
+def set_threads(num_threads: int | None) -> int:
+    """Set torch's intra-op CPU threads (`os.cpu_count()` if None) and return the number."""
+    wanted = max(1, int(num_threads) if num_threads else (os.cpu_count() or 1))
+    torch.set_num_threads(wanted)
+    return wanted
+
+
+def _subset_indices(labels: np.ndarray, per_class: int | None) -> np.ndarray:
+    """Indices of the first `per_class` images of every class (all if None), in file order."""
+    if per_class is None:
+        return np.arange(len(labels))
+    picks = [np.flatnonzero(labels == c)[:per_class] for c in np.unique(labels)]
+    return np.sort(np.concatenate(picks))
+
+
+def _decode(images: ImageSet, indices: np.ndarray, size: int) -> np.ndarray:
+    """Decode images `indices` into one (n, size, size, 3) uint8 array (resized if needed)."""
+
+    def one(i: int) -> np.ndarray:
+        array = images.image(int(i))
+        if array.shape[0] != size or array.shape[1] != size:
+            array = np.asarray(Image.fromarray(array).resize((size, size), Image.BILINEAR))
+        return array
+
+    workers = max(1, min(8, os.cpu_count() or 1))
+    with ThreadPoolExecutor(workers) as pool:
+        return np.stack(list(pool.map(one, indices, chunksize=256)))
+
+
+def decoded_split(
+    data: DataSpec | Mapping[str, Any],
+    split: str,
+    per_class: int | None = None,
+    cache_dir: str | os.PathLike | None = None,
+) -> Split:
+    """One split as uint8 pixels, decoded once and cached in `<cache>/decoded/` as `.npz`.
+
+    Args:
+        data: the `data:` node (data set, root, input size, classes).
+        split: "train" or "test".
+        per_class: keep the first `per_class` images of each class (None = all). A subset is
+            cut from the full-split cache when that exists, else decoded and cached on its own.
+        cache_dir: cache directory (default `$XPERT_EVO_CACHE` or `~/.cache/xpert_evo`).
+
+    Raises:
+        DataError: the data set is missing or unreadable (the message says where we looked).
+    """
+    data = data if isinstance(data, DataSpec) else DataSpec.from_config(data)
+    images = load_split(data, split, cache_dir)
+    folder = cache_root(cache_dir) / "decoded"
+    stem = f"{data.dataset}-{split}-{images.fmt}-n{len(images)}-s{data.input_size}"
+    full = folder / f"{stem}.npz"
+    indices = _subset_indices(images.targets, per_class)
+    if full.is_file():
+        pixels, labels = _read_npz(full)
+        return Split(pixels[indices], labels[indices], data.dataset, data.num_classes)
+    path = full if per_class is None else folder / f"{stem}-pc{per_class}.npz"
+    if path.is_file():
+        pixels, labels = _read_npz(path)
+    else:
+        start = time.perf_counter()
+        pixels, labels = _decode(images, indices, data.input_size), images.targets[indices]
+        _write_npz(path, pixels, labels)
+        log.info("decoded %d %s %s images in %.1f s -> %s", len(labels), data.dataset, split,
+                 time.perf_counter() - start, path)
+    return Split(pixels, labels, data.dataset, data.num_classes)
+
+
+def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        with np.load(path) as z:
+            return z["images"], z["labels"]
+    except (OSError, KeyError, ValueError) as e:
+        raise DataError(f"decoded cache {path} is unreadable ({e}); delete it to re-decode") from e
+
+
+def _write_npz(path: Path, pixels: np.ndarray, labels: np.ndarray) -> None:
+    """Write atomically: a temporary file in the same folder renamed into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".npz", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, images=pixels, labels=labels)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def normalise(pixels: torch.Tensor, dataset: str) -> torch.Tensor:
+    """(B, 3, H, W) uint8 pixels -> float32 normalised with the data set's mean and std."""
+    mean, std = NORMALISATION[dataset]
+    mean_t = torch.tensor(mean, device=pixels.device).view(1, 3, 1, 1)
+    std_t = torch.tensor(std, device=pixels.device).view(1, 3, 1, 1)
+    return (pixels.float() / 255.0 - mean_t) / std_t
+
+
+def augment(pixels: torch.Tensor, generator: torch.Generator, pad: int = 4) -> torch.Tensor:
+    """Random crop (zero padding `pad`) and random horizontal flip of a uint8 batch, one gather.
+
+    Args:
+        pixels: (B, 3, H, W) uint8 (any device).
+        generator: random source on the same device as `pixels`.
+    Returns:
+        (B, 3, H, W) uint8, each image shifted by up to `pad` pixels and flipped with p = 0.5.
+    """
+    b, _, h, w = pixels.shape
+    dev = pixels.device
+    padded = fn.pad(pixels, (pad, pad, pad, pad))
+    dy = torch.randint(0, 2 * pad + 1, (b, 1), generator=generator, device=dev)
+    dx = torch.randint(0, 2 * pad + 1, (b, 1), generator=generator, device=dev)
+    flip = torch.rand((b, 1), generator=generator, device=dev) < 0.5
+    cols = torch.arange(w, device=dev).expand(b, w)
+    cols = torch.where(flip, w - 1 - cols, cols) + dx
+    rows = torch.arange(h, device=dev).expand(b, h) + dy
+    batch = torch.arange(b, device=dev).view(b, 1, 1)
+    out = padded.permute(0, 2, 3, 1)[batch, rows[:, :, None], cols[:, None, :]]
+    return out.permute(0, 3, 1, 2)
+
+
+@dataclass
+class TrainResult:
+    """Outcome of one training run.
+
+    Attributes:
+        model: the trained network, in eval mode, on the CPU.
+        clean_accuracy_pct: top-1 accuracy on the test images in %, full-precision float.
+        history: per epoch {"epoch", "loss", "train_accuracy_pct", "lr"}.
+        wall_s: wall-clock seconds of data loading, training and evaluation.
+        device: device trained on, e.g. "cpu" or "cuda:0 (NVIDIA H100)".
+        n_train: training images used; n_test: test images evaluated.
+        spec: the budget and recipe.
+    """
+
+    model: nn.Sequential
+    clean_accuracy_pct: float
+    history: list[dict[str, float]]
+    wall_s: float
+    device: str
+    n_train: int
+    n_test: int
+    spec: TrainSpec = field(repr=False)
+
+
+def _lr_at(step: int, total: int, warmup: int, peak: float) -> float:
+    """Linear warm-up over `warmup` steps, then cosine decay from `peak` to 0 at `total`."""
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return 0.5 * peak * (1.0 + math.cos(math.pi * progress))
+
+
+@torch.no_grad()
+def accuracy_pct(
+    model: nn.Module, split: Split, batch_size: int = 500, device: torch.device | None = None
+) -> float:
+    """Top-1 accuracy of `model` (eval mode) on every image of `split`, in %."""
+    device = device or next(model.parameters()).device
+    model.eval()
+    correct = 0
+    for start in range(0, len(split), batch_size):
+        index = slice(start, start + batch_size)
+        x = split.normalised(index).to(device)
+        labels = torch.from_numpy(split.labels[index]).to(device)
+        correct += int((model(x).argmax(1) == labels).sum())
+    return 100.0 * correct / max(1, len(split))
+
+
+def train_network(
+    channels: Sequence[int] | np.ndarray,
+    data: DataSpec | Mapping[str, Any],
+    spec: TrainSpec | Mapping[str, Any] | None = None,
+    seed: int = 0,
+    cache_dir: str | os.PathLike | None = None,
+    train_split: Split | None = None,
+    test_split: Split | None = None,
+) -> TrainResult:
+    """Train the network of `channels` from scratch and measure its clean test accuracy.
+
+    Args:
+        channels: output channels per conv layer as searched (before `spec.width_mult`).
+        data: the `data:` node; its input size and classes define the backbone.
+        spec: budget and recipe (`TrainSpec` or the `train:` node).
+        seed: seeds weights, batch order and augmentation.
+        cache_dir: where decoded splits are cached.
+        train_split, test_split: already decoded splits (skip loading; e.g. in a benchmark
+            that trains many networks on the same data).
+
+    Raises:
+        DataError: the data set is missing (the message names the paths tried and the fix).
+    """
+    start = time.perf_counter()
+    data = data if isinstance(data, DataSpec) else DataSpec.from_config(data)
+    spec = spec if isinstance(spec, TrainSpec) else TrainSpec.from_config(spec)
+    set_threads(spec.num_threads)
+    device = pick_device(spec.device)
+    train = train_split or decoded_split(data, "train", spec.train_per_class, cache_dir)
+    test = test_split or decoded_split(data, "test", spec.test_per_class, cache_dir)
+    backbone = Backbone(input_size=data.input_size, num_classes=data.num_classes)
+    torch.manual_seed(seed)
+    model = build_network(channels, backbone, spec.width_mult).to(device)
+    optimiser = torch.optim.SGD(
+        model.parameters(), lr=spec.lr, momentum=spec.momentum, nesterov=True,
+        weight_decay=spec.weight_decay,
+    )
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=spec.label_smoothing)
+    pixels = torch.from_numpy(train.images).permute(0, 3, 1, 2).contiguous().to(device)
+    labels = torch.from_numpy(train.labels).to(device)
+    gen = torch.Generator(device=device).manual_seed(seed)
+    steps_per_epoch = max(1, len(train) // spec.batch_size)
+    total = steps_per_epoch * spec.epochs
+    warmup = int(round(spec.warmup_epochs * steps_per_epoch))
+    history: list[dict[str, float]] = []
+    step = 0
+    for epoch in range(1, spec.epochs + 1):
+        model.train()
+        order = torch.randperm(len(train), generator=gen, device=device)
+        loss_sum, correct, seen = 0.0, 0, 0
+        for i in range(steps_per_epoch):
+            idx = order[i * spec.batch_size : (i + 1) * spec.batch_size]
+            x = normalise(augment(pixels[idx], gen), data.dataset)
+            y = labels[idx]
+            lr = _lr_at(step, total, warmup, spec.lr)
+            for group in optimiser.param_groups:
+                group["lr"] = lr
+            logits = model(x)
+            loss = loss_fn(logits, y)
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            step += 1
+            loss_sum += float(loss.detach()) * len(y)
+            correct += int((logits.argmax(1) == y).sum())
+            seen += len(y)
+        if not math.isfinite(loss_sum):
+            raise FloatingPointError(
+                f"training diverged in epoch {epoch} (loss {loss_sum}); lower train.lr={spec.lr}"
+            )
+        history.append({"epoch": epoch, "loss": loss_sum / seen,
+                        "train_accuracy_pct": 100.0 * correct / seen, "lr": lr})
+        log.info("epoch %d/%d: loss %.3f, train accuracy %.1f %%", epoch, spec.epochs,
+                 loss_sum / seen, 100.0 * correct / seen)
+    clean = accuracy_pct(model, test, spec.eval_batch_size, device)
+    name = str(device)
+    if device.type == "cuda":
+        name += f" ({torch.cuda.get_device_name(device)})"
+    model = model.cpu().eval()
+    return TrainResult(model, clean, history, time.perf_counter() - start, name, len(train),
+                       len(test), spec)
