@@ -7,17 +7,21 @@ Configuration mistakes end the run with one message naming the key and the fix, 
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from xpert_evo.accuracy import DataError
+from xpert_evo.compare import STATUS_FILE
 from xpert_evo.genome import GeneError
 from xpert_evo.hardware.config import HardwareConfigError
 from xpert_evo.report import markdown_table, summary_table, write_report
@@ -136,18 +140,40 @@ def run_app(cfg: Mapping[str, Any], out_dir: str | Path, overrides: Sequence[str
     return out
 
 
+def write_status(out_dir: Path, status: str, error: str | None, wall_s: float) -> None:
+    """Record how this run ended in ``status.json`` (read by ``python -m xpert_evo.compare``)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    record = {"status": status, "error": error, "wall_s": round(wall_s, 3)}
+    (out_dir / STATUS_FILE).write_text(json.dumps(record) + "\n")
+
+
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
 def main(cfg: DictConfig) -> None:
-    """Hydra entry point (see module docstring)."""
+    """Hydra entry point (see module docstring).
+
+    In a multirun (``-m``) a failing job records its error in ``status.json`` and returns, so the
+    other jobs and the sweep's aggregation go on; a single run exits with code 2 on bad input.
+    """
     hydra_cfg = HydraConfig.get()
     out = Path(hydra_cfg.runtime.output_dir)
+    multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    start = time.perf_counter()
     try:
         run_app(cfg, out, list(hydra_cfg.overrides.task))
     except PROJECT_ERRORS as err:
         log.error("error: %s", err)
-        sys.exit(2)
+        if not multirun:
+            sys.exit(2)
+        write_status(out, "failed", str(err), time.perf_counter() - start)
+        return
     except KeyboardInterrupt:
         if (out / CHECKPOINT).exists():
             log.error("interrupted; continue with: python -m xpert_evo resume=%s", out)
         sys.exit(130)
-
+    except Exception as err:
+        if not multirun:
+            raise
+        log.exception("job failed")
+        write_status(out, "failed", f"{type(err).__name__}: {err}", time.perf_counter() - start)
+        return
+    write_status(out, "ok", None, time.perf_counter() - start)
