@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
@@ -55,6 +56,8 @@ from torch import nn
 from torch.nn import functional as fn
 
 from xpert_evo.accuracy.data import _plain
+from xpert_evo.accuracy.training import Split
+from xpert_evo.genome import Genomes
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +82,8 @@ class CrossbarSpec:
             the top of its input range (100 - it as the bottom for the signed first layer).
         adc_percentile: percentile (0..100) of |partial sums| taken as the ADC range.
         calib_images: training images used to calibrate input and ADC ranges.
+        test_images: test images evaluated on the crossbar (evenly spaced over the test split,
+            so every class is represented); None = all.
         batch_size: images per forward pass in `accuracy_pct`.
         max_elements: largest intermediate tensor (elements) a layer may build at once; bigger
             batches are processed in chunks of images and row groups.
@@ -92,6 +97,7 @@ class CrossbarSpec:
     input_percentile: float = 99.99
     adc_percentile: float = 99.9
     calib_images: int = 256
+    test_images: int | None = 1000
     batch_size: int = 100
     max_elements: int = 1 << 24
 
@@ -546,3 +552,60 @@ class CrossbarNetwork:
                                   ranges)
             correct += int((logits.argmax(1) == labels[start : start + bs]).sum())
         return 100.0 * correct / max(1, len(images))
+
+
+def spread(n_total: int, n: int | None) -> np.ndarray:
+    """`n` indices evenly spaced over `range(n_total)` (all if None or n >= n_total)."""
+    if n is None or n >= n_total:
+        return np.arange(n_total)
+    return np.unique(np.linspace(0, n_total - 1, n).round().astype(np.int64))
+
+
+@dataclass(frozen=True)
+class NonIdealResult:
+    """Crossbar accuracy of one genome.
+
+    Attributes:
+        accuracy_pct: top-1 accuracy on the crossbar at the genome's precisions, %.
+        reference_accuracy_pct: the float network (BN folded, unquantised) on the same images, %.
+        n_images: test images evaluated.
+        wall_s: seconds spent (calibration and evaluation).
+    """
+
+    accuracy_pct: float
+    reference_accuracy_pct: float
+    n_images: int
+    wall_s: float
+
+
+def evaluation_data(
+    spec: CrossbarSpec, test: Split, calib_source: Split
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(test images, test labels, calibration images) as normalised tensors per `spec`."""
+    picks = spread(len(test), spec.test_images)
+    calib = calib_source.normalised(spread(len(calib_source), spec.calib_images))
+    return test.normalised(picks), torch.from_numpy(test.labels[picks]), calib
+
+
+def evaluate_genome(
+    model: nn.Sequential,
+    genome: Genomes,
+    spec: CrossbarSpec,
+    test: Split,
+    calib_source: Split,
+) -> NonIdealResult:
+    """Non-ideal accuracy of a trained network at one genome's per-layer precisions.
+
+    Args:
+        model: the trained network of the genome's channels (from `build_network`).
+        genome: a batch of one; its `input_bits` and `adc_bits` (per conv layer) are used.
+        spec: crossbar hardware and calibration settings.
+        test: test split (`spec.test_images` of it are evaluated).
+        calib_source: training split (`spec.calib_images` of it calibrate the ranges).
+    """
+    start = time.perf_counter()
+    images, labels, calib = evaluation_data(spec, test, calib_source)
+    net = CrossbarNetwork(model, spec, calib)
+    reference = net.accuracy_pct(images, labels, calib, 8, None, mode="float")
+    acc = net.accuracy_pct(images, labels, calib, genome.input_bits[0], genome.adc_bits[0])
+    return NonIdealResult(acc, reference, len(labels), time.perf_counter() - start)

@@ -1,0 +1,455 @@
+"""Ground truth: measured accuracies of trained networks in one CSV table; `measure` for the search.
+
+Every training run and every crossbar evaluation appends one row to a CSV table (default
+`<cache>/ground_truth.csv`, config `ground_truth.path`). Appends hold an exclusive file lock and
+either append whole lines to a file with the same header, or (new columns) rewrite the table
+to a temporary file renamed into place, so existing rows are never lost. `load_table` returns a
+DataFrame that round-trips exactly (strings stay strings, floats keep every digit).
+
+Genes are stored readable, dash-joined per layer, as the run tables do: channels
+"64-64-128-...", col_share "8-8-...", adc_type "flash-sar-...", adc_bits, input_bits. The
+`channels` and `accuracy_pct` columns are what `accuracy.calibration` reads, so the table (filtered
+to one fidelity) can calibrate the proxy directly.
+
+`measure(genomes, cfg)` is the online-refinement entry point: train (or reuse a checkpoint of)
+each genome's network, evaluate it on the crossbar at its own per-layer precisions, append the
+rows and return them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import io
+import json
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from xpert_evo.accuracy.crossbar import CrossbarSpec, evaluate_genome
+from xpert_evo.accuracy.data import DataSpec, _plain, cache_root
+from xpert_evo.accuracy.models import build_network
+from xpert_evo.accuracy.training import Split, TrainSpec, decoded_split, train_network
+from xpert_evo.backbone import Backbone
+from xpert_evo.genome import ADC_TYPES, Genomes
+
+log = logging.getLogger(__name__)
+
+TABLE_FILE = "ground_truth.csv"
+"""Default file name of the table inside the cache directory."""
+
+COLUMNS: dict[str, str] = {
+    "timestamp": "str",  # ISO 8601 UTC time the row was written
+    "kind": "str",  # "train", "crossbar" or "train+crossbar"
+    "dataset": "str",
+    "input_size": "Int64",  # image side, pixels
+    "num_classes": "Int64",
+    "channels": "str",  # dash-joined per conv layer, as searched (before width_mult)
+    "col_share": "str",
+    "adc_type": "str",
+    "adc_bits": "str",
+    "input_bits": "str",
+    "epochs": "Int64",
+    "train_per_class": "Int64",  # empty = the whole training split
+    "width_mult": "float64",
+    "batch_size": "Int64",
+    "fidelity": "str",  # TrainSpec.fidelity() label
+    "seed": "Int64",
+    "accuracy_pct": "float64",  # clean (float) top-1 test accuracy, %
+    "test_images": "Int64",  # images behind accuracy_pct
+    "reference_accuracy_pct": "float64",  # float accuracy on the crossbar's test images, %
+    "nonideal_accuracy_pct": "float64",  # crossbar accuracy at the row's precisions, %
+    "crossbar_test_images": "Int64",
+    "weight_encoding": "str",
+    "wall_s": "float64",  # seconds of training and/or evaluation behind the row
+    "device": "str",
+    "checkpoint": "str",  # state_dict file of the trained network ("" if not kept)
+    "note": "str",
+}
+"""Table columns and their pandas dtypes, in file order."""
+
+
+def default_path(cfg: Mapping[str, Any] | None = None, cache_dir: str | None = None) -> Path:
+    """`ground_truth.path` from `cfg` (the ground_truth node) or `<cache>/ground_truth.csv`."""
+    node = _plain(cfg)
+    if node.get("path"):
+        return Path(str(node["path"])).expanduser()
+    return cache_root(cache_dir) / TABLE_FILE
+
+
+def joined(values: Sequence[Any] | np.ndarray) -> str:
+    """Per-layer values as one readable string, "64-64-128"."""
+    return "-".join(str(v) for v in np.asarray(values).reshape(-1).tolist())
+
+
+def genome_columns(genome: Genomes, row: int = 0) -> dict[str, str]:
+    """The readable gene columns of genome `row`."""
+    return {
+        "channels": joined(genome.channels[row]),
+        "col_share": joined(genome.col_share[row]),
+        "adc_type": joined(np.asarray(ADC_TYPES)[genome.adc_flash[row]]),
+        "adc_bits": joined(genome.adc_bits[row]),
+        "input_bits": joined(genome.input_bits[row]),
+    }
+
+
+def genomes_from_table(table: pd.DataFrame) -> Genomes:
+    """`Genomes` of every row of a ground-truth (or run) table with the readable gene columns."""
+
+    def ints(col: str) -> np.ndarray:
+        return np.array([[int(v) for v in str(s).split("-")] for s in table[col]], np.int64)
+
+    flash = np.array(
+        [[ADC_TYPES.index(v) for v in str(s).split("-")] for s in table["adc_type"]], np.int64
+    )
+    return Genomes(ints("channels"), ints("col_share"), flash, ints("adc_bits"),
+                   ints("input_bits"))
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _frame(rows: Sequence[Mapping[str, Any]] | pd.DataFrame) -> pd.DataFrame:
+    frame = pd.DataFrame(list(rows)) if not isinstance(rows, pd.DataFrame) else rows.copy()
+    unknown = [c for c in frame.columns if c not in COLUMNS]
+    if unknown:
+        raise ValueError(f"unknown ground-truth columns {unknown}; known: {list(COLUMNS)}")
+    for col, dtype in COLUMNS.items():
+        if col not in frame:
+            frame[col] = {"str": "", "float64": np.nan}.get(dtype, pd.NA)
+        if dtype == "str":
+            frame[col] = frame[col].fillna("").astype(str)
+        else:
+            frame[col] = frame[col].astype(dtype)
+    return frame[list(COLUMNS)]
+
+
+def _atomic_write(frame: pd.DataFrame, path: Path) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", newline="") as fh:
+            frame.to_csv(fh, index=False)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def append_rows(rows: Sequence[Mapping[str, Any]] | pd.DataFrame, path: str | Path) -> Path:
+    """Append rows (dicts or a DataFrame with columns from `COLUMNS`) to the table at `path`.
+
+    Missing columns are left empty. Safe against concurrent writers (file lock) and crashes
+    (either whole lines are appended, or the table is rewritten to a temporary file renamed
+    into place when its header differs from `COLUMNS`).
+    """
+    path = Path(path)
+    frame = _frame(rows)
+    with _locked(path):
+        header = ""
+        if path.is_file() and path.stat().st_size > 0:
+            with open(path) as fh:
+                header = fh.readline().rstrip("\r\n")
+        if header == ",".join(COLUMNS):
+            buffer = io.StringIO()
+            frame.to_csv(buffer, index=False, header=False)
+            with open(path, "a", newline="") as fh:
+                fh.write(buffer.getvalue())
+                fh.flush()
+                os.fsync(fh.fileno())
+        else:
+            old = _read(path) if header else None
+            _atomic_write(frame if old is None else pd.concat([old, frame], ignore_index=True),
+                          path)
+    return path
+
+
+def _read(path: Path) -> pd.DataFrame:
+    names = pd.read_csv(path, nrows=0).columns.tolist()
+    dtypes = {c: ("str" if COLUMNS.get(c, "str") == "str" else COLUMNS[c]) for c in names}
+    table = pd.read_csv(
+        path, dtype=dtypes, keep_default_na=False, float_precision="round_trip",
+        na_values={c: [""] for c in names if dtypes[c] != "str"},
+    )
+    return table
+
+
+def load_table(path: str | Path) -> pd.DataFrame:
+    """The table at `path` as a DataFrame with `COLUMNS` dtypes (empty if the file is absent).
+
+    Raises:
+        FileNotFoundError: never; a missing file gives an empty table with every column.
+    """
+    path = Path(path)
+    if not path.is_file() or path.stat().st_size == 0:
+        return _frame([])
+    return _frame(_read(path))
+
+
+def _train_key(channels: Sequence[int], data: DataSpec, spec: TrainSpec, seed: int) -> str:
+    blob = json.dumps([list(map(int, channels)), data.dataset, data.input_size, data.num_classes,
+                       spec.fidelity(), spec.test_per_class, spec.lr, spec.weight_decay,
+                       spec.label_smoothing, spec.warmup_epochs, seed])
+    return hashlib.sha1(blob.encode()).hexdigest()[:16]
+
+
+def checkpoint_path(
+    channels: Sequence[int], data: DataSpec, spec: TrainSpec, seed: int, folder: Path
+) -> Path:
+    """Where the trained network of (channels, data, budget, seed) is kept."""
+    return folder / f"{data.dataset}-{_train_key(channels, data, spec, seed)}.pt"
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def measure(genomes: Genomes, cfg: Mapping[str, Any]) -> pd.DataFrame:
+    """Measured accuracy of each genome: train, crossbar-evaluate, append to the table.
+
+    For each genome: its network (channels x `train.width_mult`) is trained with the `train:`
+    budget, or loaded from `<cache>/checkpoints/` when the same channels, data, budget and seed
+    were trained before; then evaluated on the crossbar (`crossbar:` node, hardware constants
+    from `hardware:`) at the genome's own per-layer input_bits and adc_bits. One row per genome
+    is appended to the table at `ground_truth.path` and returned.
+
+    Args:
+        genomes: the designs to measure.
+        cfg: dict or DictConfig with optional nodes `data`, `train`, `crossbar`, `hardware`,
+            `ground_truth` ({path, keep_checkpoints}), and keys `seed`, `cache_dir`
+            (see conf/train.yaml).
+
+    Returns:
+        The appended rows (`COLUMNS`), in genome order: `accuracy_pct` is the clean accuracy,
+        `nonideal_accuracy_pct` the crossbar accuracy.
+    """
+    node = _plain(cfg)
+    data = DataSpec.from_config(node.get("data"))
+    spec = TrainSpec.from_config(node.get("train"))
+    xbar = CrossbarSpec.from_config(node.get("crossbar"), node.get("hardware"))
+    gt = _plain(node.get("ground_truth"))
+    seed = int(node.get("seed", 0))
+    cache_dir = node.get("cache_dir")
+    table = default_path(gt, cache_dir)
+    folder = cache_root(cache_dir) / "checkpoints"
+    keep = bool(gt.get("keep_checkpoints", True))
+    backbone = Backbone(input_size=data.input_size, num_classes=data.num_classes)
+    train = decoded_split(data, "train", spec.train_per_class, cache_dir)
+    test = decoded_split(data, "test", spec.test_per_class, cache_dir)
+    rows = []
+    for i in range(genomes.n):
+        genome = genomes[i]
+        rows.append(measure_one(genome, data, spec, xbar, seed, backbone, train, test, folder,
+                                keep))
+        append_rows(rows[-1:], table)
+        log.info("measured %s: clean %.2f %%, crossbar %.2f %%", rows[-1]["channels"],
+                 rows[-1]["accuracy_pct"], rows[-1]["nonideal_accuracy_pct"])
+    return _frame(rows)
+
+
+def measure_one(
+    genome: Genomes,
+    data: DataSpec,
+    spec: TrainSpec,
+    xbar: CrossbarSpec | None,
+    seed: int,
+    backbone: Backbone,
+    train: Split,
+    test: Split,
+    folder: Path,
+    keep_checkpoint: bool = True,
+) -> dict[str, Any]:
+    """Train (or load) and crossbar-evaluate one genome (a batch of one); the table row.
+
+    `xbar=None` skips the crossbar evaluation (kind "train", non-ideal accuracy empty).
+    """
+    start = time.perf_counter()
+    channels = genome.channels[0].tolist()
+    ckpt = checkpoint_path(channels, data, spec, seed, folder)
+    kind = "train+crossbar"
+    if ckpt.is_file():
+        saved = torch.load(ckpt, map_location="cpu", weights_only=False)
+        model = build_network(channels, backbone, spec.width_mult)
+        model.load_state_dict(saved["state_dict"])
+        clean, device, n_test = saved["accuracy_pct"], saved["device"], saved["test_images"]
+        kind = "crossbar"
+    else:
+        result = train_network(channels, data, spec, seed, train_split=train, test_split=test)
+        model, clean, device, n_test = (result.model, result.clean_accuracy_pct, result.device,
+                                        result.n_test)
+        if keep_checkpoint:
+            save_checkpoint(model, clean, device, n_test, ckpt)
+    row = {
+        "timestamp": _now(), "kind": kind, "dataset": data.dataset,
+        "input_size": data.input_size, "num_classes": data.num_classes,
+        **genome_columns(genome), **fidelity_columns(spec), "seed": seed,
+        "accuracy_pct": clean, "test_images": n_test,
+        "device": device, "checkpoint": str(ckpt) if ckpt.is_file() else "",
+    }
+    if xbar is None:
+        row["kind"] = "train"
+    else:
+        evaluation = evaluate_genome(model, genome, xbar, test, train)
+        row.update({
+            "reference_accuracy_pct": evaluation.reference_accuracy_pct,
+            "nonideal_accuracy_pct": evaluation.accuracy_pct,
+            "crossbar_test_images": evaluation.n_images,
+            "weight_encoding": xbar.weight_encoding,
+        })
+    row["wall_s"] = time.perf_counter() - start
+    return row
+
+
+def fidelity_columns(spec: TrainSpec) -> dict[str, Any]:
+    """The budget columns of a row."""
+    return {"epochs": spec.epochs, "train_per_class": spec.train_per_class,
+            "width_mult": spec.width_mult, "batch_size": spec.batch_size,
+            "fidelity": spec.fidelity()}
+
+
+def save_checkpoint(
+    model: torch.nn.Module, accuracy: float, device: str, test_images: int, path: Path
+) -> Path:
+    """Save a trained network's state_dict with its clean accuracy (atomic rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".pt", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save({"state_dict": model.state_dict(), "accuracy_pct": accuracy,
+                    "device": device, "test_images": test_images}, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+_ALIASES: dict[str, tuple[str, ...]] = {
+    "channels": ("channels", "cout", "out_channels", "c_out"),
+    "col_share": ("col_share", "column_sharing", "m", "mux"),
+    "adc_type": ("adc_type", "adc", "adc_flash"),
+    "adc_bits": ("adc_bits", "adc_precision", "adc_resolution"),
+    "input_bits": ("input_bits", "input_precision", "in_bits"),
+}
+
+
+def _adc_index(value: Any) -> int:
+    text = str(value).strip().lower()
+    if text in ADC_TYPES:
+        return ADC_TYPES.index(text)
+    if text in ("0", "1", "0.0", "1.0"):
+        return int(float(text))
+    raise ValueError(f"adc_type {value!r} is not one of {list(ADC_TYPES)} (or 0 = sar, 1 = flash)")
+
+
+def read_design(
+    path: str | Path,
+    n_layers: int,
+    defaults: Mapping[str, Any] | None = None,
+    row: int = 0,
+) -> Genomes:
+    """The genome of a design file: a run's per-layer table or a one-design-per-row table.
+
+    Accepts `designs/<role>_layers.csv` (one row per layer; rows whose `layer` is not a conv
+    layer, e.g. "classifier", and rows with an empty `channels` are dropped) and tables with
+    dash-joined genes per row (`pareto.csv`, `archive.csv`, the ground-truth table; `row`
+    selects the design). Column names are matched case-insensitively with common aliases;
+    peripheral genes missing from the file come from `defaults` (gene -> value) with a warning.
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        ValueError: the file has no channels column, or not `n_layers` conv layers.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"design file {path} does not exist")
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    table.columns = [str(c).strip().lower() for c in table.columns]
+    found = {g: next((a for a in names if a in table.columns), None)
+             for g, names in _ALIASES.items()}
+    if found["channels"] is None:
+        raise ValueError(
+            f"design file {path} has no channels column (columns: {list(table.columns)}); "
+            "expected a designs/*_layers.csv per-layer table or a table of dash-joined genes"
+        )
+    ch = table[found["channels"]].str.strip()
+    compact = ch.str.contains("-").any()
+    if compact:
+        if not 0 <= row < len(table):
+            raise ValueError(f"design_row={row} but {path} holds {len(table)} designs")
+        picked = table.iloc[row]
+
+        def values(col: str) -> list[str]:
+            return str(picked[col]).split("-")
+    else:
+        keep = ch != ""
+        if "layer" in table.columns:
+            names = table["layer"].str.strip().str.lower()
+            keep &= names.str.fullmatch(r"(conv)?\s*\d+")
+        layers = table[keep]
+
+        def values(col: str) -> list[str]:
+            return layers[col].str.strip().tolist()
+    genes: dict[str, np.ndarray] = {}
+    for gene, col in found.items():
+        if col is None:
+            if defaults is None or defaults.get(gene) is None:
+                raise ValueError(f"design file {path} has no {gene} column and no default")
+            log.warning("design file %s has no %s column; using %s=%s", path, gene, gene,
+                        defaults[gene])
+            genes[gene] = np.array([_per_layer(defaults[gene], n_layers, gene)])
+            continue
+        raw = values(col)
+        if gene == "adc_type":
+            genes[gene] = np.array([[_adc_index(v) for v in raw]])
+        else:
+            genes[gene] = np.array([[int(float(v)) for v in raw]])
+    lengths = {g: v.shape[1] for g, v in genes.items()}
+    if any(n != n_layers for n in lengths.values()):
+        raise ValueError(f"design file {path}: per-gene layer counts {lengths}, backbone has "
+                         f"{n_layers} conv layers")
+    return Genomes(genes["channels"], genes["col_share"], genes["adc_type"], genes["adc_bits"],
+                   genes["input_bits"])
+
+
+def _per_layer(value: Any, n_layers: int, gene: str) -> list[int]:
+    """A scalar or per-layer list of one gene as n_layers integers (ADC types as 0/1)."""
+    items = list(value) if isinstance(value, Sequence) and not isinstance(value, str) else [value]
+    if len(items) == 1:
+        items = items * n_layers
+    if len(items) != n_layers:
+        raise ValueError(f"genome.{gene} has {len(items)} values; the backbone has {n_layers} "
+                         "conv layers (give one value or one per layer)")
+    return [_adc_index(v) if gene == "adc_type" else int(v) for v in items]
+
+
+def genome_from_config(node: Mapping[str, Any], n_layers: int) -> Genomes:
+    """The genome of a `genome:` node (channels list required; other genes scalar or lists)."""
+    node = _plain(node)
+    if node.get("channels") is None:
+        raise ValueError(
+            "no design given: set genome.channels=[c1,...,c13] (13 output channels) or "
+            "design=<run dir> / design=<path to designs/knee_layers.csv>"
+        )
+    genes = {g: np.array([_per_layer(node.get(g), n_layers, g)]) for g in _ALIASES}
+    return Genomes(genes["channels"], genes["col_share"], genes["adc_type"], genes["adc_bits"],
+                   genes["input_bits"])

@@ -1,0 +1,127 @@
+"""`python -m xpert_evo.train`: train one design, measure its clean and crossbar accuracy.
+
+The design comes from `design=<run dir>` (its knee design, `<dir>/designs/knee_layers.csv`),
+`design=<file.csv>` (a per-layer table or a table of dash-joined genes, `design_row` picks the
+row), or `genome.channels=[...]` plus scalar or per-layer peripheral genes. The budget is the
+`train:` node (conf/train.yaml); the device is picked automatically. The result is printed,
+written to `<hydra run dir>/result.json` and appended to the ground-truth table.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from xpert_evo.accuracy.crossbar import CrossbarSpec
+from xpert_evo.accuracy.data import DataError, DataSpec, cache_root
+from xpert_evo.accuracy.groundtruth import (
+    append_rows,
+    default_path,
+    genome_from_config,
+    measure_one,
+    read_design,
+)
+from xpert_evo.accuracy.training import TrainSpec, decoded_split
+from xpert_evo.backbone import Backbone
+from xpert_evo.genome import Genomes
+
+log = logging.getLogger("xpert_evo.train")
+
+KNEE_FILE = Path("designs") / "knee_layers.csv"
+"""The knee design's per-layer table inside a search run directory."""
+
+
+def _original(path: str) -> Path:
+    """A path from the command line, relative to where the user started the app."""
+    p = Path(path).expanduser()
+    if p.is_absolute():
+        return p
+    try:
+        return Path(hydra.utils.get_original_cwd()) / p
+    except ValueError:
+        return p
+
+
+def resolve_genome(cfg: DictConfig | dict[str, Any], n_layers: int) -> tuple[Genomes, str]:
+    """The genome to train and where it came from ("design file ..." or "genome.* keys").
+
+    Raises:
+        FileNotFoundError: `design` names a run directory without designs/knee_layers.csv or
+            a missing file (the message says which key to fix and how).
+        ValueError: neither `design` nor `genome.channels` is set, or the design is malformed.
+    """
+    design = cfg.get("design")
+    if design:
+        path = _original(str(design))
+        if path.is_dir():
+            knee = path / KNEE_FILE
+            if not knee.is_file():
+                raise FileNotFoundError(
+                    f"design={design}: {knee} does not exist. Point design= at a search run "
+                    f"directory that has {KNEE_FILE} (written by `python -m xpert_evo`), or at a "
+                    "*_layers.csv file directly, or give genome.channels=[...] instead."
+                )
+            path = knee
+        elif not path.is_file():
+            raise FileNotFoundError(
+                f"design={design}: no such file or directory ({path}). Give a search run "
+                f"directory (with {KNEE_FILE}), a designs/*_layers.csv file, or "
+                "genome.channels=[...] instead."
+            )
+        defaults = OmegaConf.to_container(cfg.genome) if isinstance(cfg, DictConfig) else dict(
+            cfg.get("genome") or {})
+        genome = read_design(path, n_layers, defaults, int(cfg.get("design_row", 0)))
+        return genome, f"design file {path}"
+    return genome_from_config(cfg.get("genome") or {}, n_layers), "genome.* keys"
+
+
+def run(cfg: DictConfig) -> dict[str, Any]:
+    """Train and evaluate the configured design; returns the ground-truth row."""
+    data = DataSpec.from_config(cfg.data)
+    spec = TrainSpec.from_config(cfg.train)
+    backbone = Backbone(input_size=data.input_size, num_classes=data.num_classes)
+    genome, source = resolve_genome(cfg, backbone.n_conv)
+    xbar = CrossbarSpec.from_config(cfg.crossbar, cfg.hardware) if cfg.crossbar_eval else None
+    cache_dir = cfg.get("cache_dir")
+    train = decoded_split(data, "train", spec.train_per_class, cache_dir)
+    test = decoded_split(data, "test", spec.test_per_class, cache_dir)
+    log.info("training %s from %s on %s (%s, %d train / %d test images)",
+             genome.channels[0].tolist(), source, data.dataset, spec.fidelity(), len(train),
+             len(test))
+    row = measure_one(genome, data, spec, xbar, int(cfg.seed), backbone, train, test,
+                      cache_root(cache_dir) / "checkpoints",
+                      bool(cfg.ground_truth.keep_checkpoints))
+    row["note"] = source
+    table = append_rows([row], default_path(cfg.ground_truth, cache_dir))
+    row["table"] = str(table)
+    return row
+
+
+@hydra.main(config_path="../conf", config_name="train", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    """Hydra entry point (see the module docstring)."""
+    try:
+        row = run(cfg)
+    except (DataError, FileNotFoundError, ValueError) as e:
+        raise SystemExit(f"error: {e}") from e
+    out = Path(hydra.core.hydra_config.HydraConfig.get().runtime.output_dir)
+    (out / "result.json").write_text(json.dumps(row, indent=2, default=str))
+    nonideal = row.get("nonideal_accuracy_pct")
+    print(f"design        {row['channels']} ({row['note']})")
+    print(f"budget        {row['fidelity']} on {row['dataset']}, device {row['device']}")
+    print(f"clean acc     {row['accuracy_pct']:.2f} % ({row['test_images']} test images)")
+    if nonideal is not None:
+        print(f"crossbar acc  {nonideal:.2f} % at input_bits {row['input_bits']}, adc_bits "
+              f"{row['adc_bits']} ({row['crossbar_test_images']} images; float "
+              f"{row['reference_accuracy_pct']:.2f} % on them)")
+    print(f"wall time     {row['wall_s']:.1f} s")
+    print(f"appended to   {row['table']}; result in {out / 'result.json'}")
+
+
+if __name__ == "__main__":
+    main()
