@@ -19,6 +19,8 @@ from pymoo.termination.max_eval import MaximumFunctionCallTermination
 from pymoo.termination.max_gen import MaximumGenerationTermination
 
 from xpert_evo.search.archive import Archive, row_keys
+from xpert_evo.search.xpert_gd import SETTING_KEYS as GD_KEYS
+from xpert_evo.search.xpert_gd import XPertGD, XPertGDSettings
 from xpert_evo.space import ConfigError, check_keys, plain_config
 
 TERMINATION_KEYS: tuple[str, ...] = ("n_gen", "n_evals", "max_time_s")
@@ -32,6 +34,7 @@ OPERATOR_KEYS: tuple[str, ...] = (
 ALGORITHMS: dict[str, tuple[str, ...]] = {
     "nsga2": COMMON_KEYS + OPERATOR_KEYS,
     "random": COMMON_KEYS,
+    "xpert_gd": COMMON_KEYS + GD_KEYS,
 }
 """Algorithm name -> the keys its ``conf/algorithm/<name>.yaml`` may set."""
 
@@ -41,7 +44,8 @@ class AlgorithmSettings:
     """The ``algorithm`` config node, checked.
 
     Attributes:
-        name: ``nsga2`` or ``random`` (uniform random search, the honest baseline).
+        name: ``nsga2``, ``random`` (uniform random search, the honest baseline) or
+            ``xpert_gd`` (XPert's gradient search, `xpert_evo.search.xpert_gd`).
         pop_size: designs per generation (random search: designs sampled per generation).
         n_gen: stop after this many generations (None = no limit).
         n_evals: stop after this many design evaluations (None = no limit).
@@ -50,6 +54,7 @@ class AlgorithmSettings:
         crossover_eta: SBX distribution index (small = offspring further from parents).
         mutation_eta: polynomial-mutation distribution index.
         mutation_prob_var: per-variable mutation probability (None = 1 / n_var).
+        gd: the gradient search's settings (``xpert_gd`` only).
     """
 
     name: str
@@ -61,6 +66,7 @@ class AlgorithmSettings:
     crossover_eta: float = 3.0
     mutation_eta: float = 3.0
     mutation_prob_var: float | None = None
+    gd: XPertGDSettings | None = None
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> AlgorithmSettings:
@@ -97,7 +103,8 @@ class AlgorithmSettings:
         time_s = node.get("max_time_s")
         if time_s is not None and (not isinstance(time_s, int | float) or time_s <= 0):
             raise ConfigError(f"algorithm.max_time_s={time_s!r} must be a positive number")
-        return cls(**node)
+        gd = XPertGDSettings.from_config(node) if name == "xpert_gd" else None
+        return cls(**{k: v for k, v in node.items() if k not in GD_KEYS}, gd=gd)
 
 
 class ArchiveDuplicateElimination(DuplicateElimination):
@@ -159,8 +166,9 @@ def build_termination(settings: AlgorithmSettings) -> Termination:
     return TerminateIfAny(*parts)
 
 
-def build_algorithm(settings: AlgorithmSettings, archive: Archive, seed: int) -> NSGA2:
-    """NSGA-II with integer operators (or random search), archive-wide duplicate elimination.
+def build_algorithm(settings: AlgorithmSettings, archive: Archive, seed: int) -> Algorithm:
+    """NSGA-II with integer operators (or random search, or XPert's gradient search), archive-wide
+    duplicate elimination.
 
     Operators: uniform integer sampling; SBX crossover and polynomial mutation on the option
     indices, rounded back to integers (`RoundingRepair`), as pymoo recommends for integer
@@ -172,7 +180,9 @@ def build_algorithm(settings: AlgorithmSettings, archive: Archive, seed: int) ->
         "eliminate_duplicates": ArchiveDuplicateElimination(archive),
         "seed": seed,
     }
-    if settings.name == "random":
+    if settings.name == "xpert_gd":
+        algorithm = XPertGD(settings.gd or XPertGDSettings(), archive, seed)
+    elif settings.name == "random":
         algorithm = RandomSearch(**common)
     else:
         algorithm = NSGA2(

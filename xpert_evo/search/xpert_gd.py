@@ -1,0 +1,229 @@
+"""XPert's phase-1 co-search (Moitra et al., DAC 2023), re-implemented as a pymoo algorithm.
+
+Every conv layer has, for every gene, a vector of architecture weights (logits) over that
+gene's options. The design is the arg-max of each softmax (a one-hot gate per layer and gene).
+Each step the loss
+
+    loss(x) = latency(x) / latency(baseline) + area_weight * |area(x) / area_target - 1|
+
+is pushed back through the gates with a straight-through estimator. The working estimator uses
+the cost of every single-gene change: c[l, g, k] = loss(x with gene g of layer l set to option k)
+(one vectorised cost-model batch of sum_g K_g L genomes), so the logits' gradient is
+J_softmax^T c = p * (c - p . c). A design is *accepted* when its area is within
+`area_tolerance` of the target and its true proxy score lies in `proxy_window` (relative to the
+baseline's score); the method returns the lowest-latency accepted design.
+
+`degenerate=True` reproduces the public code's gate: its backward passes the same value for every
+option (the gated cost of the chosen option), a constant vector, and a constant vector through the
+softmax Jacobian is zero. The logits then move only by the `noise_std` perturbation each step,
+so the search is a random walk filtered by the acceptance test.
+
+Each generation takes `steps_per_gen` steps and hands the distinct new arg-max designs to the
+search loop, which evaluates and archives them like any other algorithm's. Cost-model genomes
+spent on gradients are counted in `data["n_cost_evals"]`; true proxy calls go through the
+problem's accuracy oracle (cached, never twice for the same channels).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from pymoo.core.algorithm import Algorithm
+from pymoo.core.population import Population
+from pymoo.operators.survival.rank_and_crowding import RankAndCrowding
+
+from xpert_evo.genome import GENE_NAMES, Genomes
+from xpert_evo.search.archive import Archive, row_keys
+from xpert_evo.space import ConfigError, SearchSpace, check_keys, plain_config
+
+SETTING_KEYS: tuple[str, ...] = (
+    "lr",
+    "momentum",
+    "area_weight",
+    "area_target_fraction",
+    "area_tolerance",
+    "proxy_window",
+    "steps_per_gen",
+    "degenerate",
+    "noise_std",
+)
+
+
+@dataclass(frozen=True)
+class XPertGDSettings:
+    """Hyper-parameters of the gradient search (``conf/algorithm/xpert_gd.yaml``).
+
+    Attributes:
+        lr: SGD learning rate on the logits.
+        momentum: SGD momentum.
+        area_weight: weight of the area-distance penalty in the loss.
+        area_target_fraction: area target as a fraction of ``constraints.area_mm2``.
+        area_tolerance: accepted relative distance to the area target (XPert: 5 %).
+        proxy_window: (low, high) accepted true-proxy score as fractions of the baseline's score;
+            high None = no upper bound.
+        steps_per_gen: gradient steps per generation of the search loop.
+        degenerate: reproduce the public code's zero-gradient gate (a random walk).
+        noise_std: standard deviation of the logits' random perturbation per step in degenerate
+            mode (the working estimator takes pure gradient steps).
+    """
+
+    lr: float = 2.0
+    momentum: float = 0.9
+    area_weight: float = 1.0
+    area_target_fraction: float = 0.9
+    area_tolerance: float = 0.05
+    proxy_window: tuple[float, float | None] = (0.98, None)
+    steps_per_gen: int = 20
+    degenerate: bool = False
+    noise_std: float = 0.5
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any]) -> XPertGDSettings:
+        """The settings in the ``algorithm`` node (other keys are the loop's); checked."""
+        node = {k: v for k, v in plain_config(cfg).items() if k in SETTING_KEYS}
+        check_keys(node, SETTING_KEYS, "algorithm")
+        settings = cls(**{**node, "proxy_window": tuple(node.get("proxy_window", (0.98, None)))})
+        positive = ("lr", "area_weight", "area_target_fraction", "area_tolerance", "steps_per_gen")
+        for key in positive:
+            if not getattr(settings, key) > 0:
+                raise ConfigError(f"algorithm.{key}={getattr(settings, key)!r} must be positive")
+        if len(settings.proxy_window) != 2:
+            raise ConfigError("algorithm.proxy_window must be [low, high] (high may be null)")
+        return settings
+
+
+class XPertGD(Algorithm):
+    """Gradient co-search over per-layer, per-gene softmax weights (see module docstring)."""
+
+    def __init__(self, settings: XPertGDSettings, design_archive: Archive, seed: int) -> None:
+        super().__init__(seed=seed)
+        self.settings = settings
+        self.design_archive = design_archive
+        self.survival = RankAndCrowding()
+        self.space: SearchSpace | None = None
+        self.sizes: list[int] = []
+        self.logits: list[np.ndarray] = []
+        self.velocity: list[np.ndarray] = []
+        self.best: dict[str, Any] | None = None
+
+    # ------------------------------------------------------------------ pymoo hooks
+    def _setup(self, problem: Any, **kwargs: Any) -> None:
+        self.space = problem.space
+        self.sizes = [len(self.space.options[g]) for g in GENE_NAMES]
+        rng = self.random_state
+        self.logits = [rng.normal(size=(self.space.n_layers, k)) for k in self.sizes]
+        self.velocity = [np.zeros_like(t) for t in self.logits]
+        self.data.update({"n_cost_evals": 0, "n_accepted": 0})
+        base = problem.cost_model.evaluate(self.space.baseline, breakdown=False)
+        self.baseline_latency_ns = float(base.latency_ns[0])
+        self.baseline_score = float(problem.oracle.measure(self.space.baseline.channels)[0])
+        self.area_target_mm2 = problem.constraints.area_mm2 * self.settings.area_target_fraction
+
+    def _initialize_infill(self) -> Population:
+        return self._infill()
+
+    def _infill(self) -> Population:
+        proposed = []
+        for _ in range(self.settings.steps_per_gen):
+            x = self.current()
+            proposed.append(x)
+            self._step(x)
+        x = np.unique(np.asarray(proposed), axis=0)
+        x = x[~self.design_archive.contains(x)]
+        return Population.new(X=x)
+
+    def _initialize_advance(self, infills: Population | None = None, **kwargs: Any) -> None:
+        self._advance(infills=infills)
+
+    def _advance(self, infills: Population | None = None, **kwargs: Any) -> None:
+        if infills is not None and len(infills):
+            self._accept(infills)
+            merged = (
+                infills
+                if self.pop is None or self.pop is infills
+                else Population.merge(self.pop, infills)
+            )
+            n = min(len(merged), 100)
+            self.pop = self.survival.do(
+                self.problem, merged, n_survive=n, algorithm=self, random_state=self.random_state
+            )
+
+    # ------------------------------------------------------------------ the method
+    def current(self) -> np.ndarray:
+        """The arg-max design as an encoded vector (n_var,)."""
+        return np.concatenate([t.argmax(axis=1) for t in self.logits]).astype(np.int64)
+
+    def loss(self, genomes: Genomes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(loss, latency_ns, area_mm2), each (N,), of genomes; counts cost-model evaluations."""
+        rep = self.problem.cost_model.evaluate(genomes, breakdown=False)
+        self.data["n_cost_evals"] += len(genomes)
+        latency = np.asarray(rep.latency_ns, dtype=float)
+        area = np.asarray(rep.area_mm2, dtype=float)
+        distance = np.abs(area / self.area_target_mm2 - 1.0)
+        return (
+            latency / self.baseline_latency_ns + self.settings.area_weight * distance,
+            latency,
+            area,
+        )
+
+    def _neighbours(self, x: np.ndarray) -> np.ndarray:
+        """All single-gene changes of x, gene-major then layer then option: (sum_g K_g L, n_var)."""
+        n_layers = self.space.n_layers
+        rows = []
+        for g, k in enumerate(self.sizes):
+            block = np.repeat(x[None, :], n_layers * k, axis=0)
+            pos = g * n_layers + np.repeat(np.arange(n_layers), k)
+            block[np.arange(len(block)), pos] = np.tile(np.arange(k), n_layers)
+            rows.append(block)
+        return np.concatenate(rows)
+
+    def _step(self, x: np.ndarray) -> None:
+        s = self.settings
+        rng = self.random_state
+        if s.degenerate:
+            grads = [np.zeros_like(t) for t in self.logits]
+        else:
+            costs, _, _ = self.loss(self.space.decode(self._neighbours(x)))
+            grads, start = [], 0
+            for t in self.logits:
+                c = costs[start : start + t.size].reshape(t.shape)
+                start += t.size
+                p = np.exp(t - t.max(axis=1, keepdims=True))
+                p /= p.sum(axis=1, keepdims=True)
+                grads.append(p * (c - (p * c).sum(axis=1, keepdims=True)))
+        for t, v, g in zip(self.logits, self.velocity, grads, strict=True):
+            v *= s.momentum
+            v -= s.lr * g
+            t += v
+            if s.degenerate:
+                t += rng.normal(scale=s.noise_std, size=t.shape)
+
+    def _accept(self, pop: Population) -> None:
+        """Apply XPert's acceptance test to evaluated designs; keep the lowest-latency one."""
+        s = self.settings
+        x = np.asarray(pop.get("X"), dtype=np.int64)
+        genomes = self.space.decode(x)
+        _, latency, area = self.loss(genomes)
+        in_area = np.abs(area / self.area_target_mm2 - 1.0) <= s.area_tolerance
+        if not in_area.any():
+            return
+        score = np.full(len(x), np.nan)
+        score[in_area] = self.problem.oracle.measure(genomes.channels[in_area])
+        low, high = s.proxy_window
+        ok = in_area & (score >= low * self.baseline_score)
+        if high is not None:
+            ok &= score <= high * self.baseline_score
+        self.data["n_accepted"] += int(ok.sum())
+        if ok.any():
+            i = int(np.flatnonzero(ok)[np.argmin(latency[ok])])
+            if self.best is None or latency[i] < self.best["latency_ns"]:
+                self.best = {
+                    "x": x[i],
+                    "latency_ns": float(latency[i]),
+                    "area_mm2": float(area[i]),
+                    "score": float(score[i]),
+                    "key": int(row_keys(x[i : i + 1])[0]),
+                }
