@@ -14,7 +14,7 @@ from xpert_evo.backbone import Backbone
 from xpert_evo.genome import Genomes
 
 CONF = Path(__file__).resolve().parents[1] / "conf" / "accuracy"
-FAST = {"batch_size": 16, "surrogate": {"model": "ridge2", "n_members": 4}}
+FAST = {"batch_size": 16, "surrogate": {"model": "extra_trees", "n_members": 8}}
 NO_DATA = {"dataset": "cifar10", "root": "/no/such/data", "allow_data_free": True}
 RNG_CHANNELS = np.random.default_rng(0).choice([64, 128], size=(6, 13))
 

@@ -609,3 +609,32 @@ def evaluate_genome(
     reference = net.accuracy_pct(images, labels, calib, 8, None, mode="float")
     acc = net.accuracy_pct(images, labels, calib, genome.input_bits[0], genome.adc_bits[0])
     return NonIdealResult(acc, reference, len(labels), time.perf_counter() - start)
+
+
+def sweep_uniform(
+    model: nn.Sequential,
+    spec: CrossbarSpec,
+    test: Split,
+    calib_source: Split,
+    input_bits: Sequence[int],
+    adc_bits: Sequence[int | None],
+) -> list[dict[str, Any]]:
+    """Crossbar accuracy over a grid of precisions, each uniform across layers.
+
+    The network is mapped once (weights, input ranges); ADC ranges are recalibrated for every
+    (input_bits, adc_bits) pair. Returns one dict per pair: input_bits, adc_bits,
+    accuracy_pct, reference_accuracy_pct (float network, same images), n_images, wall_s.
+    """
+    images, labels, calib = evaluation_data(spec, test, calib_source)
+    net = CrossbarNetwork(model, spec, calib)
+    reference = net.accuracy_pct(images, labels, calib, 8, None, mode="float")
+    rows = []
+    for p in input_bits:
+        for b in adc_bits:
+            start = time.perf_counter()
+            acc = net.accuracy_pct(images, labels, calib, int(p), b)
+            rows.append({"input_bits": int(p), "adc_bits": b, "accuracy_pct": acc,
+                         "reference_accuracy_pct": reference, "n_images": len(labels),
+                         "wall_s": time.perf_counter() - start})
+            log.info("input %s bits, ADC %s bits: %.2f %% (float %.2f %%)", p, b, acc, reference)
+    return rows
