@@ -32,7 +32,7 @@ def network() -> nn.Sequential:
 def images() -> tuple[torch.Tensor, torch.Tensor]:
     """(evaluation images, calibration images), Gaussian like normalised pixels."""
     gen = torch.Generator().manual_seed(1)
-    return torch.randn(8, 3, 32, 32, generator=gen), torch.randn(32, 3, 32, 32, generator=gen)
+    return torch.randn(32, 3, 32, 32, generator=gen), torch.randn(32, 3, 32, 32, generator=gen)
 
 
 def test_float_mode_reproduces_the_trained_network(network, images) -> None:
@@ -84,7 +84,7 @@ def test_adc_error_shrinks_as_adc_bits_grow(network, images, encoding, saturated
     lossless = xbar(x, 8, None)
     errors = []
     for bits in range(3, 9):
-        ranges = xbar.calibrate_adc(calib, 8, bits)
+        ranges = xbar.calibrate_adc(calib, 8)
         errors.append(float((xbar(x, 8, bits, adc_ranges=ranges) - lossless).pow(2).mean()))
     ordered = errors[saturated:]
     assert all(a > b for a, b in zip(ordered, ordered[1:], strict=False)), errors

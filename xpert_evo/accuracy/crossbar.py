@@ -23,15 +23,17 @@ crossbar does, vectorised in torch:
    fixed point, zero point z); the zero padding of the image becomes padding with z, and
    ``z * sum_r q_r`` is subtracted digitally, so the crossbar only ever sees unsigned inputs.
    ``u`` is fed bit-serially: one bit-plane (bit j, weight 2^j) per read.
-4. **Row groups.** The unfolded rows (Cin K K, channel-major, as `fn.unfold` orders them) are split
-   into groups of `xbar_rows` (64); every group is one crossbar and produces its own partial sum.
+4. **Row groups.** The unfolded rows (Cin K K, channel-major (c, kh, kw), the `unfold` order)
+   are split into groups of `xbar_rows` (64); every group is one crossbar and produces its own
+   partial sum. All groups of a layer are one grouped convolution on the input bit-planes.
 5. **ADC.** Each partial sum (row group x input bit x weight slice x column) is quantised by a
-   b-bit ADC (the genome's `adc_bits`) over a range calibrated per layer and weight slice (the
-   `adc_percentile` of |partial sums| on the calibration images, upstream layers already
-   quantised): step = max(range / 2^(b-1), 1) for signed sums with codes in
-   ``[-2^(b-1), 2^(b-1) - 1]``, step = max(range / (2^b - 1), 1) for unsigned sums with codes in
-   ``[0, 2^b - 1]``. Partial sums are integers, so a step below one LSB gains nothing; with
-   ``adc_bits=None`` the ADC is lossless.
+   b-bit ADC (the genome's `adc_bits`) over a range calibrated per layer and weight slice: the
+   `adc_percentile` of |partial sums| on the calibration images at the same input bits with
+   lossless ADCs upstream (so one calibration serves every ADC resolution). Signed sums
+   (differential): step = max(range / 2^(b-1), 1), codes in ``[-2^(b-1), 2^(b-1) - 1]``;
+   unsigned sums (offset): step = max(range / (2^b - 1), 1), codes in ``[0, 2^b - 1]``.
+   Partial sums are integers, so a step below one LSB gains nothing; ``adc_bits=None`` is a
+   lossless ADC.
 6. **Shift-add.** ``y_int = sum_groups sum_j 2^j sum_k 2^(cell_bits k) ADC(ps)``, minus the
    offset corrections; ``y = s_x s_w y_int + bias``, then ReLU / max-pool / average-pool digitally.
 
@@ -239,6 +241,7 @@ class CrossbarNetwork:
         self.n_gene_layers = conv_index + 1
         self._rng = torch.Generator().manual_seed(0)
         self._group_cache: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._range_cache: dict[tuple[int | None, ...], list[torch.Tensor]] = {}
         self._calibrate_inputs(calib)
 
     @property
@@ -459,18 +462,19 @@ class CrossbarNetwork:
 
     @torch.no_grad()
     def calibrate_adc(
-        self,
-        calib: torch.Tensor,
-        input_bits: Sequence[int] | int,
-        adc_bits: Sequence[int | None] | int | None,
+        self, calib: torch.Tensor, input_bits: Sequence[int] | int
     ) -> list[torch.Tensor]:
-        """ADC ranges (one (S,) tensor per crossbar layer) for these precisions.
+        """ADC ranges (one (S,) tensor per crossbar layer) for these input precisions.
 
-        Runs the calibration images through the crossbar layer by layer: each layer's range is
-        the `adc_percentile` of its |partial sums| given the already-quantised upstream layers.
+        Runs the calibration images through the crossbar at `input_bits` with lossless ADCs;
+        each layer's range (per weight slice) is the `adc_percentile` of its |partial sums|.
+        The ranges do not depend on the ADC bits, so one calibration serves every ADC
+        resolution (cached per input-bits setting).
         """
         in_bits = self._bits(input_bits, "input_bits")
-        a_bits = self._bits(adc_bits, "adc_bits")
+        key = tuple(in_bits)
+        if key in self._range_cache:
+            return self._range_cache[key]
         self._rng.manual_seed(0)
         ranges: list[torch.Tensor] = []
         x = calib.to(torch.float32)
@@ -478,14 +482,15 @@ class CrossbarNetwork:
             if not isinstance(step, QuantLayer):
                 x = step(x)
                 continue
-            g = step.gene_layer
             record: list[torch.Tensor] = []
-            self._quant_layer(step, x, in_bits[g], None, "crossbar", None, record)
+            x = self._quant_layer(step, x, in_bits[step.gene_layer], None, "crossbar", None,
+                                  record)
             per_slice = torch.cat(record, dim=1)
-            r = torch.tensor([max(_percentile([row], self.spec.adc_percentile), 1.0)
-                              for row in per_slice], dtype=torch.float64)
-            ranges.append(r)
-            x = self._quant_layer(step, x, in_bits[g], a_bits[g], "crossbar", r)
+            ranges.append(torch.tensor(
+                [max(_percentile([row], self.spec.adc_percentile), 1.0) for row in per_slice],
+                dtype=torch.float64,
+            ))
+        self._range_cache[key] = ranges
         return ranges
 
     @torch.no_grad()
@@ -544,7 +549,7 @@ class CrossbarNetwork:
         """
         ranges = None
         if mode == "crossbar" and any(b is not None for b in self._bits(adc_bits, "adc_bits")):
-            ranges = self.calibrate_adc(calib, input_bits, adc_bits)
+            ranges = self.calibrate_adc(calib, input_bits)
         correct = 0
         bs = self.spec.batch_size
         for start in range(0, len(images), bs):
