@@ -1,0 +1,110 @@
+"""XPert's gradient search (working and degenerate straight-through gate) and best peripherals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hydra import compose, initialize_config_dir
+
+from xpert_evo.app import CONF_DIR
+from xpert_evo.genome import Genomes
+from xpert_evo.search import SearchRun, build_search
+from xpert_evo.search.peripheral import PERIPHERAL_GENES, best_peripherals
+from xpert_evo.search.standin import CapacityStandIn
+from xpert_evo.search.xpert_gd import XPertGD
+from xpert_evo.space import ConfigError
+
+GD = [
+    "algorithm=xpert_gd",
+    "algorithm.n_gen=4",
+    "algorithm.steps_per_gen=5",
+    "accuracy.surrogate=null",
+]
+
+
+def setup_of(*overrides: str):
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose(config_name="config", overrides=[*GD, *overrides])
+    return build_search(cfg, estimator=CapacityStandIn())
+
+
+def started(tmp_path: Path, *overrides: str) -> SearchRun:
+    return SearchRun(setup_of(*overrides), tmp_path).start()
+
+
+def test_working_gradient_lowers_the_loss(tmp_path: Path) -> None:
+    run = started(tmp_path, "algorithm.lr=5.0")
+    algo: XPertGD = run.algorithm
+    space = run.setup.space
+    first = algo.loss(space.decode(algo.current()[None]))[0][0]
+    for _ in range(30):
+        algo._step(algo.current())
+    last = algo.loss(space.decode(algo.current()[None]))[0][0]
+    assert last < first
+    assert algo.data["n_cost_evals"] > 30 * 300  # every step costs all single-gene changes
+
+
+def test_degenerate_gate_passes_no_gradient(tmp_path: Path) -> None:
+    run = started(tmp_path, "algorithm.degenerate=true", "algorithm.noise_std=0.0")
+    algo: XPertGD = run.algorithm
+    before = [t.copy() for t in algo.logits]
+    for _ in range(5):
+        algo._step(algo.current())
+    for t, b in zip(algo.logits, before, strict=True):
+        np.testing.assert_array_equal(t, b)
+    assert algo.data["n_cost_evals"] == 0
+
+
+def test_degenerate_with_noise_is_a_random_walk(tmp_path: Path) -> None:
+    run = started(tmp_path, "algorithm.degenerate=true", "algorithm.noise_std=1.0")
+    algo: XPertGD = run.algorithm
+    designs = set()
+    for _ in range(10):
+        designs.add(tuple(algo.current()))
+        algo._step(algo.current())
+    assert len(designs) > 5
+
+
+def test_xpert_gd_runs_in_the_search_loop_and_accepts_within_area(tmp_path: Path) -> None:
+    run = started(
+        tmp_path,
+        "algorithm.n_gen=6",
+        "algorithm.lr=5.0",
+        "algorithm.area_tolerance=0.5",
+        "algorithm.proxy_window=[0.0,null]",
+    )
+    res = run.run()
+    algo: XPertGD = run.algorithm
+    assert len(res.archive) > 0
+    assert algo.data["n_accepted"] > 0
+    best = algo.best
+    assert abs(best["area_mm2"] / algo.area_target_mm2 - 1) <= 0.5
+    assert res.archive.contains(best["x"][None])[0]
+    accepted_latency = best["latency_ns"]
+    rep = run.setup.cost_model.evaluate(run.setup.space.decode(res.archive.x), breakdown=False)
+    in_area = np.abs(np.asarray(rep.area_mm2) / algo.area_target_mm2 - 1) <= 0.5
+    assert accepted_latency <= np.asarray(rep.latency_ns)[in_area].min() + 1e-6
+
+
+def test_bad_xpert_gd_setting_names_the_key() -> None:
+    with pytest.raises(ConfigError, match="algorithm.lr"):
+        setup_of("algorithm.lr=-1")
+
+
+def test_best_peripherals_beat_random_peripherals() -> None:
+    setup = setup_of()
+    space, model = setup.space, setup.cost_model
+    channels = np.array([64, 128, 64, 512, 512, 128, 128, 64, 512, 128, 64, 64, 64])
+    budget = 60.0
+    best = best_peripherals(channels, space, model, budget)
+    np.testing.assert_array_equal(best.channels[0], channels)
+    rep = model.evaluate(best, breakdown=False)
+    assert rep.area_mm2[0] <= budget
+    rng = np.random.default_rng(0)
+    n = 5000
+    genes = {g: rng.choice(space.options[g], size=(n, 13)) for g in PERIPHERAL_GENES}
+    sample = model.evaluate(Genomes(channels=np.tile(channels, (n, 1)), **genes), breakdown=False)
+    feasible = np.asarray(sample.area_mm2) <= budget
+    assert rep.edap[0] <= np.asarray(sample.edap)[feasible].min()

@@ -1,0 +1,65 @@
+"""The best peripheral genes for a fixed channel list: lowest EDAP within the area budget.
+
+Accuracy depends on the channels only, so for a published or hand-picked network the
+co-design question left is its crossbar periphery. Per-layer coordinate descent: start from the
+best uniform peripheral setting, then repeatedly give each layer, in turn, the peripheral option
+(column sharing x ADC type x ADC bits x input bits) that minimises the chip's EDAP with the other
+layers fixed, evaluating all of a layer's options in one vectorised cost-model batch. Infeasible
+designs (area over budget) rank after every feasible one.
+"""
+
+from __future__ import annotations
+
+from itertools import product
+
+import numpy as np
+
+from xpert_evo.genome import Genomes
+from xpert_evo.hardware import CostModel
+from xpert_evo.space import SearchSpace
+
+PERIPHERAL_GENES: tuple[str, ...] = ("col_share", "adc_flash", "adc_bits", "input_bits")
+
+
+def _rank_key(genomes: Genomes, model: CostModel, area_mm2: float) -> np.ndarray:
+    rep = model.evaluate(genomes, breakdown=False)
+    area = np.asarray(rep.area_mm2, dtype=float)
+    edap = np.log10(np.asarray(rep.edap, dtype=float))
+    return np.where(area <= area_mm2, edap, 100.0 + area / area_mm2)
+
+
+def best_peripherals(
+    channels: np.ndarray, space: SearchSpace, model: CostModel, area_mm2: float, sweeps: int = 3
+) -> Genomes:
+    """One genome: ``channels`` (L,) with the lowest-EDAP peripheral genes of ``space`` found.
+
+    Args:
+        channels: output channels of every conv layer.
+        space: the option sets the peripheral genes are drawn from.
+        model: the cost model.
+        area_mm2: chip area budget; designs above it are used only if none fits.
+        sweeps: coordinate-descent passes over the layers.
+    """
+    options = np.array(list(product(*(space.options[g] for g in PERIPHERAL_GENES))), np.int64)
+    n_layers = len(channels)
+
+    def batch(genes: np.ndarray) -> Genomes:
+        return Genomes(
+            channels=np.broadcast_to(np.asarray(channels, np.int64), genes.shape[:2]),
+            **{g: genes[..., i] for i, g in enumerate(PERIPHERAL_GENES)},
+        )
+
+    uniform = np.repeat(options[:, None, :], n_layers, axis=1)
+    current = uniform[np.argmin(_rank_key(batch(uniform), model, area_mm2))].copy()
+    for _ in range(sweeps):
+        changed = False
+        for layer in range(n_layers):
+            trial = np.repeat(current[None], len(options), axis=0)
+            trial[:, layer] = options
+            best = options[np.argmin(_rank_key(batch(trial), model, area_mm2))]
+            if not np.array_equal(best, current[layer]):
+                current[layer] = best
+                changed = True
+        if not changed:
+            break
+    return batch(current[None])
