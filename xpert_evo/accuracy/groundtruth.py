@@ -127,10 +127,15 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def _frame(rows: Sequence[Mapping[str, Any]] | pd.DataFrame) -> pd.DataFrame:
+def _frame(
+    rows: Sequence[Mapping[str, Any]] | pd.DataFrame, keep_extra: bool = False
+) -> pd.DataFrame:
+    """Rows as a frame with every `COLUMNS` column typed, in order; columns not in `COLUMNS`
+    are an error, or (`keep_extra`, for tables written by other versions) kept at the end.
+    """
     frame = pd.DataFrame(list(rows)) if not isinstance(rows, pd.DataFrame) else rows.copy()
     unknown = [c for c in frame.columns if c not in COLUMNS]
-    if unknown:
+    if unknown and not keep_extra:
         raise ValueError(f"unknown ground-truth columns {unknown}; known: {list(COLUMNS)}")
     for col, dtype in COLUMNS.items():
         if col not in frame:
@@ -139,7 +144,7 @@ def _frame(rows: Sequence[Mapping[str, Any]] | pd.DataFrame) -> pd.DataFrame:
             frame[col] = frame[col].fillna("").astype(str)
         else:
             frame[col] = frame[col].astype(dtype)
-    return frame[list(COLUMNS)]
+    return frame[[*COLUMNS, *unknown]]
 
 
 def _atomic_write(frame: pd.DataFrame, path: Path) -> None:
@@ -177,32 +182,30 @@ def append_rows(rows: Sequence[Mapping[str, Any]] | pd.DataFrame, path: str | Pa
                 fh.flush()
                 os.fsync(fh.fileno())
         else:
-            old = _read(path) if header else None
-            _atomic_write(frame if old is None else pd.concat([old, frame], ignore_index=True),
-                          path)
+            if header:
+                frame = _frame(pd.concat([_read(path), frame], ignore_index=True), True)
+            _atomic_write(frame, path)
     return path
 
 
 def _read(path: Path) -> pd.DataFrame:
     names = pd.read_csv(path, nrows=0).columns.tolist()
     dtypes = {c: ("str" if COLUMNS.get(c, "str") == "str" else COLUMNS[c]) for c in names}
-    table = pd.read_csv(
-        path, dtype=dtypes, keep_default_na=False, float_precision="round_trip",
-        na_values={c: [""] for c in names if dtypes[c] != "str"},
+    exact = {"float_precision": "round_trip"} if int(pd.__version__.split(".")[0]) < 3 else {}
+    return pd.read_csv(
+        path, dtype=dtypes, keep_default_na=False,
+        na_values={c: [""] for c in names if dtypes[c] != "str"}, **exact,
     )
-    return table
 
 
 def load_table(path: str | Path) -> pd.DataFrame:
-    """The table at `path` as a DataFrame with `COLUMNS` dtypes (empty if the file is absent).
-
-    Raises:
-        FileNotFoundError: never; a missing file gives an empty table with every column.
+    """The table at `path` as a DataFrame with `COLUMNS` dtypes, in `COLUMNS` order (columns
+    of other versions kept at the end); a missing file gives an empty table.
     """
     path = Path(path)
     if not path.is_file() or path.stat().st_size == 0:
         return _frame([])
-    return _frame(_read(path))
+    return _frame(_read(path), keep_extra=True)
 
 
 def _train_key(channels: Sequence[int], data: DataSpec, spec: TrainSpec, seed: int) -> str:
