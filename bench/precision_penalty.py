@@ -1,0 +1,138 @@
+"""Crossbar precision sweeps of trained networks and the fitted precision penalty model.
+
+Budget: about 15-25 minutes on the 2-core development machine (after bench/ground_truth_cpu.py,
+whose trained networks it reuses from `<cache>/checkpoints/`; a missing one is trained with the
+same budget first, about 5 minutes each).
+  * network 1 (VGG16 channels): every uniform (input bits, ADC bits) pair of the search space,
+    input bits 2..8 x ADC bits 3..8 (42 settings), plus five settings beyond it (2-bit ADCs at
+    2/4/8-bit inputs, 1-bit inputs at 4/8-bit ADCs) where the collapse shows;
+  * networks 2 and 3 (slim-wide, all128): input bits {2, 4, 8} x ADC bits {3, 4, 6, 8};
+  * each setting: 300 test images (the same for every setting), ADC ranges calibrated on 64
+    training images; differential weights, 64x64 crossbars, 4-bit cells, 8-bit weights.
+
+Prints the accuracy table of network 1 (rows input bits, columns ADC bits), appends every
+evaluation to the ground-truth table, fits `PrecisionPenalty` on all of them, writes the fit to
+`bench/precision_penalty.json` and the plot to `bench/precision_penalty.png`.
+Run: `python bench/precision_penalty.py`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+from ground_truth_cpu import ARCHITECTURES  # the sibling bench script (bench/ is on sys.path)
+
+from xpert_evo.accuracy.crossbar import CrossbarSpec, sweep_uniform
+from xpert_evo.accuracy.data import DataSpec, cache_root
+from xpert_evo.accuracy.groundtruth import (
+    append_rows,
+    checkpoint_path,
+    default_path,
+    fidelity_columns,
+    genome_columns,
+    save_checkpoint,
+)
+from xpert_evo.accuracy.models import build_network
+from xpert_evo.accuracy.penalty import PrecisionPenalty, plot_penalty
+from xpert_evo.accuracy.training import TrainSpec, decoded_split, set_threads, train_network
+from xpert_evo.backbone import Backbone
+from xpert_evo.genome import Genomes
+
+ROOT = Path(__file__).resolve().parents[1]
+
+FULL_GRID = [(p, b) for p in range(2, 9) for b in range(3, 9)]
+EDGE = [(2, 2), (4, 2), (8, 2), (1, 4), (1, 8)]
+SMALL_GRID = [(p, b) for p in (2, 4, 8) for b in (3, 4, 6, 8)]
+
+
+def main() -> None:
+    """Sweep, fit, plot (see the module docstring)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-root", default=str(ROOT.parent / "shared" / "datasets"))
+    parser.add_argument("--cache-dir", default=None)
+    parser.add_argument("--table", default=None, help="ground-truth CSV (default in cache dir)")
+    parser.add_argument("--images", type=int, default=300, help="test images per setting")
+    parser.add_argument("--out", default=str(ROOT / "bench" / "precision_penalty"))
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    set_threads(None)
+    start = time.perf_counter()
+
+    data = DataSpec(root=args.data_root, allow_data_free=False)
+    spec = TrainSpec(epochs=4, train_per_class=250, width_mult=0.25, batch_size=64, lr=0.05)
+    xbar = CrossbarSpec(test_images=args.images, calib_images=64)
+    train = decoded_split(data, "train", spec.train_per_class, args.cache_dir)
+    test = decoded_split(data, "test", None, args.cache_dir)
+    table = Path(args.table) if args.table else default_path(None, args.cache_dir)
+    folder = cache_root(args.cache_dir) / "checkpoints"
+    plan = [("vgg16", FULL_GRID + EDGE), ("slim-wide", SMALL_GRID), ("all128", SMALL_GRID)]
+
+    rows = []
+    for name, grid in plan:
+        channels = ARCHITECTURES[name]
+        ckpt = checkpoint_path(channels, data, spec, 0, folder)
+        model = build_network(channels, Backbone(), spec.width_mult)
+        if ckpt.is_file():
+            saved = torch.load(ckpt, map_location="cpu", weights_only=False)
+            model.load_state_dict(saved["state_dict"])
+            clean = saved["accuracy_pct"]
+        else:
+            result = train_network(channels, data, spec, 0, train_split=train, test_split=test)
+            model, clean = result.model, result.clean_accuracy_pct
+            save_checkpoint(model, clean, result.device, result.n_test, ckpt)
+        t0 = time.perf_counter()
+        by_input: dict[int, list[int]] = {}
+        for p, b in grid:
+            by_input.setdefault(p, []).append(b)
+        for p, adcs in by_input.items():
+            for r in sweep_uniform(model, xbar, test, train, [p], adcs):
+                genome = Genomes.uniform(channels, 8, "flash", r["adc_bits"], r["input_bits"])
+                rows.append({
+                    "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "kind": "crossbar",
+                    "dataset": "cifar10", "input_size": 32, "num_classes": 10,
+                    **genome_columns(genome), **fidelity_columns(spec), "seed": 0,
+                    "accuracy_pct": clean, "reference_accuracy_pct": r["reference_accuracy_pct"],
+                    "nonideal_accuracy_pct": r["accuracy_pct"],
+                    "crossbar_test_images": r["n_images"], "weight_encoding": xbar.weight_encoding,
+                    "wall_s": r["wall_s"], "device": "cpu", "checkpoint": str(ckpt),
+                    "note": f"bench/precision_penalty.py {name}",
+                })
+        print(f"{name}: clean {clean:.2f} %, {len(grid)} settings in "
+              f"{time.perf_counter() - t0:.0f} s", flush=True)
+    frame = pd.DataFrame(rows)
+    append_rows(frame, table)
+
+    frame["p"] = frame["input_bits"].str.split("-").str[0].astype(int)
+    frame["b"] = frame["adc_bits"].str.split("-").str[0].astype(int)
+    first = frame[frame["note"].str.endswith(plan[0][0])]
+    grid_table = first.pivot_table(index="p", columns="b", values="nonideal_accuracy_pct")
+    ref = first["reference_accuracy_pct"].iloc[0]
+    print(f"\n{plan[0][0]}: crossbar accuracy % on {args.images} test images "
+          f"(float network on them: {ref:.1f} %); rows input bits, columns ADC bits")
+    print(grid_table.round(1).to_string())
+
+    penalty = PrecisionPenalty.fit(frame)
+    penalty.save(f"{args.out}.json")
+    plot_penalty(penalty, first, f"{args.out}.png",
+                 title=f"VGG16 channels, width 0.25, {args.images} CIFAR-10 test images; "
+                       f"fit rmse {penalty.rmse_pp:.1f} pp")
+    frac = penalty.loss_fraction(first["p"].to_numpy()[:, None], first["b"].to_numpy()[:, None])
+    fitted = first.assign(fit_loss_pp=frac * (ref - penalty.chance_pct))
+    fitted["loss_pp"] = ref - fitted["nonideal_accuracy_pct"]
+    print("\nmeasured vs fitted loss (pp), network 1, input bits x ADC bits:")
+    print(fitted.pivot_table(index="p", columns="b", values="loss_pp").round(1).to_string())
+    print(fitted.pivot_table(index="p", columns="b", values="fit_loss_pp").round(1).to_string())
+    print(f"\nfit on {penalty.n_fit} evaluations of 3 networks: a_in {penalty.a_in:.2f}, "
+          f"k_in {penalty.k_in:.2f}/bit, a_adc {penalty.a_adc:.2f}, k_adc {penalty.k_adc:.2f}/bit, "
+          f"rmse {penalty.rmse_pp:.2f} pp")
+    print(f"wrote {args.out}.json, {args.out}.png; rows appended to {table}; "
+          f"total {time.perf_counter() - start:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
