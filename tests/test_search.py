@@ -10,6 +10,7 @@ from hydra import compose, initialize_config_dir
 from pymoo.core.population import Population
 
 from xpert_evo.app import CONF_DIR
+from xpert_evo.genome import Genomes
 from xpert_evo.search import (
     HW_METRICS,
     AccuracyOracle,
@@ -204,3 +205,34 @@ def test_candidates_spread_along_the_front(tmp_path: Path) -> None:
     assert not a.measured[picks].any() and np.all(a.cv[picks] == 0)
     channels = search.setup.space.decode(a.x[picks]).channels
     assert len(np.unique(channels, axis=0)) == len(picks)
+
+
+PENALTY = [
+    "penalty.model=precision_penalty_v1",
+    "+penalty.a_in=-6.0",
+    "+penalty.k_in=0.5",
+    "+penalty.a_adc=-6.0",
+    "+penalty.k_adc=0.5",
+    "+penalty.chance_pct=10.0",
+    "+penalty.max_loss_pp=60.0",
+]
+
+
+def test_precision_penalty_constraint_keeps_low_precision_off_the_front(tmp_path: Path) -> None:
+    free = run(tmp_path / "free")
+    bounded = run(tmp_path / "bounded", *PENALTY, "constraints.precision_loss_pp=2.0")
+    penalty = bounded.setup.penalty
+    for res, limit in ((free, None), (bounded, 2.0)):
+        genomes = res.setup.space.decode(res.archive.x[res.front])
+        loss = penalty.predict(genomes)
+        if limit is None:
+            assert loss.max() > 2.0  # without the constraint the search drops precision
+        else:
+            assert len(res.front) and loss.max() <= limit
+    low = Genomes.uniform([64] * 13, 8, "flash", 3, 2)
+    assert penalty.predict(low)[0] > 2.0
+
+
+def test_precision_budget_without_penalty_names_both_keys() -> None:
+    with pytest.raises(ConfigError, match="constraints.precision_loss_pp.*penalty="):
+        setup_of("constraints.precision_loss_pp=1.0")

@@ -9,12 +9,18 @@ from typing import Any
 import numpy as np
 from pymoo.core.problem import Problem
 
+from xpert_evo.accuracy.penalty import PrecisionPenalty
 from xpert_evo.hardware import CostModel
 from xpert_evo.search.archive import HW_METRICS
 from xpert_evo.search.oracle import AccuracyOracle
 from xpert_evo.space import ConfigError, SearchSpace, check_keys, plain_config
 
-CONSTRAINT_KEYS: tuple[str, ...] = ("area_mm2", "latency_ns", "accuracy_floor")
+CONSTRAINT_KEYS: tuple[str, ...] = (
+    "area_mm2",
+    "latency_ns",
+    "accuracy_floor",
+    "precision_loss_pp",
+)
 
 
 @dataclass(frozen=True)
@@ -26,11 +32,14 @@ class Constraints:
         latency_ns: largest allowed latency of one inference in ns.
         accuracy_floor: lowest allowed accuracy, in the accuracy estimator's units
             (% when measured accuracies calibrate the proxy, proxy score otherwise).
+        precision_loss_pp: largest accuracy loss, in percentage points, that the design's input
+            and ADC precisions may cost on the crossbar (the ``penalty`` model's prediction).
     """
 
     area_mm2: float
     latency_ns: float | None = None
     accuracy_floor: float | None = None
+    precision_loss_pp: float | None = None
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> Constraints:
@@ -55,7 +64,12 @@ class Constraints:
     @property
     def n_constraints(self) -> int:
         """Number of inequality constraints the problem reports."""
-        return 1 + (self.latency_ns is not None) + (self.accuracy_floor is not None)
+        return (
+            1
+            + (self.latency_ns is not None)
+            + (self.accuracy_floor is not None)
+            + (self.precision_loss_pp is not None)
+        )
 
 
 class CoDesignProblem(Problem):
@@ -64,9 +78,16 @@ class CoDesignProblem(Problem):
     Variables: the `SearchSpace` integer encoding (option indices, ``vtype=int``).
     Objectives (both minimised): ``F = [-accuracy, log10(EDAP / (pJ*ns*mm2))]``.
     Constraints (``G <= 0`` feasible, normalised by the budget so they are unit-free):
-    ``area/area_mm2 - 1``, then ``latency/latency_ns - 1`` and
-    ``(accuracy_floor - accuracy) / max(|accuracy_floor|, 1)`` when those budgets are on.
-    Extra outputs per design: ``hw`` (`HW_METRICS` columns), ``acc``, ``acc_std``, ``measured``.
+    ``area/area_mm2 - 1``, then ``latency/latency_ns - 1``,
+    ``(accuracy_floor - accuracy) / max(|accuracy_floor|, 1)`` and
+    ``precision_loss/precision_loss_pp - 1`` when those budgets are on.
+
+    Accuracy depends on the channels; the optional precision ``penalty`` model makes it respond
+    to the input and ADC bits too: when the accuracy is in % it is the clean prediction minus the
+    predicted crossbar loss; on a proxy scale (no percentages to subtract from) the loss can only
+    be bounded, by ``constraints.precision_loss_pp``.
+    Extra outputs per design: ``hw`` (`HW_METRICS` columns), ``acc``, ``acc_std``, ``measured``,
+    ``precision_loss_pp`` (0 without a penalty model).
     """
 
     def __init__(
@@ -75,6 +96,7 @@ class CoDesignProblem(Problem):
         cost_model: CostModel,
         oracle: AccuracyOracle,
         constraints: Constraints,
+        penalty: PrecisionPenalty | None = None,
     ) -> None:
         super().__init__(
             n_var=space.n_var,
@@ -88,11 +110,18 @@ class CoDesignProblem(Problem):
         self.cost_model = cost_model
         self.oracle = oracle
         self.constraints = constraints
+        self.penalty = penalty
 
     def _evaluate(self, x: np.ndarray, out: dict[str, Any], *args: Any, **kwargs: Any) -> None:
         genomes = self.space.decode(x)
         rep = self.cost_model.evaluate(genomes, breakdown=False)
         acc, acc_std, measured = self.oracle.accuracy(genomes.channels)
+        loss_pp = np.zeros(len(acc))
+        if self.penalty is not None:
+            percent = self.oracle.estimator.is_percent
+            loss_pp = self.penalty.predict(genomes, acc if percent else None)
+            if percent:
+                acc = acc - loss_pp
         hw = np.column_stack([np.asarray(getattr(rep, m), dtype=float) for m in HW_METRICS])
         c = self.constraints
         g = [hw[:, 0] / c.area_mm2 - 1.0]
@@ -100,9 +129,12 @@ class CoDesignProblem(Problem):
             g.append(hw[:, HW_METRICS.index("latency_ns")] / c.latency_ns - 1.0)
         if c.accuracy_floor is not None:
             g.append((c.accuracy_floor - acc) / max(abs(c.accuracy_floor), 1.0))
+        if c.precision_loss_pp is not None:
+            g.append(loss_pp / c.precision_loss_pp - 1.0)
         out["F"] = np.column_stack([-acc, np.log10(hw[:, HW_METRICS.index("edap")])])
         out["G"] = np.column_stack(g)
         out["hw"] = hw
         out["acc"] = acc
         out["acc_std"] = acc_std
         out["measured"] = measured.astype(float)
+        out["precision_loss_pp"] = loss_pp

@@ -105,7 +105,15 @@ def design_frame(result: SearchResult, index: np.ndarray) -> pd.DataFrame:
             "feasible": a.cv[index] <= 0,
         }
     )
-    genes = gene_frame(result.setup.space.decode(a.x[index]))
+    genomes = result.setup.space.decode(a.x[index])
+    penalty = result.setup.penalty
+    if penalty is not None:
+        loss = penalty.predict(genomes)
+        if est.is_percent:  # the archived % already has the loss taken off: invert that
+            frac = np.minimum(penalty.loss_fraction(genomes.input_bits, genomes.adc_bits), 0.999)
+            loss = frac / (1 - frac) * np.clip(a.accuracy[index] - penalty.chance_pct, 0, None)
+        frame.insert(5, "precision_loss_pp", loss)
+    genes = gene_frame(genomes)
     return pd.concat([frame, genes], axis=1)
 
 

@@ -133,7 +133,7 @@ class SearchRun:
         self.on_generation = on_generation
         self.oracle = AccuracyOracle(setup.estimator, use_surrogate=setup.budget is not None)
         self.problem = CoDesignProblem(
-            setup.space, setup.cost_model, self.oracle, setup.constraints
+            setup.space, setup.cost_model, self.oracle, setup.constraints, setup.penalty
         )
         self.archive = Archive(setup.space.n_var)
         self.algorithm: Any = None

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from xpert_evo.accuracy.penalty import PrecisionPenalty
 from xpert_evo.backbone import Backbone
 from xpert_evo.hardware import CostModel, HardwareConfig
 from xpert_evo.search.algorithms import AlgorithmSettings
@@ -24,6 +25,11 @@ TOP_KEYS: tuple[str, ...] = (
     "accuracy",
     "algorithm",
     "report",
+    "penalty",
+)
+PENALTY_KEYS: tuple[str, ...] = (
+    "model", "a_in", "k_in", "a_adc", "k_adc", "chance_pct", "max_loss_pp", "n_fit", "rmse_pp",
+    "source",
 )
 REPORT_KEYS: tuple[str, ...] = ("top_k",)
 
@@ -82,6 +88,7 @@ class SearchSetup:
         budget: surrogate budget, or None to score every new design with the true proxy.
         estimator: accuracy estimator (true proxy + surrogate).
         top_k: designs listed in the summary table.
+        penalty: the crossbar precision penalty model, or None (accuracy ignores precisions).
     """
 
     config: dict[str, Any]
@@ -95,6 +102,22 @@ class SearchSetup:
     budget: SurrogateBudget | None
     estimator: AccuracyEstimator
     top_k: int = 10
+    penalty: PrecisionPenalty | None = None
+
+
+def build_penalty(node: Mapping[str, Any] | None) -> PrecisionPenalty | None:
+    """The ``penalty`` config node as a `PrecisionPenalty` (None when ``penalty.model`` is null)."""
+    node = dict(plain_config(node) or {})
+    check_keys(node, PENALTY_KEYS, "penalty")
+    if node.get("model") is None:
+        return None
+    if node["model"] != "precision_penalty_v1":
+        raise ConfigError(f"penalty.model={node['model']!r} is unknown; use precision_penalty_v1")
+    values = {k: node[k] for k in PENALTY_KEYS if k not in ("model", "source") and k in node}
+    try:
+        return PrecisionPenalty(**{k: float(v) for k, v in values.items()})
+    except TypeError as err:
+        raise ConfigError(f"penalty: {err}; see conf/penalty/*.yaml for the keys") from err
 
 
 def _check_data(data: Mapping[str, Any]) -> None:
@@ -150,6 +173,12 @@ def build_search(
             f"search space can make ({smallest:.4g} mm^2); fix: raise constraints.area_mm2 to at "
             "least that, or allow smaller options in space.*"
         )
+    penalty = build_penalty(config.get("penalty"))
+    if constraints.precision_loss_pp is not None and penalty is None:
+        raise ConfigError(
+            "constraints.precision_loss_pp needs a precision penalty model; fix: choose "
+            "penalty=crossbar_cifar10, or set constraints.precision_loss_pp=null"
+        )
     budget = SurrogateBudget.from_config(config.get("accuracy") or {})
     _check_data(data)
     if estimator is None:
@@ -173,4 +202,5 @@ def build_search(
         budget=budget,
         estimator=estimator,
         top_k=int(report.get("top_k", 10)),
+        penalty=penalty,
     )
