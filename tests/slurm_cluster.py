@@ -7,6 +7,7 @@ directories, logs, and a slurm.conf that clients find through $SLURM_CONF. Needs
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -117,7 +118,5 @@ class SlurmCluster:
         for pid_file in ("slurmd.pid", "slurmctld.pid", "munge/munged.pid"):
             path = self.root / pid_file
             if path.is_file():
-                try:
+                with contextlib.suppress(ProcessLookupError, ValueError):
                     os.kill(int(path.read_text().split()[0]), signal.SIGTERM)
-                except (ProcessLookupError, ValueError):
-                    pass

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from slurm_cluster import SlurmCluster, missing_reason
+
 from xpert_evo.compare import aggregate
 from xpert_evo.compare import main as compare_main
 
