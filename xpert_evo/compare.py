@@ -33,24 +33,16 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
 
-from xpert_evo.report import RunTables, markdown_table, plot_fronts
+from xpert_evo.report import RATIO_COLUMNS, RunTables, markdown_table, plot_fronts
+from xpert_evo.search.archive import HW_METRICS
 
 log = logging.getLogger("xpert_evo")
 
 STATUS_FILE = "status.json"
 """Written by every job: {"status": "ok" | "failed", "error": str | null, "wall_s": float}."""
 
-KNEE_COLUMNS: tuple[str, ...] = (
-    "area_mm2",
-    "energy_pj",
-    "latency_ns",
-    "edap",
-    "tops_per_w",
-    "tops_per_mm2",
-    "edap_reduction_x",
-    "tops_per_w_x",
-    "tops_per_mm2_x",
-)
+KNEE_COLUMNS: tuple[str, ...] = HW_METRICS + RATIO_COLUMNS
+"""Columns of the knee design copied into sweep.csv (prefixed ``knee_``)."""
 METRICS: tuple[str, ...] = (
     "final_hv",
     "best_iso_edap_reduction_x",
