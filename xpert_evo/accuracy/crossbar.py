@@ -58,7 +58,7 @@ from torch import nn
 from torch.nn import functional as fn
 
 from xpert_evo.accuracy.data import _plain
-from xpert_evo.accuracy.training import Split
+from xpert_evo.accuracy.training import Split, pick_device
 from xpert_evo.genome import Genomes
 
 log = logging.getLogger(__name__)
@@ -190,7 +190,7 @@ def _percentile(values: list[torch.Tensor], pct: float) -> float:
     """Percentile (0..100) of the concatenated values, on a strided sub-sample of <= 4M."""
     flat = torch.cat([v.reshape(-1) for v in values]).double()
     stride = max(1, flat.numel() // (1 << 22))
-    return float(np.percentile(flat[::stride].numpy(), pct))
+    return float(np.percentile(flat[::stride].cpu().numpy(), pct))
 
 
 class CrossbarNetwork:
@@ -205,10 +205,18 @@ class CrossbarNetwork:
         network: trained network (Conv2d [BatchNorm2d] ReLU [MaxPool2d] ... Linear).
         spec: crossbar hardware and calibration settings.
         calib: (B, 3, S, S) normalised training images for range calibration.
+        device: where the arithmetic runs (inputs are moved there; logits come back on it).
     """
 
-    def __init__(self, network: nn.Sequential, spec: CrossbarSpec, calib: torch.Tensor) -> None:
+    def __init__(
+        self,
+        network: nn.Sequential,
+        spec: CrossbarSpec,
+        calib: torch.Tensor,
+        device: torch.device | str = "cpu",
+    ) -> None:
         self.spec = spec
+        self.device = torch.device(device)
         self.steps: list[QuantLayer | nn.Module] = []
         modules = list(network.eval().cpu())
         conv_index = -1
@@ -251,7 +259,7 @@ class CrossbarNetwork:
 
     @torch.no_grad()
     def _calibrate_inputs(self, calib: torch.Tensor) -> None:
-        x = calib.double()
+        x = calib.to(self.device, torch.float64)
         pct = self.spec.input_percentile
         first = self.layers[0]
         for step in self.steps:
@@ -264,12 +272,12 @@ class CrossbarNetwork:
 
     # ------------------------------------------------------------------ per-layer arithmetic
     def _float_layer(self, layer: QuantLayer, x: torch.Tensor) -> torch.Tensor:
-        w = layer.weight.to(x.dtype)
+        w = layer.weight.to(x)
         if layer.is_linear:
-            return x @ w.T + layer.bias.to(x.dtype)
+            return x @ w.T + layer.bias.to(x)
         c_in = x.shape[1]
         weight = w.view(w.shape[0], c_in, layer.kernel, layer.kernel)
-        return fn.conv2d(x, weight, layer.bias.to(x.dtype), padding=layer.padding)
+        return fn.conv2d(x, weight, layer.bias.to(x), padding=layer.padding)
 
     @staticmethod
     def _input_quant(layer: QuantLayer, bits: int) -> tuple[float, float]:
@@ -378,13 +386,14 @@ class CrossbarNetwork:
         quantise = record is None and adc_bits is not None
         step = self._adc_step(ranges, adc_bits if quantise else None)
         scaled = weight.view(n_groups, s, -1) / step.view(1, s, 1) if quantise else weight
-        scaled = scaled.to(dtype).view_as(weight)
-        shifts = torch.arange(bits, dtype=torch.uint8).view(1, bits, 1, 1, 1)
+        scaled = scaled.to(u.device, dtype).view_as(weight)
+        channel = channel.to(u.device)
+        shifts = torch.arange(bits, dtype=torch.uint8, device=u.device).view(1, bits, 1, 1, 1)
         planes = (u.to(torch.uint8).unsqueeze(1) >> shifts) & 1  # (B, bits, C, H', W')
         planes = planes.view(b * bits, c_in, *u.shape[2:])
         bit_w = 2.0 ** torch.arange(bits, dtype=torch.float64)
         slice_w = 2.0 ** (spec.cell_bits * torch.arange(s, dtype=torch.float64)) * step
-        out = torch.zeros(b, 1, o * hw, dtype=dtype)
+        out = torch.zeros(b, 1, o * hw, dtype=dtype, device=u.device)
         per_group = bits * b * (s * o * hw + c_g * u.shape[2] * u.shape[3])
         g_chunk = max(1, min(n_groups, spec.max_elements // max(1, per_group)))
         for g0 in range(0, n_groups, g_chunk):
@@ -396,11 +405,11 @@ class CrossbarNetwork:
                 n = min(flat.shape[0] * flat.shape[2], 1 << 16)
                 rows = torch.randint(0, flat.shape[0], (n,), generator=self._rng)
                 cols = torch.randint(0, flat.shape[2], (n,), generator=self._rng)
-                record.append(flat[rows, :, cols].abs().T)
+                record.append(flat[rows.to(u.device), :, cols.to(u.device)].abs().T)
             elif quantise:
                 self._adc_codes(ps, adc_bits)
             coef = bit_w[:, None, None] * slice_w[None, None, :]  # (bits, 1, S) -> per group
-            coef = coef.expand(bits, g1 - g0, s).reshape(1, 1, -1).to(dtype)
+            coef = coef.expand(bits, g1 - g0, s).reshape(1, 1, -1).to(u.device, dtype)
             out += torch.matmul(coef, ps.view(b, bits * (g1 - g0) * s, o * hw))
         return out.view(b, o, hw)
 
@@ -428,7 +437,7 @@ class CrossbarNetwork:
             u = u[:, :, None, None]
         elif layer.padding:
             u = fn.pad(u, (layer.padding,) * 4, value=zero)
-        q = layer.q.to(x.dtype)
+        q = layer.q.to(x)
         o, k = q.shape[0], layer.kernel
         weight = q.view(o, u.shape[1], k, k)
         if mode == "fake_quant":
@@ -442,14 +451,14 @@ class CrossbarNetwork:
             y_int = torch.cat(parts).view(x.shape[0], o, u.shape[2] - k + 1, u.shape[3] - k + 1)
             offset = 2 ** (self.spec.weight_bits - 1)
             if self.spec.weight_encoding == "offset":
-                ones = torch.ones((1, u.shape[1], k, k), dtype=x.dtype)
+                ones = torch.ones((1, u.shape[1], k, k), dtype=x.dtype, device=x.device)
                 y_int = y_int - offset * fn.conv2d(u, ones)
             y_int = y_int - zero * q.sum(dim=1).view(1, o, 1, 1)
         if layer.is_linear:
             y_int = y_int.flatten(1)
         shape = (1, o) if layer.is_linear else (1, o, 1, 1)
-        w_scale = layer.w_scale.to(x.dtype).view(shape)
-        return y_int * (scale * w_scale) + layer.bias.to(x.dtype).view(shape)
+        w_scale = layer.w_scale.to(x).view(shape)
+        return y_int * (scale * w_scale) + layer.bias.to(x).view(shape)
 
     # ------------------------------------------------------------------ public API
     def _bits(self, values: Sequence[int | None] | int | None, name: str) -> list[int | None]:
@@ -477,7 +486,7 @@ class CrossbarNetwork:
             return self._range_cache[key]
         self._rng.manual_seed(0)
         ranges: list[torch.Tensor] = []
-        x = calib.to(torch.float32)
+        x = calib.to(self.device, torch.float32)
         for step in self.steps:
             if not isinstance(step, QuantLayer):
                 x = step(x)
@@ -517,6 +526,7 @@ class CrossbarNetwork:
         a_bits = self._bits(adc_bits, "adc_bits")
         if mode == "crossbar" and adc_ranges is None and any(b is not None for b in a_bits):
             raise ValueError("finite adc_bits need adc_ranges from calibrate_adc(...)")
+        x = x.to(self.device)
         k = 0
         for step in self.steps:
             if not isinstance(step, QuantLayer):
@@ -555,7 +565,7 @@ class CrossbarNetwork:
         for start in range(0, len(images), bs):
             logits = self.forward(images[start : start + bs].float(), input_bits, adc_bits, mode,
                                   ranges)
-            correct += int((logits.argmax(1) == labels[start : start + bs]).sum())
+            correct += int((logits.argmax(1).cpu() == labels[start : start + bs]).sum())
         return 100.0 * correct / max(1, len(images))
 
 
@@ -598,6 +608,7 @@ def evaluate_genome(
     spec: CrossbarSpec,
     test: Split,
     calib_source: Split,
+    device: str = "auto",
 ) -> NonIdealResult:
     """Non-ideal accuracy of a trained network at one genome's per-layer precisions.
 
@@ -607,10 +618,11 @@ def evaluate_genome(
         spec: crossbar hardware and calibration settings.
         test: test split (`spec.test_images` of it are evaluated).
         calib_source: training split (`spec.calib_images` of it calibrate the ranges).
+        device: "auto" (cuda if available, else cpu), "cpu", "cuda", ...
     """
     start = time.perf_counter()
     images, labels, calib = evaluation_data(spec, test, calib_source)
-    net = CrossbarNetwork(model, spec, calib)
+    net = CrossbarNetwork(model, spec, calib, pick_device(device))
     reference = net.accuracy_pct(images, labels, calib, 8, None, mode="float")
     acc = net.accuracy_pct(images, labels, calib, genome.input_bits[0], genome.adc_bits[0])
     return NonIdealResult(acc, reference, len(labels), time.perf_counter() - start)
@@ -623,6 +635,7 @@ def sweep_uniform(
     calib_source: Split,
     input_bits: Sequence[int],
     adc_bits: Sequence[int | None],
+    device: str = "auto",
 ) -> list[dict[str, Any]]:
     """Crossbar accuracy over a grid of precisions, each uniform across layers.
 
@@ -631,7 +644,7 @@ def sweep_uniform(
     accuracy_pct, reference_accuracy_pct (float network, same images), n_images, wall_s.
     """
     images, labels, calib = evaluation_data(spec, test, calib_source)
-    net = CrossbarNetwork(model, spec, calib)
+    net = CrossbarNetwork(model, spec, calib, pick_device(device))
     reference = net.accuracy_pct(images, labels, calib, 8, None, mode="float")
     rows = []
     for p in input_bits:
