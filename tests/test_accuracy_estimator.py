@@ -101,5 +101,7 @@ def test_bad_config_is_rejected(tmp_path: Path) -> None:
         build_accuracy({"proxyy": "naswot"}, NO_DATA, Backbone(), 0, tmp_path)
     with pytest.raises(ValueError, match="not one of"):
         build_accuracy({"proxy": "magic"}, NO_DATA, Backbone(), 0, tmp_path)
+    with pytest.raises(ValueError, match="surrogate keys"):
+        build_accuracy({"surrogate": {"trees": 3}}, NO_DATA, Backbone(), 0, tmp_path)
     with pytest.raises(ValueError, match="backbone"):
         build_accuracy(FAST, {**NO_DATA, "input_size": 64}, Backbone(), 0, tmp_path)

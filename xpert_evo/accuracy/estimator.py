@@ -299,6 +299,9 @@ def build_accuracy(
     root = cache_root(cache_dir if cache_dir is not None else spec.cache_dir)
     proxy = get_proxy(spec.proxy)
     batch = _resolve_batch(proxy, spec, data, seed, root)
+    unknown = set(spec.surrogate) - {"model", "n_members", "cv_folds"}
+    if unknown:
+        raise ValueError(f"unknown accuracy.surrogate keys {sorted(unknown)}")
     surrogate = Surrogate(**{**spec.surrogate, "seed": seed, "backbone": backbone})
     estimator = AccuracyEstimator(
         proxy, backbone, batch, seed, ScoreCache(root / CACHE_FILE), surrogate, spec.budget,
