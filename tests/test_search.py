@@ -62,17 +62,22 @@ def test_nondominated_matches_brute_force() -> None:
 def test_problem_is_vectorised_and_consistent() -> None:
     setup = setup_of("constraints.latency_ns=1e6", "constraints.accuracy_floor=0.3")
     oracle = AccuracyOracle(setup.estimator, use_surrogate=False)
-    problem = CoDesignProblem(setup.space, setup.cost_model, oracle, setup.constraints)
+    problem = CoDesignProblem(
+        setup.space, setup.cost_model, oracle, setup.constraints, setup.penalty
+    )
     x = setup.space.random(64, np.random.default_rng(0))
     out = problem.evaluate(x, return_values_of=["F", "G", "hw", "acc"], return_as_dictionary=True)
     rep = setup.cost_model.evaluate(setup.space.decode(x))
-    assert out["F"].shape == (64, 2) and out["G"].shape == (64, 3)
+    assert out["F"].shape == (64, 2) and out["G"].shape == (64, 4)
     np.testing.assert_allclose(out["F"][:, 1], np.log10(rep.edap), rtol=1e-6)
     np.testing.assert_allclose(out["F"][:, 0], -out["acc"])
     np.testing.assert_allclose(out["G"][:, 0], rep.area_mm2 / setup.constraints.area_mm2 - 1,
                                rtol=1e-5)
     np.testing.assert_allclose(out["G"][:, 1], rep.latency_ns / 1e6 - 1, rtol=1e-5)
     assert np.all((out["G"][:, 2] <= 0) == (out["acc"] >= 0.3))
+    loss = setup.penalty.predict(setup.space.decode(x))  # proxy scale: a bound, not a subtraction
+    limit = setup.constraints.precision_loss_pp
+    np.testing.assert_allclose(out["G"][:, 3], loss / limit - 1)
     assert out["hw"].shape == (64, len(HW_METRICS))
 
 
@@ -208,6 +213,7 @@ def test_candidates_spread_along_the_front(tmp_path: Path) -> None:
 
 
 PENALTY = [
+    "penalty=none",
     "penalty.model=precision_penalty_v1",
     "+penalty.a_in=-6.0",
     "+penalty.k_in=0.5",
@@ -219,7 +225,7 @@ PENALTY = [
 
 
 def test_precision_penalty_constraint_keeps_low_precision_off_the_front(tmp_path: Path) -> None:
-    free = run(tmp_path / "free")
+    free = run(tmp_path / "free", "constraints.precision_loss_pp=null")
     bounded = run(tmp_path / "bounded", *PENALTY, "constraints.precision_loss_pp=2.0")
     penalty = bounded.setup.penalty
     for res, limit in ((free, None), (bounded, 2.0)):
@@ -235,4 +241,4 @@ def test_precision_penalty_constraint_keeps_low_precision_off_the_front(tmp_path
 
 def test_precision_budget_without_penalty_names_both_keys() -> None:
     with pytest.raises(ConfigError, match="constraints.precision_loss_pp.*penalty="):
-        setup_of("constraints.precision_loss_pp=1.0")
+        setup_of("penalty=none", "constraints.precision_loss_pp=1.0")
