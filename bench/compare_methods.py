@@ -1,6 +1,6 @@
 """xpert_evo against XPert's search method, random search and the VGG16 baseline, side by side.
 
-    python bench/compare_methods.py [--seeds 5] [--proxy-budget 48] [--cost-budget 20000]
+    python bench/compare_methods.py [--seeds 5] [--proxy-budget 32] [--cost-budget 10000]
         [--datasets cifar10 tinyimagenet] [--data-root ../shared/datasets]
 
 Every method gets the same budget: at most ``--proxy-budget`` true-proxy (NASWOT on real
@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import os
 import sys
 import tempfile
 import time
@@ -49,6 +50,7 @@ from xpert_evo.report import markdown_table
 from xpert_evo.search import HW_METRICS, SearchRun, build_search, nondominated
 from xpert_evo.search.peripheral import best_peripherals
 
+os.environ.setdefault("TQDM_DISABLE", "1")  # one line per run instead of progress bars
 EDAP = HW_METRICS.index("edap")
 TOPS_W, TOPS_MM2 = HW_METRICS.index("tops_per_w"), HW_METRICS.index("tops_per_mm2")
 HERE = Path(__file__).resolve().parent
@@ -244,8 +246,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run every method on every data set and seed; print and write the results."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--proxy-budget", type=int, default=48)
-    parser.add_argument("--cost-budget", type=int, default=20000)
+    parser.add_argument("--proxy-budget", type=int, default=32)
+    parser.add_argument("--cost-budget", type=int, default=10000)
     parser.add_argument("--datasets", nargs="+", default=["cifar10", "tinyimagenet"])
     parser.add_argument("--data-root", default=str(HERE.parents[1] / "shared" / "datasets"))
     parser.add_argument("--methods", nargs="+", default=list(METHODS))
