@@ -1,10 +1,11 @@
 """Ground truth on CPU: train 8 architectures at low fidelity on real CIFAR-10 and compare proxies.
 
-Budget (the whole script, on the 2-core development machine): about 25-40 minutes, under 60.
+Budget (the whole script, 2 CPU cores): about 6 minutes on an idle machine; 25-45 minutes when
+other jobs share the cores (CPU time per training then grows up to 20x); under 60 either way.
   * data: CIFAR-10 from ../shared/datasets/cifar10.zip (unpacked and decoded once into the
-    cache directory), 250 training images per class (2,500 images), the full 10,000-image test
+    cache directory), 500 training images per class (5,000 images), the full 10,000-image test
     split for the clean accuracy;
-  * training: width multiplier 0.25, 4 epochs, batch 64, SGD Nesterov lr 0.05 (1 epoch warm-up,
+  * training: width multiplier 0.25, 5 epochs, batch 64, SGD Nesterov lr 0.05 (1 epoch warm-up,
     cosine), weight decay 5e-4, crop + flip; one seed;
   * crossbar: every trained network also runs on the crossbar at the VGG16 baseline's
     precision (8-bit inputs, 6-bit ADCs, 64x64 crossbars, 4-bit cells) on 500 test images;
@@ -64,8 +65,8 @@ def main() -> None:
     parser.add_argument("--data-root", default=str(ROOT.parent / "shared" / "datasets"))
     parser.add_argument("--cache-dir", default=None, help="default: $XPERT_EVO_CACHE or ~/.cache")
     parser.add_argument("--table", default=None, help="ground-truth CSV (default in cache dir)")
-    parser.add_argument("--epochs", type=int, default=4)
-    parser.add_argument("--per-class", type=int, default=250)
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--per-class", type=int, default=500)
     parser.add_argument("--width", type=float, default=0.25)
     parser.add_argument("--crossbar-images", type=int, default=500)
     parser.add_argument("--seed", type=int, default=0)
