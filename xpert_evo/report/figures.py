@@ -40,8 +40,8 @@ def plot_fronts(
     runs: Sequence[RunTables], path: str | Path, names: Sequence[str] | None = None
 ) -> list[Path]:
     """Accuracy vs EDAP (log x): each run's front as a staircase, its dominated designs as a faint
-    cloud, the baseline as a star and the knee design annotated. Writes ``path`` as PNG (300 dpi)
-    and PDF; returns both paths.
+    cloud, the baseline as a star and the knee design circled (and annotated for a single run).
+    Writes ``path`` as PNG (300 dpi) and PDF; returns both paths.
 
     Args:
         runs: one or more runs' tables; the first run's accuracy label names the y axis.
@@ -80,13 +80,15 @@ def plot_fronts(
                 if len(knee):
                     k = knee.iloc[0]
                     ax.scatter([k["edap"]], [k[acc]], s=60, facecolors="none",
-                               edgecolors="k", lw=1.0, zorder=4)
-                    text = f"knee{'' if single else f' ({name})'}"
-                    if np.isfinite(k.get("edap_reduction_x", np.nan)):
-                        text += f"\n{k['edap_reduction_x']:.1f}x lower EDAP"
-                    ax.annotate(text, (k["edap"], k[acc]), xytext=(12, -22),
-                                textcoords="offset points", fontsize=7,
-                                arrowprops={"arrowstyle": "-", "lw": 0.6, "color": "k"})
+                               edgecolors="k", lw=1.0, zorder=4,
+                               label="knee design" if i == 0 else None)
+                    if single:
+                        text = "knee"
+                        if np.isfinite(k.get("edap_reduction_x", np.nan)):
+                            text += f"\n{k['edap_reduction_x']:.1f}x lower EDAP"
+                        ax.annotate(text, (k["edap"], k[acc]), xytext=(12, -22),
+                                    textcoords="offset points", fontsize=7,
+                                    arrowprops={"arrowstyle": "-", "lw": 0.6, "color": "k"})
             base = run.meta.get("baseline", {})
             point = (float(base.get("edap", np.nan)), float(base.get("accuracy", np.nan)))
             if np.all(np.isfinite(point)) and point not in baselines_drawn:
