@@ -100,7 +100,7 @@ def plot_fronts(
         ax.set_xlabel("EDAP (pJ·ns·mm²), log scale")
         ax.set_ylabel(str(runs[0].meta.get("accuracy_label", runs[0].acc)))
         ax.grid(True, which="major", lw=0.3, alpha=0.5)
-        ax.legend(loc="lower right", frameon=False, markerscale=1.5)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, markerscale=1.5)
         return _save(fig, Path(path))
 
 
