@@ -23,7 +23,8 @@ a score cache (they all start from the same anchor networks, the surrogate metho
 initial sample), so a method's wall time excludes scores an earlier method already computed;
 its budget still counts every distinct channel list it asked for. The published XPert channel
 lists (XPertNet_50 and the 80 mm2 model of its repository) get their lowest-EDAP peripheral genes
-within the area budget (`xpert_evo.search.peripheral`) and are placed on the plot.
+within the area budget and the precision-loss bound (`xpert_evo.search.peripheral`) and are
+placed on the plot.
 
 Writes bench/RESULTS.md (table, plot, the command) and bench/compare_methods.png.
 """
@@ -175,7 +176,14 @@ def published_points(dataset: str, args: argparse.Namespace, cache: Path) -> pd.
     base_edap = float(model.evaluate(space.baseline, breakdown=False).edap[0])
     rows = []
     for name, channels in PUBLISHED.items():
-        genome = best_peripherals(np.array(channels), space, model, setup.constraints.area_mm2)
+        genome = best_peripherals(
+            np.array(channels),
+            space,
+            model,
+            setup.constraints.area_mm2,
+            setup.penalty,
+            setup.constraints.precision_loss_pp,
+        )
         rep = model.evaluate(genome, breakdown=False)
         rows.append(
             {

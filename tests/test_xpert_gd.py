@@ -108,3 +108,14 @@ def test_best_peripherals_beat_random_peripherals() -> None:
     sample = model.evaluate(Genomes(channels=np.tile(channels, (n, 1)), **genes), breakdown=False)
     feasible = np.asarray(sample.area_mm2) <= budget
     assert rep.edap[0] <= np.asarray(sample.edap)[feasible].min()
+
+
+def test_best_peripherals_respect_the_precision_bound() -> None:
+    setup = setup_of()
+    channels = np.array([64, 128, 64, 512, 512, 128, 128, 64, 512, 128, 64, 64, 64])
+    free = best_peripherals(channels, setup.space, setup.cost_model, 60.0)
+    bounded = best_peripherals(channels, setup.space, setup.cost_model, 60.0, setup.penalty, 1.0)
+    assert setup.penalty.predict(free)[0] > 1.0  # unbounded: lowest precision everywhere
+    assert setup.penalty.predict(bounded)[0] <= 1.0
+    edap = [setup.cost_model.evaluate(g, breakdown=False).edap[0] for g in (free, bounded)]
+    assert edap[0] < edap[1]
