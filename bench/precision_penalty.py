@@ -38,11 +38,18 @@ from xpert_evo.accuracy.groundtruth import (
     default_path,
     fidelity_columns,
     genome_columns,
+    load_table,
     save_checkpoint,
 )
 from xpert_evo.accuracy.models import build_network
 from xpert_evo.accuracy.penalty import PrecisionPenalty, plot_penalty
-from xpert_evo.accuracy.training import TrainSpec, decoded_split, set_threads, train_network
+from xpert_evo.accuracy.training import (
+    Split,
+    TrainSpec,
+    decoded_split,
+    set_threads,
+    train_network,
+)
 from xpert_evo.backbone import Backbone
 from xpert_evo.genome import Genomes
 
@@ -51,6 +58,7 @@ ROOT = Path(__file__).resolve().parents[1]
 FULL_GRID = [(p, b) for p in range(2, 9) for b in range(3, 9)]
 EDGE = [(2, 2), (4, 2), (8, 2), (1, 4), (1, 8)]
 SMALL_GRID = [(p, b) for p in (2, 4, 8) for b in (3, 4, 6, 8)]
+NOTE = "bench/precision_penalty.py"
 
 
 def main() -> None:
@@ -61,6 +69,8 @@ def main() -> None:
     parser.add_argument("--table", default=None, help="ground-truth CSV (default in cache dir)")
     parser.add_argument("--images", type=int, default=500, help="test images per setting")
     parser.add_argument("--out", default=str(ROOT / "bench" / "precision_penalty"))
+    parser.add_argument("--from-table", action="store_true",
+                        help="no sweeps: refit and replot from the rows of an earlier run")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     set_threads(None)
@@ -77,6 +87,31 @@ def main() -> None:
     plan = [("vgg16", longer, FULL_GRID + EDGE), ("slim-wide", bench, SMALL_GRID),
             ("all128", bench, SMALL_GRID)]
 
+    if args.from_table:
+        frame = _stored_rows(load_table(table), plan)
+    else:
+        frame = _sweep(plan, data, xbar, train, test, folder, args.cache_dir)
+        append_rows(frame, table)
+    _report(frame, plan, args.images, args.out)
+    print(f"rows in {table}; total {time.perf_counter() - start:.0f} s")
+
+
+def _stored_rows(stored: pd.DataFrame, plan: list) -> pd.DataFrame:
+    """The latest stored evaluation of every (network, setting) of the plan."""
+    parts = []
+    for name, spec, _grid in plan:
+        mine = stored[(stored["note"] == f"{NOTE} {name}")
+                      & (stored["fidelity"] == spec.fidelity())]
+        parts.append(mine.drop_duplicates(["input_bits", "adc_bits"], keep="last"))
+    frame = pd.concat(parts, ignore_index=True)
+    if frame.empty:
+        raise SystemExit("no stored rows of this bench; run it without --from-table first")
+    return frame
+
+
+def _sweep(plan: list, data: DataSpec, xbar: CrossbarSpec, train: Split, test: Split,
+           folder: Path, cache_dir: str | None) -> pd.DataFrame:
+    """Evaluate every network of the plan at its settings; ground-truth rows."""
     rows = []
     for name, spec, grid in plan:
         channels = ARCHITECTURES[name]
@@ -88,7 +123,7 @@ def main() -> None:
             clean = saved["accuracy_pct"]
         else:
             result = train_network(channels, data, spec, 0, test_split=test,
-                                   cache_dir=args.cache_dir)
+                                   cache_dir=cache_dir)
             model, clean = result.model, result.clean_accuracy_pct
             save_checkpoint(model, clean, result.device, result.n_test, ckpt)
         t0 = time.perf_counter()
@@ -106,38 +141,44 @@ def main() -> None:
                     "nonideal_accuracy_pct": r["accuracy_pct"],
                     "crossbar_test_images": r["n_images"], "weight_encoding": xbar.weight_encoding,
                     "wall_s": r["wall_s"], "device": "cpu", "checkpoint": str(ckpt),
-                    "note": f"bench/precision_penalty.py {name}",
+                    "note": f"{NOTE} {name}",
                 })
         print(f"{name}: clean {clean:.2f} %, {len(grid)} settings in "
               f"{time.perf_counter() - t0:.0f} s", flush=True)
-    frame = pd.DataFrame(rows)
-    append_rows(frame, table)
+    return pd.DataFrame(rows)
 
-    frame["p"] = frame["input_bits"].str.split("-").str[0].astype(int)
-    frame["b"] = frame["adc_bits"].str.split("-").str[0].astype(int)
-    first = frame[frame["note"].str.endswith(plan[0][0])]
-    grid_table = first.pivot_table(index="p", columns="b", values="nonideal_accuracy_pct")
-    ref = first["reference_accuracy_pct"].iloc[0]
-    print(f"\n{plan[0][0]}: crossbar accuracy % on {args.images} test images "
+
+def _report(frame: pd.DataFrame, plan: list, images: int, out: str) -> None:
+    """Print the accuracy and loss tables, fit, save the JSON and the plot."""
+    frame = frame.assign(p=frame["input_bits"].str.split("-").str[0].astype(int),
+                         b=frame["adc_bits"].str.split("-").str[0].astype(int))
+    first = frame[frame["note"] == f"{NOTE} {plan[0][0]}"]
+    ref = float(first["reference_accuracy_pct"].iloc[0])
+    clean = float(first["accuracy_pct"].iloc[0])
+    print(f"\n{plan[0][0]} ({clean:.1f} % clean): crossbar accuracy % on {images} test images "
           f"(float network on them: {ref:.1f} %); rows input bits, columns ADC bits")
-    print(grid_table.round(1).to_string())
+    print(first.pivot_table(index="p", columns="b", values="nonideal_accuracy_pct")
+          .round(1).to_string())
 
     penalty = PrecisionPenalty.fit(frame)
-    penalty.save(f"{args.out}.json")
-    plot_penalty(penalty, first, f"{args.out}.png",
-                 title=f"VGG16 channels (width 0.25, {first['accuracy_pct'].iloc[0]:.0f} % clean), "
-                       f"{args.images} CIFAR-10 test images; fit rmse {penalty.rmse_pp:.1f} pp")
+    penalty.save(f"{out}.json")
+    plot_penalty(penalty, first, f"{out}.png",
+                 title=f"VGG16 channels, width 0.25, {clean:.0f} % clean, {images} test images\n"
+                       f"model fitted on 3 networks, rmse {penalty.rmse_pp:.1f} pp")
     frac = penalty.loss_fraction(first["p"].to_numpy()[:, None], first["b"].to_numpy()[:, None])
-    fitted = first.assign(fit_loss_pp=frac * (ref - penalty.chance_pct))
-    fitted["loss_pp"] = ref - fitted["nonideal_accuracy_pct"]
-    print("\nmeasured vs fitted loss (pp), network 1, input bits x ADC bits:")
-    print(fitted.pivot_table(index="p", columns="b", values="loss_pp").round(1).to_string())
-    print(fitted.pivot_table(index="p", columns="b", values="fit_loss_pp").round(1).to_string())
-    print(f"\nfit on {penalty.n_fit} evaluations of 3 networks: a_in {penalty.a_in:.2f}, "
+    fitted = first.assign(fit_loss_pp=frac * (ref - penalty.chance_pct),
+                          loss_pp=ref - first["nonideal_accuracy_pct"])
+    for label, column in (("measured", "loss_pp"), ("fitted", "fit_loss_pp")):
+        print(f"\n{label} loss (pp), rows input bits, columns ADC bits:")
+        print(fitted.pivot_table(index="p", columns="b", values=column).round(1).to_string())
+    for name, _spec, _grid in plan[1:]:
+        rows = frame[frame["note"] == f"{NOTE} {name}"]
+        print(f"\n{name} ({rows['accuracy_pct'].iloc[0]:.1f} % clean): crossbar accuracy %")
+        print(rows.pivot_table(index="p", columns="b", values="nonideal_accuracy_pct")
+              .round(1).to_string())
+    print(f"\nfit on {penalty.n_fit} evaluations of {len(plan)} networks: a_in {penalty.a_in:.2f}, "
           f"k_in {penalty.k_in:.2f}/bit, a_adc {penalty.a_adc:.2f}, k_adc {penalty.k_adc:.2f}/bit, "
-          f"rmse {penalty.rmse_pp:.2f} pp")
-    print(f"wrote {args.out}.json, {args.out}.png; rows appended to {table}; "
-          f"total {time.perf_counter() - start:.0f} s")
+          f"rmse {penalty.rmse_pp:.2f} pp; wrote {out}.json, {out}.png")
 
 
 if __name__ == "__main__":
