@@ -45,6 +45,7 @@ Computation follows the input's dtype: use float64 to compare the two exactly.
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import time
@@ -218,7 +219,7 @@ class CrossbarNetwork:
         self.spec = spec
         self.device = torch.device(device)
         self.steps: list[QuantLayer | nn.Module] = []
-        modules = list(network.eval().cpu())
+        modules = list(copy.deepcopy(network).eval().cpu())
         conv_index = -1
         i = 0
         while i < len(modules):
@@ -291,20 +292,19 @@ class CrossbarNetwork:
     def _quantise_input(x: torch.Tensor, scale: float, zero: float, bits: int) -> torch.Tensor:
         return torch.clamp(torch.round(x / scale) + zero, 0, 2**bits - 1)
 
-    def _slices(self, q: torch.Tensor) -> tuple[torch.Tensor, int]:
-        """Weight slices (S, O, R) as stored in the cells (float64) and the weight offset."""
+    def _slices(self, q: torch.Tensor) -> torch.Tensor:
+        """Weight slices (S, O, R) as stored in the cells (float64, signed if differential)."""
         spec = self.spec
         mask = 2**spec.cell_bits - 1
         if spec.weight_encoding == "differential":
-            mag, offset = q.abs().long(), 0
+            mag = q.abs().long()
         else:
-            offset = 2 ** (spec.weight_bits - 1)
-            mag = (q + offset).long()
+            mag = (q + 2 ** (spec.weight_bits - 1)).long()
         slices = torch.stack([(mag >> (spec.cell_bits * k)) & mask for k in range(spec.n_slices)])
         slices = slices.double()
         if spec.weight_encoding == "differential":
             slices = slices * torch.sign(q)
-        return slices, offset
+        return slices
 
     def _group_weights(self, layer: QuantLayer, c_in: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Crossbar row groups as a grouped conv: weights (G S O, Cg, K, K), channel index (G Cg).
@@ -327,7 +327,7 @@ class CrossbarNetwork:
         channel = c0[:, None] + torch.arange(c_g)[None, :]  # (G, Cg)
         row = channel[:, :, None] * kk + torch.arange(kk)[None, None, :]  # (G, Cg, KK)
         owned = (row >= first[:, None, None]) & (row <= last[:, None, None])
-        slices, _ = self._slices(layer.q)  # (S, O, R)
+        slices = self._slices(layer.q)  # (S, O, R)
         w = slices[:, :, row.clamp(max=rows - 1)] * owned  # (S, O, G, Cg, KK)
         s, o = slices.shape[:2]
         w = w.permute(2, 0, 1, 3, 4).reshape(n_groups * s * o, c_g, layer.kernel, layer.kernel)
@@ -388,8 +388,9 @@ class CrossbarNetwork:
         scaled = weight.view(n_groups, s, -1) / step.view(1, s, 1) if quantise else weight
         scaled = scaled.to(u.device, dtype).view_as(weight)
         channel = channel.to(u.device)
-        shifts = torch.arange(bits, dtype=torch.uint8, device=u.device).view(1, bits, 1, 1, 1)
-        planes = (u.to(torch.uint8).unsqueeze(1) >> shifts) & 1  # (B, bits, C, H', W')
+        ints = torch.uint8 if bits <= 8 else torch.int32
+        shifts = torch.arange(bits, dtype=ints, device=u.device).view(1, bits, 1, 1, 1)
+        planes = (u.to(ints).unsqueeze(1) >> shifts) & 1  # (B, bits, C, H', W')
         planes = planes.view(b * bits, c_in, *u.shape[2:])
         bit_w = 2.0 ** torch.arange(bits, dtype=torch.float64)
         slice_w = 2.0 ** (spec.cell_bits * torch.arange(s, dtype=torch.float64)) * step
