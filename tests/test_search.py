@@ -27,6 +27,7 @@ from xpert_evo.search.standin import CapacityStandIn
 from xpert_evo.space import ConfigError
 
 TINY = [
+    "constraints.precision_loss_pp=null",  # mechanics under test; the penalty has its own tests
     "algorithm.pop_size=16",
     "algorithm.n_gen=6",
     "accuracy.budget.initial=12",
@@ -60,7 +61,10 @@ def test_nondominated_matches_brute_force() -> None:
 
 
 def test_problem_is_vectorised_and_consistent() -> None:
-    setup = setup_of("constraints.latency_ns=1e6", "constraints.accuracy_floor=0.3")
+    setup = setup_of(
+        "constraints.latency_ns=1e6", "constraints.accuracy_floor=0.3",
+        "constraints.precision_loss_pp=1.0",
+    )
     oracle = AccuracyOracle(setup.estimator, use_surrogate=False)
     problem = CoDesignProblem(
         setup.space, setup.cost_model, oracle, setup.constraints, setup.penalty

@@ -15,6 +15,7 @@ from xpert_evo.compare import aggregate
 from xpert_evo.compare import main as compare_main
 
 TINY = [
+    "constraints.precision_loss_pp=null",
     "accuracy=params",
     "algorithm.pop_size=10",
     "algorithm.n_gen=2",
