@@ -18,26 +18,23 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")  # one core, before numpy loads it
 
 import time  # noqa: E402
 import tracemalloc  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
+import yaml  # noqa: E402
 
 from xpert_evo.backbone import Backbone  # noqa: E402
 from xpert_evo.genome import Genomes  # noqa: E402
 from xpert_evo.hardware import CostModel, load_hardware_config  # noqa: E402
+from xpert_evo.space import SearchSpace  # noqa: E402
 
-OPTIONS = {
-    "channels": [64, 128, 256, 512],
-    "col_share": [2, 4, 8, 16, 32],
-    "adc_flash": [0, 1],
-    "adc_bits": [3, 4, 5, 6, 7, 8],
-    "input_bits": [2, 3, 4, 5, 6, 7, 8],
-}
+SPACE_FILE = Path(__file__).resolve().parents[1] / "conf" / "space" / "default.yaml"
 
 
 def random_genomes(n: int, n_layers: int, seed: int = 0) -> Genomes:
-    """n genomes drawn uniformly from the default search space."""
-    rng = np.random.default_rng(seed)
-    return Genomes(**{k: rng.choice(v, size=(n, n_layers)) for k, v in OPTIONS.items()})
+    """n genomes drawn uniformly from the default search space (conf/space/default.yaml)."""
+    space = SearchSpace.from_config(yaml.safe_load(SPACE_FILE.read_text()), n_layers)
+    return space.decode(space.random(n, np.random.default_rng(seed)))
 
 
 def main() -> None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import csv
+from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from xpert_evo.backbone import VGG16_CHANNELS, Backbone
 from xpert_evo.genome import GeneError, Genomes
@@ -20,15 +22,14 @@ from xpert_evo.hardware import (
 from xpert_evo.hardware.config import HardwareConfigError
 from xpert_evo.hardware.reference import TEST_LAYER_INDEX, reference_genome
 from xpert_evo.hardware.validation import compare_to_reference
+from xpert_evo.space import SearchSpace
 
 ADC = COMPONENTS.index("adc")
-OPTIONS = {
-    "channels": [64, 128, 256, 512],
-    "col_share": [2, 4, 8, 16, 32],
-    "adc_flash": [0, 1],
-    "adc_bits": [3, 4, 5, 6, 7, 8],
-    "input_bits": [2, 3, 4, 5, 6, 7, 8],
-}
+SPACE = SearchSpace.from_config(
+    yaml.safe_load((Path(__file__).resolve().parents[1] / "conf/space/default.yaml").read_text()),
+    13,
+)
+OPTIONS = SPACE.allowed()
 
 
 @pytest.fixture(scope="module")
@@ -37,8 +38,7 @@ def model() -> CostModel:
 
 
 def random_genomes(n: int, seed: int = 0) -> Genomes:
-    rng = np.random.default_rng(seed)
-    return Genomes(**{k: rng.choice(v, size=(n, 13)) for k, v in OPTIONS.items()})
+    return SPACE.decode(SPACE.random(n, np.random.default_rng(seed)))
 
 
 def vgg(col_share: int = 8, adc: str = "flash", adc_bits: int = 6, input_bits: int = 4) -> Genomes:
