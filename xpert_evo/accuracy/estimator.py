@@ -64,7 +64,8 @@ class AccuracySpec:
     """The `accuracy:` config node, typed (see conf/accuracy/naswot.yaml for the meaning).
 
     `surrogate: null` (the search then scores every design with the true proxy) and
-    `budget: null` are accepted and give the defaults.
+    `budget: null` are accepted and give the defaults. `refine` and `refine_budget` configure
+    the search's online refinement (`xpert_evo.search.setup.RefineBudget`), not the estimator.
     """
 
     proxy: str = "naswot"
@@ -74,6 +75,8 @@ class AccuracySpec:
     cache_dir: str | None = None
     num_threads: int | None = None
     calibration: str | None = None
+    refine: bool = False
+    refine_budget: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any] | None) -> AccuracySpec:
@@ -84,6 +87,8 @@ class AccuracySpec:
             raise ValueError(f"unknown accuracy config keys {sorted(unknown)}")
         if "budget" in values:
             values["budget"] = Budget(**dict(values["budget"] or {}))
+        if "refine_budget" in values:
+            values["refine_budget"] = dict(values["refine_budget"] or {})
         if "surrogate" in values:
             surrogate = values["surrogate"]
             values["surrogate"] = dict(surrogate) if isinstance(surrogate, Mapping) else {}

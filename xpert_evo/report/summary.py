@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from math import nan
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,18 @@ def summary_markdown(tables: RunTables, top_k: int = 10) -> str:
         f"{base.get('accuracy', float('nan')):.4g}, EDAP {base.get('edap', float('nan')):.4g} "
         f"pJ·ns·mm², area {base.get('area_mm2', float('nan')):.4g} mm²",
     ]
+    refine = meta.get("refinement")
+    if refine:
+        fit = refine.get("last_fit", {})
+        lines.append(
+            f"- Online refinement: {refine['n_trained']} networks trained and measured on the "
+            f"crossbar ({refine.get('description', '')}, rows in `refine.csv`); "
+            f"measured-accuracy model leave-one-out Kendall tau {fit.get('kendall_tau', nan):.3f}, "
+            f"RMSE {fit.get('rmse_pp', nan):.2f} pp; the search's prediction before training was "
+            f"off by {refine['prediction_mae_pp']:.2f} pp on average ({refine['n_predicted']} "
+            f"designs); precision penalty vs measured crossbar accuracy: mean error "
+            f"{refine['penalty_mae_pp']:.2f} pp"
+        )
     iso = meta.get("best_iso_accuracy")
     if iso:
         lines.append(
@@ -61,7 +74,8 @@ def summary_markdown(tables: RunTables, top_k: int = 10) -> str:
         "`pareto.csv` (front), `archive.csv` (every evaluated design), `history.csv` (per "
         "generation), `pareto.png/.pdf`, `convergence.png/.pdf`, `designs/` (per-layer tables and "
         "NeuroSim network CSVs of the knee and best-EDAP designs), `checkpoint.pkl` (resume with "
-        "`resume=<this directory>`), `run.json` (facts used by `python -m xpert_evo.plot`).",
+        "`resume=<this directory>`), `run.json` (facts used by `python -m xpert_evo.plot`), "
+        "`refine.csv` (networks trained by online refinement, when on).",
         "",
         "## Configuration",
         "",

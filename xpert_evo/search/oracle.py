@@ -5,6 +5,11 @@ The accuracy estimator (`xpert_evo.accuracy.build_accuracy`) scores channel conf
 score it ever asked for, never asks twice for the same channels, and answers a batch with the true
 score where one is known and the surrogate prediction elsewhere. Accuracy depends on the channel
 genes only.
+
+With a `MeasuredAccuracy` model (``accuracy.refine=true``) the oracle also keeps the clean
+accuracy of trained networks and answers in %: the measured value where the channels were
+trained, the model's prediction from the proxy score (true or surrogate) and the network size
+elsewhere.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from xpert_evo.accuracy.refine import MeasuredAccuracy
 from xpert_evo.search.archive import row_keys
 
 
@@ -45,6 +51,9 @@ class AccuracyOracle:
         channels: measured channel configurations (M, L).
         scores: their true scores (M,), in the estimator's raw score units.
         fits: the surrogate's fit statistics after each refit (kendall_tau, spearman_rho, n).
+        measured_model: clean accuracy in % from trained networks (online refinement), or None.
+        trained_channels: channel configurations of trained networks (T, L).
+        trained_pct: their measured clean accuracy (T,), %.
     """
 
     estimator: AccuracyEstimator
@@ -52,30 +61,86 @@ class AccuracyOracle:
     channels: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.int64))
     scores: np.ndarray = field(default_factory=lambda: np.zeros(0))
     fits: list[dict[str, Any]] = field(default_factory=list)
+    measured_model: MeasuredAccuracy | None = None
+    trained_channels: np.ndarray = field(
+        default_factory=lambda: np.zeros((0, 0), dtype=np.int64)
+    )
+    trained_pct: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     def __post_init__(self) -> None:
-        self._keys = row_keys(self.channels) if len(self.channels) else np.zeros(0, np.uint64)
+        self._keys = _keys_of(self.channels)
+        self._trained_keys = _keys_of(self.trained_channels)
 
     @property
     def n_measured(self) -> int:
         """Number of distinct channel configurations scored with the true proxy."""
         return len(self.scores)
 
+    @property
+    def n_trained(self) -> int:
+        """Number of distinct channel configurations trained (online refinement)."""
+        return len(self.trained_pct)
+
+    @property
+    def uses_measured(self) -> bool:
+        """True when answers come from the measured-accuracy model (fitted on trained networks)."""
+        return self.measured_model is not None and self.measured_model.is_fitted
+
+    @property
+    def is_percent(self) -> bool:
+        """True when `accuracy` answers in % (measured-accuracy model or calibrated estimator)."""
+        return self.uses_measured or bool(self.estimator.is_percent)
+
+    @property
+    def label(self) -> str:
+        """Column / axis label of the values `accuracy` returns."""
+        return "accuracy_pct" if self.uses_measured else self.estimator.label
+
+    @property
+    def source(self) -> str:
+        """Where the accuracies come from, in words."""
+        if not self.uses_measured:
+            return self.estimator.source
+        what = f" ({self.measured_model.description})" if self.measured_model.description else ""
+        return (
+            f"clean accuracy measured on {self.n_trained} trained networks{what}; predicted for "
+            f"the others by Bayesian ridge on network size and {self.estimator.source}"
+        )
+
     def lookup(self, channels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(known mask (N,), true score where known else nan (N,)) for channels (N, L)."""
-        channels = np.asarray(channels, dtype=np.int64)
-        known = np.zeros(len(channels), dtype=bool)
-        score = np.full(len(channels), np.nan)
-        if self.n_measured == 0 or len(channels) == 0:
-            return known, score
-        order = np.argsort(self._keys)
-        sorted_keys = self._keys[order]
-        k = row_keys(channels)
-        pos = np.minimum(np.searchsorted(sorted_keys, k), len(sorted_keys) - 1)
-        hit = order[pos]
-        known = (sorted_keys[pos] == k) & np.all(self.channels[hit] == channels, axis=1)
-        score[known] = self.scores[hit[known]]
-        return known, score
+        return _match(self.channels, self._keys, self.scores, channels)
+
+    def trained(self, channels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(trained mask (N,), measured clean accuracy % where trained else nan (N,))."""
+        return _match(self.trained_channels, self._trained_keys, self.trained_pct, channels)
+
+    def add_trained(self, channels: np.ndarray, accuracy_pct: np.ndarray) -> None:
+        """Record measured clean accuracies (%) of trained channels (N, L); a configuration
+        trained again keeps its first measurement.
+        """
+        channels = np.atleast_2d(np.asarray(channels, dtype=np.int64))
+        acc = np.asarray(accuracy_pct, dtype=float).reshape(-1)
+        known, _ = self.trained(channels)
+        _, first = np.unique(channels, axis=0, return_index=True)
+        new = np.zeros(len(channels), dtype=bool)
+        new[first] = True
+        new &= ~known
+        if not new.any():
+            return
+        old = self.trained_channels if self.n_trained else np.zeros((0, channels.shape[1]), int)
+        self.trained_channels = np.concatenate([old, channels[new]])
+        self.trained_pct = np.concatenate([self.trained_pct, acc[new]])
+        self._trained_keys = _keys_of(self.trained_channels)
+
+    def refit_measured(self) -> dict[str, Any]:
+        """Fit the measured-accuracy model on every trained network (their true proxy scores
+        are measured first); returns its fit statistics.
+        """
+        if self.measured_model is None:
+            raise RuntimeError("refit_measured needs a measured_model")
+        scores = self.measure(self.trained_channels)
+        return self.measured_model.fit(scores, self.trained_channels, self.trained_pct)
 
     def measure(self, channels: np.ndarray) -> np.ndarray:
         """True scores (N,) of channels (N, L); only configurations not yet measured cost a call."""
@@ -101,30 +166,76 @@ class AccuracyOracle:
 
         Returns:
             (accuracy (N,), std (N,) in the same units, 0 where measured, measured mask (N,)).
+
+        Where the measured-accuracy model is fitted, the accuracy is the measured clean % of
+        trained channels (std 0) and the model's prediction elsewhere; ``measured`` still marks
+        true proxy scores.
         """
         channels = np.asarray(channels, dtype=np.int64)
         if not self.use_surrogate:
             score = self.measure(channels)
-            return self._to_acc(score), np.zeros(len(score)), np.ones(len(score), dtype=bool)
-        known, true = self.lookup(channels)
-        mean, std = (np.asarray(a, dtype=float) for a in self.estimator.predict(channels))
-        score = np.where(known, true, mean)
+            known, std = np.ones(len(score), dtype=bool), np.zeros(len(score))
+        else:
+            known, true = self.lookup(channels)
+            mean, std = (np.asarray(a, dtype=float) for a in self.estimator.predict(channels))
+            score = np.where(known, true, mean)
+            std = np.where(known, 0.0, std)
+        if self.uses_measured:
+            acc, acc_std = self.measured_model.predict(score, channels, std)
+            trained, measured_pct = self.trained(channels)
+            return np.where(trained, measured_pct, acc), np.where(trained, 0.0, acc_std), known
         acc = self._to_acc(score)
-        acc_std = np.abs(self._to_acc(mean + std) - self._to_acc(mean))
-        return acc, np.where(known, 0.0, acc_std), known
+        acc_std = np.abs(self._to_acc(score + std) - acc)
+        return acc, acc_std, known
 
     def _to_acc(self, scores: np.ndarray) -> np.ndarray:
         return np.asarray(self.estimator.to_accuracy(np.asarray(scores, dtype=float)), dtype=float)
 
     def state(self) -> dict[str, Any]:
         """Picklable state (the estimator itself is rebuilt, then refit, on resume)."""
-        return {"channels": self.channels, "scores": self.scores, "fits": list(self.fits)}
+        return {
+            "channels": self.channels,
+            "scores": self.scores,
+            "fits": list(self.fits),
+            "trained_channels": self.trained_channels,
+            "trained_pct": self.trained_pct,
+            "measured_fits": list(self.measured_model.fits) if self.measured_model else [],
+        }
 
     def restore(self, state: dict[str, Any]) -> None:
-        """Load `state` and refit the surrogate on the restored true scores."""
+        """Load `state` and refit the surrogate (and the measured-accuracy model) on it."""
         self.channels = np.asarray(state["channels"], dtype=np.int64)
         self.scores = np.asarray(state["scores"], dtype=float)
         self.fits = list(state["fits"])
-        self._keys = row_keys(self.channels) if len(self.channels) else np.zeros(0, np.uint64)
+        self._keys = _keys_of(self.channels)
+        self.trained_channels = np.asarray(state["trained_channels"], dtype=np.int64)
+        self.trained_pct = np.asarray(state["trained_pct"], dtype=float)
+        self._trained_keys = _keys_of(self.trained_channels)
         if self.use_surrogate and self.n_measured:
             self.estimator.fit(self.channels, self.scores)
+        if self.measured_model is not None and self.n_trained:
+            self.refit_measured()
+            self.measured_model.fits = list(state["measured_fits"])
+
+
+def _keys_of(channels: np.ndarray) -> np.ndarray:
+    return row_keys(channels) if len(channels) else np.zeros(0, np.uint64)
+
+
+def _match(
+    table: np.ndarray, keys: np.ndarray, values: np.ndarray, channels: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(found mask (N,), value where found else nan (N,)) of channels (N, L) in a keyed table."""
+    channels = np.asarray(channels, dtype=np.int64)
+    found = np.zeros(len(channels), dtype=bool)
+    value = np.full(len(channels), np.nan)
+    if len(keys) == 0 or len(channels) == 0:
+        return found, value
+    order = np.argsort(keys)
+    sorted_keys = keys[order]
+    k = row_keys(channels)
+    pos = np.minimum(np.searchsorted(sorted_keys, k), len(sorted_keys) - 1)
+    hit = order[pos]
+    found = (sorted_keys[pos] == k) & np.all(table[hit] == channels, axis=1)
+    value[found] = values[hit[found]]
+    return found, value

@@ -118,7 +118,7 @@ class CoDesignProblem(Problem):
         acc, acc_std, measured = self.oracle.accuracy(genomes.channels)
         loss_pp = np.zeros(len(acc))
         if self.penalty is not None:
-            percent = self.oracle.estimator.is_percent
+            percent = self.oracle.is_percent
             loss_pp = self.penalty.predict(genomes, acc if percent else None)
             if percent:
                 acc = acc - loss_pp

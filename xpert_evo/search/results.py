@@ -81,12 +81,15 @@ def knee_index(f: np.ndarray) -> int:
 
 
 def design_frame(result: SearchResult, index: np.ndarray) -> pd.DataFrame:
-    """One row per archived design ``index``: id, generation, accuracy (+ std, whether measured),
-    hardware metrics, ratios vs the baseline, feasibility and readable genes.
+    """One row per archived design ``index``: id, generation, accuracy (+ std, and where it came
+    from: "trained", "proxy" or "surrogate"), hardware metrics, ratios vs the baseline,
+    feasibility and readable genes.
     """
     a = result.archive
-    est = result.setup.estimator
+    est = result.oracle
     acc = accuracy_column(est.label)
+    genomes = result.setup.space.decode(a.x[index])
+    trained, _ = est.trained(genomes.channels)
     hw = a.hw[index]
     base = result.baseline_hw
     frame = pd.DataFrame(
@@ -95,7 +98,9 @@ def design_frame(result: SearchResult, index: np.ndarray) -> pd.DataFrame:
             "generation": a.generation[index],
             acc: a.accuracy[index],
             f"{acc}_std": a.accuracy_std[index],
-            "accuracy_from": np.where(a.measured[index], "proxy", "surrogate"),
+            "accuracy_from": np.where(
+                trained, "trained", np.where(a.measured[index], "proxy", "surrogate")
+            ),
             **{m: hw[:, i] for i, m in enumerate(HW_METRICS)},
             "edap_reduction_x": base[HW_METRICS.index("edap")] / hw[:, HW_METRICS.index("edap")],
             "tops_per_w_x": hw[:, HW_METRICS.index("tops_per_w")]
@@ -105,7 +110,6 @@ def design_frame(result: SearchResult, index: np.ndarray) -> pd.DataFrame:
             "feasible": a.cv[index] <= 0,
         }
     )
-    genomes = result.setup.space.decode(a.x[index])
     penalty = result.setup.penalty
     if penalty is not None:
         loss = penalty.predict(genomes)
@@ -124,7 +128,7 @@ def build_tables(
     best_accuracy and iso_accuracy designs), ``archive``, ``history`` and ``meta``.
     """
     setup, a = result.setup, result.archive
-    est = setup.estimator
+    est = result.oracle
     acc = accuracy_column(est.label)
     archive = design_frame(result, np.arange(len(a)))
     pareto = archive.iloc[result.front].reset_index(drop=True)
@@ -166,6 +170,7 @@ def build_tables(
             if result.oracle.fits else "none (every design scored with the true proxy)"
         ),
         "surrogate_fits": result.oracle.fits,
+        "refinement": refinement_meta(result),
         "baseline": baseline,
         "best_iso_accuracy": best_iso,
         "seed": setup.seed,
@@ -182,6 +187,36 @@ def build_tables(
         **(extra_meta or {}),
     }
     return RunTables(pareto=pareto, archive=archive, history=result.history, meta=meta)
+
+
+def refinement_meta(result: SearchResult) -> dict[str, Any] | None:
+    """Facts of online refinement for the report (None when no network was trained).
+
+    Keys: n_trained, description, last_fit (the measured-accuracy model's leave-one-out
+    statistics), prediction_mae_pp (mean |predicted before training - measured clean| over the
+    rounds after the first fit, NaN if none), penalty_mae_pp (mean |measured clean - predicted
+    precision loss - measured crossbar accuracy|, NaN without crossbar measurements).
+    """
+    log = result.refined
+    if log is None or not len(log):
+        return None
+    model = result.oracle.measured_model
+    predicted = log["predicted_pct"].to_numpy(dtype=float)
+    nonideal = log["nonideal_accuracy_pct"].to_numpy(dtype=float)
+    clean = log["accuracy_pct"].to_numpy(dtype=float)
+    hit, crossbar = np.isfinite(predicted), np.isfinite(nonideal)
+    return {
+        "n_trained": int(len(log)),
+        "description": result.setup.measured_description,
+        "last_fit": dict(model.fits[-1]) if model is not None and model.fits else {},
+        "prediction_mae_pp": float(np.abs(predicted - clean)[hit].mean()) if hit.any()
+        else float("nan"),
+        "n_predicted": int(hit.sum()),
+        "penalty_mae_pp": float(
+            np.abs(log["penalty_predicted_nonideal_pct"].to_numpy(float) - nonideal)[crossbar]
+            .mean()
+        ) if crossbar.any() else float("nan"),
+    }
 
 
 def export_designs(result: SearchResult, tables: RunTables, out_dir: str | Path) -> list[Path]:

@@ -9,6 +9,13 @@ most promising unmeasured designs (spread along the current feasible front, then
 are scored with the true proxy, the surrogate is refitted and every archived design and the
 population are re-predicted; the last round runs when the search ends.
 
+With online refinement (``accuracy.refine=true``) networks are trained too: ``refine.initial``
+channel configurations before the search (the uniform-width anchors first), then in every refit
+round the ``refine.per_round`` most promising untrained designs, chosen the same way. The
+measured-accuracy model is refitted on them and the accuracy objective is in % from then on. Each
+trained design is logged to ``refine.csv`` with the accuracy the search predicted for it before
+training, so the prediction error can be read off.
+
 After every generation the whole state (algorithm incl. its RNG, archive, true scores, history) is
 pickled atomically (temp file + ``os.replace``) to ``checkpoint.pkl`` in the output directory, so
 an interrupted run loses at most the generation in progress and a resumed run with the same
@@ -30,6 +37,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from xpert_evo.accuracy.refine import MeasuredAccuracy
+from xpert_evo.genome import Genomes
 from xpert_evo.search.algorithms import TERMINATION_KEYS, build_algorithm, build_termination
 from xpert_evo.search.archive import HW_METRICS, Archive, Bounds, nondominated, row_keys
 from xpert_evo.search.oracle import AccuracyOracle
@@ -40,9 +49,14 @@ from xpert_evo.space import ConfigError
 log = logging.getLogger(__name__)
 
 CHECKPOINT = "checkpoint.pkl"
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2
+REFINE_FILE = "refine.csv"
 _EDAP = HW_METRICS.index("edap")
 _EXTRA = ["F", "G", "hw", "acc", "acc_std", "measured"]
+REFINE_COLUMNS = [
+    "round", "design", "channels", "input_bits", "adc_bits", "predicted_pct", "accuracy_pct",
+    "nonideal_accuracy_pct", "penalty_predicted_nonideal_pct", "fidelity", "device", "wall_s",
+]
 
 
 @dataclass
@@ -59,6 +73,7 @@ class SearchResult:
         baseline_accuracy: the baseline's accuracy (true proxy, estimator units).
         oracle: true scores and surrogate fit statistics.
         search_s: search wall time in seconds, summed over resumed sessions.
+        refined: one row per network trained by online refinement (see `SearchRun.refine_frame`).
     """
 
     setup: SearchSetup
@@ -70,6 +85,7 @@ class SearchResult:
     baseline_accuracy: float
     oracle: AccuracyOracle
     search_s: float
+    refined: pd.DataFrame
 
     @property
     def n_evals(self) -> int:
@@ -131,7 +147,14 @@ class SearchRun:
         self.setup = setup
         self.out_dir = Path(out_dir)
         self.on_generation = on_generation
-        self.oracle = AccuracyOracle(setup.estimator, use_surrogate=setup.budget is not None)
+        self.oracle = AccuracyOracle(
+            setup.estimator,
+            use_surrogate=setup.budget is not None,
+            measured_model=(
+                MeasuredAccuracy(setup.backbone, setup.measured_description)
+                if setup.refine is not None else None
+            ),
+        )
         self.problem = CoDesignProblem(
             setup.space, setup.cost_model, self.oracle, setup.constraints, setup.penalty
         )
@@ -141,6 +164,7 @@ class SearchRun:
         self.baseline_hw = np.zeros(len(HW_METRICS))
         self.baseline_accuracy = float("nan")
         self.history: list[dict[str, Any]] = []
+        self.refined: list[dict[str, Any]] = []
         self.rounds_done = 0
         self._session_start = time.perf_counter()
         self._search_s_before = 0.0
@@ -169,6 +193,9 @@ class SearchRun:
         if setup.budget is not None:
             stats = self.oracle.refit()
             log.info("surrogate fitted on %d: %s", self.oracle.n_measured, _fmt_stats(stats))
+        if setup.refine is not None:
+            first = self._initial_training(sample)
+            self.train(first, np.full(first.n, -1), 0)
         acc_anchor = self.oracle.accuracy(anchors)[0]
         grid = setup.cost_model.evaluate(space.uniform_grid(), breakdown=False)
         log_edap = np.log10(np.asarray(grid.edap, dtype=float))
@@ -197,6 +224,7 @@ class SearchRun:
         self.bounds = state["bounds"]
         self.baseline_hw, self.baseline_accuracy = state["baseline"]
         self.history = list(state["history"])
+        self.refined = list(state["refined"])
         self.rounds_done = int(state["rounds_done"])
         self._search_s_before = float(self.algorithm.data.get("search_s", 0.0))
         self._session_start = time.perf_counter()
@@ -268,7 +296,6 @@ class SearchRun:
         if len(chosen):
             self.oracle.measure(self.setup.space.decode(self.archive.x[chosen]).channels)
         stats = self.oracle.refit()
-        self._repredict()
         log.info(
             "refit round %d: %d new true scores (%d total); surrogate %s",
             self.rounds_done + 1,
@@ -276,15 +303,93 @@ class SearchRun:
             self.oracle.n_measured,
             _fmt_stats(stats),
         )
+        if self.setup.refine is not None:
+            self._repredict()
+            channels = self.setup.space.decode(self.archive.x).channels
+            picked = self.candidates(self.setup.refine.per_round, self.oracle.trained(channels)[0])
+            if len(picked):
+                genomes = self.setup.space.decode(self.archive.x[picked])
+                self.train(genomes, picked, self.rounds_done + 1)
+        self._repredict()
         return stats
 
-    def candidates(self, k: int) -> np.ndarray:
-        """Archive indices of up to ``k`` unmeasured designs with distinct channels to score next.
+    def _initial_training(self, sample: np.ndarray) -> Genomes:
+        """The first ``refine.initial`` distinct channel rows of ``sample`` (anchors, baseline,
+        random draws), with the baseline's peripheral genes.
+        """
+        _, first = np.unique(sample, axis=0, return_index=True)
+        channels = sample[np.sort(first)][: self.setup.refine.initial]
+        base = self.setup.space.baseline
+        n = len(channels)
+        return Genomes(
+            channels,
+            np.repeat(base.col_share, n, axis=0),
+            np.repeat(base.adc_flash, n, axis=0),
+            np.repeat(base.adc_bits, n, axis=0),
+            np.repeat(base.input_bits, n, axis=0),
+        )
 
-        Feasible designs only; taken front by front, each front spread evenly along EDAP.
+    def train(self, genomes: Genomes, designs: np.ndarray, round_: int) -> pd.DataFrame:
+        """Train and evaluate ``genomes`` (online refinement), refit the measured-accuracy model.
+
+        Args:
+            genomes: the designs to train.
+            designs: their archive indices (-1 for designs not in the archive).
+            round_: refit round (0 = before the search).
+
+        Returns:
+            The new `refine_frame` rows; they are also written to ``refine.csv``.
+        """
+        channels = genomes.channels
+        predicted = (
+            self.oracle.accuracy(channels)[0] if self.oracle.uses_measured
+            else np.full(genomes.n, np.nan)
+        )
+        log.info("refine round %d: training %d designs (%s)", round_, genomes.n,
+                 self.setup.measured_description)
+        rows = self.setup.measure(genomes)
+        clean = rows["accuracy_pct"].to_numpy(dtype=float)
+        nonideal = rows["nonideal_accuracy_pct"].to_numpy(dtype=float)
+        penalty = self.setup.penalty
+        loss = penalty.predict(genomes, clean) if penalty is not None else np.zeros(genomes.n)
+        new = pd.DataFrame({
+            "round": round_,
+            "design": np.asarray(designs, dtype=np.int64),
+            "channels": ["-".join(map(str, c)) for c in channels.tolist()],
+            "input_bits": ["-".join(map(str, c)) for c in genomes.input_bits.tolist()],
+            "adc_bits": ["-".join(map(str, c)) for c in genomes.adc_bits.tolist()],
+            "predicted_pct": predicted,
+            "accuracy_pct": clean,
+            "nonideal_accuracy_pct": nonideal,
+            "penalty_predicted_nonideal_pct": clean - loss,
+            "fidelity": rows.get("fidelity", ""),
+            "device": rows.get("device", ""),
+            "wall_s": rows.get("wall_s", np.nan),
+        })
+        self.refined.extend(new.to_dict("records"))
+        self.oracle.add_trained(channels, clean)
+        stats = self.oracle.refit_measured()
+        error = np.abs(predicted - clean)
+        log.info(
+            "refine round %d: clean accuracy %s %%; predicted before training: %s; "
+            "measured-accuracy model on %d networks: %s",
+            round_,
+            ", ".join(f"{v:.1f}" for v in clean),
+            f"mean abs error {np.mean(error):.2f} pp" if np.isfinite(error).all() else "-",
+            self.oracle.n_trained,
+            _fmt_stats(stats),
+        )
+        self.refine_frame().to_csv(self.out_dir / REFINE_FILE, index=False)
+        return new
+
+    def candidates(self, k: int, exclude: np.ndarray | None = None) -> np.ndarray:
+        """Archive indices of up to ``k`` designs with distinct channels to score (or train) next.
+
+        Feasible designs not in ``exclude`` (a mask over the archive; default: those with a true
+        proxy score); taken front by front, each front spread evenly along EDAP.
         """
         a = self.archive
-        remaining = np.flatnonzero((a.cv <= 0) & ~a.measured)
+        remaining = np.flatnonzero((a.cv <= 0) & ~(a.measured if exclude is None else exclude))
         channels = self.setup.space.decode(a.x).channels if len(a) else np.zeros((0, 0))
         f = a.objectives()
         chosen: list[np.ndarray] = []
@@ -349,6 +454,7 @@ class SearchRun:
             "n_nondominated": len(front),
             "best_edap": best,
             "elapsed_s": float(self.algorithm.data["search_s"]),
+            "n_trained": self.oracle.n_trained,
             "refit": bool(fits),
             "kendall_tau": float(fits[-1].get("kendall_tau", np.nan)) if fits else np.nan,
         }
@@ -378,6 +484,7 @@ class SearchRun:
             "bounds": self.bounds,
             "baseline": (self.baseline_hw, self.baseline_accuracy),
             "history": self.history,
+            "refined": self.refined,
             "rounds_done": self.rounds_done,
         }
 
@@ -394,9 +501,20 @@ class SearchRun:
 
     def history_frame(self) -> pd.DataFrame:
         """Per-generation history: generation, n_evals, n_true_evals, hypervolume (normalised,
-        fixed reference), n_nondominated, best_edap (pJ*ns*mm2), elapsed_s, refit, kendall_tau.
+        fixed reference), n_nondominated, best_edap (pJ*ns*mm2), elapsed_s, n_trained, refit,
+        kendall_tau.
         """
         return pd.DataFrame(self.history)
+
+    def refine_frame(self) -> pd.DataFrame:
+        """One row per network trained by online refinement: round (0 = before the search),
+        design (archive index, -1 if not archived), channels / input_bits / adc_bits,
+        predicted_pct (the search's clean-accuracy prediction before training; empty before the
+        first fit), accuracy_pct (measured clean), nonideal_accuracy_pct (measured on the
+        crossbar at the design's precisions), penalty_predicted_nonideal_pct (measured clean minus
+        the precision penalty model's loss), fidelity, device, wall_s.
+        """
+        return pd.DataFrame(self.refined, columns=REFINE_COLUMNS)
 
     def result(self) -> SearchResult:
         """The current state as a `SearchResult`."""
@@ -410,6 +528,7 @@ class SearchRun:
             baseline_accuracy=self.baseline_accuracy,
             oracle=self.oracle,
             search_s=float(self.algorithm.data.get("search_s", 0.0)),
+            refined=self.refine_frame(),
         )
 
 

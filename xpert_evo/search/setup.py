@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from xpert_evo.accuracy.penalty import PrecisionPenalty
+from xpert_evo.accuracy.refine import MIN_FIT
 from xpert_evo.backbone import Backbone
+from xpert_evo.genome import Genomes
 from xpert_evo.hardware import CostModel, HardwareConfig
 from xpert_evo.search.algorithms import AlgorithmSettings
 from xpert_evo.search.oracle import AccuracyEstimator
@@ -26,12 +30,20 @@ TOP_KEYS: tuple[str, ...] = (
     "algorithm",
     "report",
     "penalty",
+    "train",
+    "crossbar",
+    "ground_truth",
 )
 PENALTY_KEYS: tuple[str, ...] = (
     "model", "a_in", "k_in", "a_adc", "k_adc", "chance_pct", "max_loss_pp", "n_fit", "rmse_pp",
     "source",
 )
 REPORT_KEYS: tuple[str, ...] = ("top_k",)
+REFINE_KEYS: tuple[str, ...] = ("initial", "per_round")
+
+MeasureFn = Callable[[Genomes], pd.DataFrame]
+"""Trains and evaluates genomes; returns one ground-truth row per genome (`accuracy_pct` clean,
+`nonideal_accuracy_pct` on the crossbar), as `xpert_evo.accuracy.groundtruth.measure` does."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +84,55 @@ class SurrogateBudget:
         return cls(**values)
 
 
+@dataclass(frozen=True)
+class RefineBudget:
+    """Training budget of online refinement (``accuracy.refine=true``).
+
+    Attributes:
+        initial: networks trained before the search starts (uniform-width anchors first, then
+            the baseline's channels, then the initial proxy sample).
+        per_round: top new designs trained in each refit round (``accuracy.budget.rounds``).
+    """
+
+    initial: int
+    per_round: int
+
+    @classmethod
+    def from_config(
+        cls, accuracy_cfg: Mapping[str, Any], budget: SurrogateBudget | None
+    ) -> RefineBudget | None:
+        """The budget from ``accuracy.refine_budget`` when ``accuracy.refine`` is true, else None.
+
+        Raises:
+            ConfigError: refine is not a boolean, a budget value is out of range, or there is no
+                surrogate round to refine in.
+        """
+        node = plain_config(accuracy_cfg) or {}
+        refine = node.get("refine", False)
+        if not isinstance(refine, bool):
+            raise ConfigError(f"accuracy.refine={refine!r} must be true or false")
+        if not refine:
+            return None
+        values = {"initial": 4, "per_round": 2, **(node.get("refine_budget") or {})}
+        check_keys(values, REFINE_KEYS, "accuracy.refine_budget")
+        for key in REFINE_KEYS:
+            value = values[key]
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ConfigError(f"accuracy.refine_budget.{key}={value!r} must be an integer >= 0")
+        if values["initial"] < MIN_FIT:
+            raise ConfigError(
+                f"accuracy.refine_budget.initial={values['initial']} is too small to fit the "
+                f"measured-accuracy model; use at least {MIN_FIT}"
+            )
+        if budget is None or budget.rounds < 1:
+            raise ConfigError(
+                "accuracy.refine=true trains designs in the surrogate's refit rounds, but there "
+                "are none; fix: keep accuracy.surrogate on and set accuracy.budget.rounds >= 1, "
+                "or set accuracy.refine=false"
+            )
+        return cls(**values)
+
+
 @dataclass
 class SearchSetup:
     """The built, checked ingredients of one search run.
@@ -89,6 +150,10 @@ class SearchSetup:
         estimator: accuracy estimator (true proxy + surrogate).
         top_k: designs listed in the summary table.
         penalty: the crossbar precision penalty model, or None (accuracy ignores precisions).
+        refine: online-refinement budget, or None (no training during the search); at most
+            ``refine.initial + budget.rounds * refine.per_round`` networks are trained.
+        measure: trains and evaluates genomes for online refinement (None without refine).
+        measured_description: what the trained accuracies are ("cifar10, e5-pc500-w0.25-b64").
     """
 
     config: dict[str, Any]
@@ -103,6 +168,9 @@ class SearchSetup:
     estimator: AccuracyEstimator
     top_k: int = 10
     penalty: PrecisionPenalty | None = None
+    refine: RefineBudget | None = None
+    measure: MeasureFn | None = None
+    measured_description: str = ""
 
 
 def build_penalty(node: Mapping[str, Any] | None) -> PrecisionPenalty | None:
@@ -120,20 +188,65 @@ def build_penalty(node: Mapping[str, Any] | None) -> PrecisionPenalty | None:
         raise ConfigError(f"penalty: {err}; see conf/penalty/*.yaml for the keys") from err
 
 
-def _check_data(data: Mapping[str, Any]) -> None:
-    if data.get("allow_data_free", False):
+def _check_data(data: Mapping[str, Any], refine: bool) -> None:
+    if data.get("allow_data_free", False) and not refine:
         return
     root = data.get("root")
-    if root is None or not Path(str(root)).expanduser().exists():
+    if refine and data.get("dataset") == "none":
         raise ConfigError(
-            f"data.root={root!r} does not exist, and this run needs the data set "
-            f"({data.get('dataset')}). Fix: pass data.root=/path/to/datasets (or set "
-            "XPERT_EVO_DATA), or data.allow_data_free=true to use the data-free fallback"
+            "accuracy.refine=true trains networks, which needs a data set, but data.dataset=none; "
+            "fix: data.dataset=cifar10 (or tinyimagenet), or accuracy.refine=false"
+        )
+    if root is None or not Path(str(root)).expanduser().exists():
+        why = (
+            "accuracy.refine=true trains networks on it" if refine else "this run needs it"
+        )
+        fallback = (
+            "set accuracy.refine=false" if refine
+            else "data.allow_data_free=true to use the data-free fallback"
+        )
+        raise ConfigError(
+            f"data.root={root!r} does not exist, and {why} ({data.get('dataset')}). Fix: pass "
+            f"data.root=/path/to/datasets (or set XPERT_EVO_DATA), or {fallback}"
         )
 
 
+def build_measure(config: Mapping[str, Any]) -> tuple[MeasureFn, str]:
+    """The online-refinement measurement of a composed config, and its description.
+
+    It trains each genome with the ``train:`` budget and evaluates it on the crossbar
+    (``crossbar:``, ``hardware:``), appending rows to the ``ground_truth:`` table
+    (`xpert_evo.accuracy.groundtruth.measure`).
+
+    Raises:
+        ConfigError: an unknown or invalid key in ``train:`` or ``crossbar:``.
+    """
+    from xpert_evo.accuracy.crossbar import CrossbarSpec
+    from xpert_evo.accuracy.groundtruth import measure
+    from xpert_evo.accuracy.training import TrainSpec
+
+    try:
+        spec = TrainSpec.from_config(config.get("train"))
+        CrossbarSpec.from_config(config.get("crossbar"), config.get("hardware"))
+    except (ValueError, TypeError) as err:
+        raise ConfigError(f"train / crossbar config: {err}") from err
+    node = {
+        key: config.get(key) for key in ("data", "train", "crossbar", "hardware", "ground_truth")
+    }
+    node.update(seed=config.get("seed", 0), cache_dir=(config.get("accuracy") or {}).get(
+        "cache_dir"))
+    dataset = (config.get("data") or {}).get("dataset", "cifar10")
+
+    def measure_genomes(genomes: Genomes) -> pd.DataFrame:
+        return measure(genomes, node)
+
+    return measure_genomes, f"{dataset}, {spec.fidelity()}"
+
+
 def build_search(
-    cfg: Mapping[str, Any], estimator: AccuracyEstimator | None = None
+    cfg: Mapping[str, Any],
+    estimator: AccuracyEstimator | None = None,
+    measure: MeasureFn | None = None,
 ) -> SearchSetup:
     """Check the composed config and build the search ingredients; no search work is done.
 
@@ -141,6 +254,8 @@ def build_search(
         cfg: the composed Hydra config (or an equivalent plain mapping).
         estimator: an accuracy estimator to use instead of building the configured one
             (tests, benchmarks).
+        measure: the online-refinement measurement to use instead of training the configured
+            way (tests); only used with ``accuracy.refine=true``.
 
     Raises:
         ConfigError: unknown key, empty option set, area budget below the smallest chip the space
@@ -180,7 +295,12 @@ def build_search(
             "penalty=crossbar_cifar10, or set constraints.precision_loss_pp=null"
         )
     budget = SurrogateBudget.from_config(config.get("accuracy") or {})
-    _check_data(data)
+    refine = RefineBudget.from_config(config.get("accuracy") or {}, budget)
+    description, configured = "", None
+    if refine is not None:
+        configured, description = build_measure(config)
+        measure = measure or configured
+    _check_data(data, refine=configured is not None and measure is configured)
     if estimator is None:
         from xpert_evo.accuracy import build_accuracy
 
@@ -203,4 +323,7 @@ def build_search(
         estimator=estimator,
         top_k=int(report.get("top_k", 10)),
         penalty=penalty,
+        refine=refine,
+        measure=measure if refine is not None else None,
+        measured_description=description,
     )
