@@ -16,6 +16,7 @@ from xpert_evo.accuracy.refine import MeasuredAccuracy
 from xpert_evo.app import CONF_DIR, run_app
 from xpert_evo.backbone import Backbone
 from xpert_evo.genome import Genomes
+from xpert_evo.report import write_report
 from xpert_evo.search import SearchRun, build_search, load_checkpoint
 from xpert_evo.search.results import build_tables
 from xpert_evo.search.runner import REFINE_FILE
@@ -132,6 +133,13 @@ def test_refinement_trains_the_budget_and_steers_the_accuracy_objective(tmp_path
     tables = build_tables(res)
     assert tables.meta["accuracy_is_percent"] and "accuracy_pct" in tables.pareto
     assert set(tables.archive["accuracy_from"]) == {"trained", "proxy", "surrogate"}
+    facts = tables.meta["refinement"]
+    assert facts["n_trained"] == 8 and facts["designs"] == log["design"].iloc[4:].tolist()
+    assert facts["n_predicted"] == 4 and facts["prediction_mae_pp"] > 0
+    assert facts["penalty_mae_pp"] == pytest.approx(1.5)  # no penalty: predicts no loss
+    write_report(tables, tmp_path / "run")
+    summary = (tmp_path / "run" / "summary.md").read_text()
+    assert "Online refinement: 8 networks trained" in summary
 
 
 def test_refinement_with_the_penalty_subtracts_the_predicted_loss(tmp_path: Path) -> None:

@@ -40,7 +40,8 @@ def plot_fronts(
     runs: Sequence[RunTables], path: str | Path, names: Sequence[str] | None = None
 ) -> list[Path]:
     """Accuracy vs EDAP (log x): each run's front as a staircase, its dominated designs as a faint
-    cloud, the baseline as a star and the knee design circled (and annotated for a single run).
+    cloud, the baseline as a star and the knee design circled (and annotated for a single run);
+    for a single run with online refinement, the designs trained during the search as triangles.
     Writes ``path`` as PNG (300 dpi) and PDF; returns both paths.
 
     Args:
@@ -71,6 +72,12 @@ def plot_fronts(
                     alpha=0.3, linewidths=0, rasterized=True,
                     label="evaluated designs" if single else None,
                 )
+            trained = (run.meta.get("refinement") or {}).get("designs", [])
+            if single and trained and "design" in run.archive:
+                rows = run.archive[run.archive["design"].isin(trained)]
+                ax.scatter(rows["edap"], rows[acc], s=28, marker="^", facecolors="none",
+                           edgecolors="tab:green", lw=0.9, zorder=4,
+                           label="trained in the search (measured)")
             front = run.pareto.sort_values("edap")
             if len(front):
                 label = "Pareto front" if single else f"{name} front"

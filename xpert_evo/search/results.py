@@ -192,7 +192,8 @@ def build_tables(
 def refinement_meta(result: SearchResult) -> dict[str, Any] | None:
     """Facts of online refinement for the report (None when no network was trained).
 
-    Keys: n_trained, description, last_fit (the measured-accuracy model's leave-one-out
+    Keys: n_trained, designs (archive indices of the trained designs that were searched, i.e.
+    not the initial ones), description, last_fit (the measured-accuracy model's leave-one-out
     statistics), prediction_mae_pp (mean |predicted before training - measured clean| over the
     rounds after the first fit, NaN if none), penalty_mae_pp (mean |measured clean - predicted
     precision loss - measured crossbar accuracy|, NaN without crossbar measurements).
@@ -207,6 +208,7 @@ def refinement_meta(result: SearchResult) -> dict[str, Any] | None:
     hit, crossbar = np.isfinite(predicted), np.isfinite(nonideal)
     return {
         "n_trained": int(len(log)),
+        "designs": [int(d) for d in log["design"] if d >= 0],
         "description": result.setup.measured_description,
         "last_fit": dict(model.fits[-1]) if model is not None and model.fits else {},
         "prediction_mae_pp": float(np.abs(predicted - clean)[hit].mean()) if hit.any()

@@ -113,7 +113,7 @@ class RefineBudget:
             raise ConfigError(f"accuracy.refine={refine!r} must be true or false")
         if not refine:
             return None
-        values = {"initial": 4, "per_round": 2, **(node.get("refine_budget") or {})}
+        values = {"initial": 5, "per_round": 2, **(node.get("refine_budget") or {})}
         check_keys(values, REFINE_KEYS, "accuracy.refine_budget")
         for key in REFINE_KEYS:
             value = values[key]
