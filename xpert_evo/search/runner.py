@@ -10,11 +10,11 @@ are scored with the true proxy, the surrogate is refitted and every archived des
 population are re-predicted; the last round runs when the search ends.
 
 With online refinement (``accuracy.refine=true``) networks are trained too: ``refine.initial``
-channel configurations before the search (the uniform-width anchors first), then in every refit
-round the ``refine.per_round`` most promising untrained designs, chosen the same way. The
-measured-accuracy model is refitted on them and the accuracy objective is in % from then on. Each
-trained design is logged to ``refine.csv`` with the accuracy the search predicted for it before
-training, so the prediction error can be read off.
+channel configurations before the search (the uniform-width anchors, then the baseline's
+channels), then in every refit round the ``refine.per_round`` most promising untrained designs,
+chosen the same way. The measured-accuracy model is refitted on them and the accuracy objective is
+in % from then on. Each trained design is logged to ``refine.csv`` with the accuracy the search
+predicted for it before training, so the prediction error can be read off.
 
 After every generation the whole state (algorithm incl. its RNG, archive, true scores, history) is
 pickled atomically (temp file + ``os.replace``) to ``checkpoint.pkl`` in the output directory, so
