@@ -227,7 +227,7 @@ def plot(
     """Measured fronts of every method (seed 0) per data set, VGG16 and the published designs."""
     datasets = list(fronts)
     with mpl.rc_context({"font.size": 8, "axes.spines.top": False, "axes.spines.right": False}):
-        fig = Figure(figsize=(4.4 * len(datasets), 3.6))
+        fig = Figure(figsize=(5.0 * len(datasets), 3.6))
         axes = np.atleast_1d(fig.subplots(1, len(datasets)))
         for ax, ds in zip(axes, datasets, strict=True):
             frame = fronts[ds]
@@ -260,7 +260,7 @@ def plot(
                         textcoords="offset points",
                     )
             ax.set_xscale("log")
-            ax.set_title(f"{ds}: fronts of true-proxy-measured designs (seed 0)")
+            ax.set_title(f"{ds}, seed 0: fronts of measured designs")
             ax.set_xlabel("EDAP (pJ·ns·mm²), log scale")
             ax.set_ylabel("NASWOT score (proxy scale, not %)")
             ax.grid(True, lw=0.3, alpha=0.5)
