@@ -10,6 +10,8 @@ import pytest
 from omegaconf import OmegaConf
 
 from xpert_evo.accuracy import DataError, build_accuracy
+from xpert_evo.accuracy.estimator import calibration_rows
+from xpert_evo.accuracy.groundtruth import append_rows
 from xpert_evo.backbone import Backbone
 from xpert_evo.genome import Genomes
 
@@ -105,3 +107,34 @@ def test_bad_config_is_rejected(tmp_path: Path) -> None:
         build_accuracy({"surrogate": {"trees": 3}}, NO_DATA, Backbone(), 0, tmp_path)
     with pytest.raises(ValueError, match="backbone"):
         build_accuracy(FAST, {**NO_DATA, "input_size": 64}, Backbone(), 0, tmp_path)
+
+
+def test_calibration_from_a_ground_truth_table_filters_data_set_and_fidelity(
+    tmp_path: Path,
+) -> None:
+    table = tmp_path / "gt.csv"
+    c64, c128 = "-".join(["64"] * 13), "-".join(["128"] * 13)
+    rows = [
+        {"dataset": "cifar10", "fidelity": "e5", "channels": c64, "accuracy_pct": 40.0},
+        {"dataset": "cifar10", "fidelity": "e5", "channels": c64, "accuracy_pct": 42.0},
+        {"dataset": "cifar10", "fidelity": "e5", "channels": c128, "accuracy_pct": 50.0},
+        {"dataset": "cifar10", "fidelity": "e30", "channels": c64, "accuracy_pct": 80.0},
+        {"dataset": "tinyimagenet", "fidelity": "e5", "channels": c128, "accuracy_pct": 20.0},
+    ]
+    append_rows(rows, table)
+    channels, accuracy = calibration_rows(table, "cifar10", "e5")
+    np.testing.assert_array_equal(channels, [[64] * 13, [128] * 13])
+    np.testing.assert_allclose(accuracy, [41.0, 50.0])  # one network at two precisions: mean
+    with pytest.raises(ValueError, match=r"mixes training budgets \['e30', 'e5'\]"):
+        calibration_rows(table, "cifar10")
+    with pytest.raises(ValueError, match=r"calibration_fidelity='e9' matches no row"):
+        calibration_rows(table, "cifar10", "e9")
+    with pytest.raises(ValueError, match="no rows for data.dataset='none'"):
+        calibration_rows(table, "none", "e5")
+    with pytest.raises(ValueError, match="does not exist"):
+        calibration_rows(tmp_path / "missing.csv", "cifar10")
+    est = build_accuracy(
+        {**FAST, "calibration": str(table), "calibration_fidelity": "e5"}, NO_DATA, Backbone(),
+        seed=0, cache_dir=tmp_path,
+    )
+    assert est.is_percent and "on 2 measured networks" in est.source

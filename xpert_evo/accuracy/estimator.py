@@ -75,6 +75,7 @@ class AccuracySpec:
     cache_dir: str | None = None
     num_threads: int | None = None
     calibration: str | None = None
+    calibration_fidelity: str | None = None
     refine: bool = False
     refine_budget: dict[str, Any] = field(default_factory=dict)
 
@@ -314,7 +315,61 @@ def build_accuracy(
     )
     log.info("accuracy objective: %s", estimator.source)
     if spec.calibration:
-        table = pd.read_csv(spec.calibration)
-        channels = np.array([[int(v) for v in s.split("-")] for s in table["channels"]])
-        estimator.calibrate(channels, table["accuracy_pct"].to_numpy())
+        channels, accuracy = calibration_rows(
+            spec.calibration, data.dataset, spec.calibration_fidelity
+        )
+        estimator.calibrate(channels, accuracy)
     return estimator
+
+
+def calibration_rows(
+    path: str | Path, dataset: str, fidelity: str | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Channels (M, L) and mean clean accuracy (M,) in % of the networks in a calibration table.
+
+    The table needs the columns `channels` ("64-64-...") and `accuracy_pct`; a ground-truth table
+    (`xpert_evo.accuracy.groundtruth`) qualifies. When it has `dataset` / `fidelity` columns, only
+    rows of ``dataset`` are used, and one fidelity: ``fidelity`` (`accuracy.calibration_fidelity`),
+    required when the rows hold more than one. Rows of the same channels (one network evaluated at
+    several precisions) are averaged; networks come in the order of their first row.
+
+    Raises:
+        ValueError: the file is missing or lacks a column, no row matches, or the fidelity is
+            ambiguous; the message names the key and the values found.
+    """
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise ValueError(f"accuracy.calibration={str(path)!r} does not exist")
+    table = pd.read_csv(path, dtype={"channels": str, "dataset": str, "fidelity": str})
+    missing = {"channels", "accuracy_pct"} - set(table.columns)
+    if missing:
+        raise ValueError(
+            f"accuracy.calibration={str(path)!r} lacks the columns {sorted(missing)} "
+            f"(has {list(table.columns)})"
+        )
+    table = table[table["accuracy_pct"].notna()]
+    if "dataset" in table:
+        found = sorted(table["dataset"].dropna().unique())
+        table = table[table["dataset"] == dataset]
+        if not len(table):
+            raise ValueError(
+                f"accuracy.calibration={str(path)!r} has no rows for data.dataset={dataset!r} "
+                f"(data sets in it: {found})"
+            )
+    if "fidelity" in table:
+        found = sorted(table["fidelity"].dropna().unique())
+        if fidelity is not None:
+            table = table[table["fidelity"] == fidelity]
+            if not len(table):
+                raise ValueError(
+                    f"accuracy.calibration_fidelity={fidelity!r} matches no row of "
+                    f"{str(path)!r}; fidelities there: {found}"
+                )
+        elif len(found) > 1:
+            raise ValueError(
+                f"accuracy.calibration={str(path)!r} mixes training budgets {found}; "
+                "choose one with accuracy.calibration_fidelity=<one of them>"
+            )
+    mean = table.groupby("channels", sort=False)["accuracy_pct"].mean()
+    channels = np.array([[int(v) for v in str(c).split("-")] for c in mean.index])
+    return channels, mean.to_numpy(dtype=float)
