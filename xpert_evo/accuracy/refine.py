@@ -24,9 +24,6 @@ from sklearn.preprocessing import StandardScaler
 from xpert_evo.accuracy.surrogate import channel_features, rank_agreement
 from xpert_evo.backbone import Backbone
 
-FEATURES: tuple[str, ...] = ("proxy_score", "log10_params", "log10_macs")
-"""Columns of the design matrix, in order."""
-
 MIN_FIT = 3
 """Fewest trained networks the model is fitted on (two points fix no slope against three
 features; three give the evidence maximisation something to weigh)."""

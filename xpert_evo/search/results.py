@@ -199,7 +199,7 @@ def refinement_meta(result: SearchResult) -> dict[str, Any] | None:
     precision loss - measured crossbar accuracy|, NaN without crossbar measurements).
     """
     log = result.refined
-    if log is None or not len(log):
+    if not len(log):
         return None
     model = result.oracle.measured_model
     predicted = log["predicted_pct"].to_numpy(dtype=float)

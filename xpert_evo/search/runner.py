@@ -30,7 +30,7 @@ import pickle
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -319,15 +319,8 @@ class SearchRun:
         """
         _, first = np.unique(sample, axis=0, return_index=True)
         channels = sample[np.sort(first)][: self.setup.refine.initial]
-        base = self.setup.space.baseline
-        n = len(channels)
-        return Genomes(
-            channels,
-            np.repeat(base.col_share, n, axis=0),
-            np.repeat(base.adc_flash, n, axis=0),
-            np.repeat(base.adc_bits, n, axis=0),
-            np.repeat(base.input_bits, n, axis=0),
-        )
+        copies = self.setup.space.baseline[np.zeros(len(channels), dtype=np.int64)]
+        return replace(copies, channels=channels)
 
     def train(self, genomes: Genomes, designs: np.ndarray, round_: int) -> pd.DataFrame:
         """Train and evaluate ``genomes`` (online refinement), refit the measured-accuracy model.

@@ -39,11 +39,23 @@ PENALTY_KEYS: tuple[str, ...] = (
     "source",
 )
 REPORT_KEYS: tuple[str, ...] = ("top_k",)
-REFINE_KEYS: tuple[str, ...] = ("initial", "per_round")
 
 MeasureFn = Callable[[Genomes], pd.DataFrame]
 """Trains and evaluates genomes; returns one ground-truth row per genome (`accuracy_pct` clean,
 `nonideal_accuracy_pct` on the crossbar), as `xpert_evo.accuracy.groundtruth.measure` does."""
+
+
+def _counts(
+    defaults: Mapping[str, int], node: Mapping[str, Any] | None, prefix: str
+) -> dict[str, int]:
+    """``node`` over ``defaults``: only their keys, each an integer >= 0 (`ConfigError` naming
+    ``<prefix>.<key>`` otherwise)."""
+    values = {**defaults, **(node or {})}
+    check_keys(values, tuple(defaults), prefix)
+    for key, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ConfigError(f"{prefix}.{key}={value!r} must be an integer >= 0")
+    return values
 
 
 @dataclass(frozen=True)
@@ -69,13 +81,9 @@ class SurrogateBudget:
         node = plain_config(accuracy_cfg) or {}
         if node.get("surrogate", {}) in (None, False, "none"):
             return None
-        budget = {"initial": 64, "per_round": 16, "rounds": 4, **(node.get("budget") or {})}
-        values = {}
-        for key in ("initial", "per_round", "rounds"):
-            value = budget.get(key)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ConfigError(f"accuracy.budget.{key}={value!r} must be an integer >= 0")
-            values[key] = value
+        values = _counts(
+            {"initial": 64, "per_round": 16, "rounds": 4}, node.get("budget"), "accuracy.budget"
+        )
         if values["initial"] < 2:
             raise ConfigError(
                 f"accuracy.budget.initial={values['initial']} is too small to fit a surrogate; "
@@ -113,12 +121,9 @@ class RefineBudget:
             raise ConfigError(f"accuracy.refine={refine!r} must be true or false")
         if not refine:
             return None
-        values = {"initial": 5, "per_round": 2, **(node.get("refine_budget") or {})}
-        check_keys(values, REFINE_KEYS, "accuracy.refine_budget")
-        for key in REFINE_KEYS:
-            value = values[key]
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ConfigError(f"accuracy.refine_budget.{key}={value!r} must be an integer >= 0")
+        values = _counts(
+            {"initial": 5, "per_round": 2}, node.get("refine_budget"), "accuracy.refine_budget"
+        )
         if values["initial"] < MIN_FIT:
             raise ConfigError(
                 f"accuracy.refine_budget.initial={values['initial']} is too small to fit the "
@@ -188,21 +193,23 @@ def build_penalty(node: Mapping[str, Any] | None) -> PrecisionPenalty | None:
         raise ConfigError(f"penalty: {err}; see conf/penalty/*.yaml for the keys") from err
 
 
-def _check_data(data: Mapping[str, Any], refine: bool) -> None:
-    if data.get("allow_data_free", False) and not refine:
+def _check_data(data: Mapping[str, Any], trains: bool) -> None:
+    """Refuse a missing data root when the run needs real images: to train (online refinement)
+    or because the data-free fallback is off."""
+    if data.get("allow_data_free", False) and not trains:
         return
     root = data.get("root")
-    if refine and data.get("dataset") == "none":
+    if trains and data.get("dataset") == "none":
         raise ConfigError(
             "accuracy.refine=true trains networks, which needs a data set, but data.dataset=none; "
             "fix: data.dataset=cifar10 (or tinyimagenet), or accuracy.refine=false"
         )
     if root is None or not Path(str(root)).expanduser().exists():
         why = (
-            "accuracy.refine=true trains networks on it" if refine else "this run needs it"
+            "accuracy.refine=true trains networks on it" if trains else "this run needs it"
         )
         fallback = (
-            "set accuracy.refine=false" if refine
+            "set accuracy.refine=false" if trains
             else "data.allow_data_free=true to use the data-free fallback"
         )
         raise ConfigError(
@@ -296,11 +303,12 @@ def build_search(
         )
     budget = SurrogateBudget.from_config(config.get("accuracy") or {})
     refine = RefineBudget.from_config(config.get("accuracy") or {}, budget)
-    description, configured = "", None
+    trains = refine is not None and measure is None
+    description = ""
     if refine is not None:
         configured, description = build_measure(config)
         measure = measure or configured
-    _check_data(data, refine=configured is not None and measure is configured)
+    _check_data(data, trains=trains)
     if estimator is None:
         from xpert_evo.accuracy import build_accuracy
 
