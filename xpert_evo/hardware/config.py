@@ -21,6 +21,27 @@ class HardwareConfigError(ValueError):
     """A hardware config key that is unknown, missing or out of range."""
 
 
+CHOICES: dict[str, tuple[str, ...]] = {
+    "weight_encoding": ("differential", "offset"),
+    "clocking": ("layer", "chip"),
+}
+"""Allowed values of the hardware's string options (docs/cost_model.md explains them)."""
+
+POSITIVE: tuple[str, ...] = (
+    "xbar_rows",
+    "xbar_cols",
+    "cell_bits",
+    "weight_bits",
+    "xbars_per_pe",
+    "pes_per_tile",
+    "feature_nm",
+    "cell_area_f2",
+    "max_clock_ghz",
+    "clock_margin",
+)
+"""Keys that must be strictly positive (the fitted constants may be 0)."""
+
+
 @dataclass(frozen=True)
 class HardwareConfig:
     """Fixed (not searched) parameters of the crossbar chip; conf/hardware/*.yaml gives sources."""
@@ -33,56 +54,88 @@ class HardwareConfig:
     weight_bits: int
     xbars_per_pe: int
     pes_per_tile: int
-    activation_bits: int
-    # --- device and technology
+    weight_encoding: str
+    clocking: str
+    # --- technology
     feature_nm: float
-    r_on_ohm: float
-    r_off_ohm: float
-    read_voltage_v: float
-    input_activity: float
     cell_area_f2: float
     # --- area
-    row_driver_area_um2: float
-    mux_area_per_col_um2: float
     flash_area_per_level_um2: float
+    flash_area_per_level_bit_um2: float
+    flash_area_per_level_share_um2: float
     sar_area_per_transistor_um2: float
-    shift_add_area_per_bit_um2: float
-    buffer_area_per_xbar_um2: float
-    interconnect_area_per_xbar_um2: float
+    accum_area_per_adc_um2: float
+    accum_area_per_adc_bit_um2: float
+    decoder_area_um2: float
+    tile_periphery_area_um2: float
     # --- timing
     max_clock_ghz: float
     clock_margin: float
-    bitline_delay_ns: float
-    mux_delay_ns: float
-    drive_delay_per_col_ns: float
+    sense_delay_ns: float
+    select_delay_per_col_ns: float
+    select_delay_per_col2_ns: float
+    decoder_delay_per_stage_ns: float
     flash_delay_ns: float
+    flash_delay_per_level_ns: float
     sar_delay_per_cycle_ns: float
-    shift_add_cycles_per_pixel_bit: float
-    buffer_bits_per_cycle: float
-    interconnect_bits_per_cycle: float
+    accum_cycles_per_tile: float
+    accum_cycles_per_input_bit: float
+    input_cycles_per_bit: float
+    output_cycles_per_value: float
+    cycles_per_vector: float
     # --- energy
-    flash_energy_6b_pj: float
-    sar_energy_6b_pj: float
-    mux_energy_pj: float
-    shift_add_energy_per_bit_pj: float
-    buffer_energy_per_bit_pj: float
-    wire_energy_per_bit_mm_pj: float
-    leakage_mw_per_tile: float
+    flash_energy_pj: float
+    flash_energy_per_level_pj: float
+    sar_energy_per_cycle_pj: float
+    flash_current_energy_pj: float
+    sar_current_energy_pj: float
+    column_cycle_energy_pj: float
+    accum_energy_pj: float
+    accum_energy_per_bit_pj: float
+    buffer_energy_per_input_bit_pj: float
+    buffer_energy_per_output_pj: float
+    wire_energy_per_input_bit_mm_pj: float
+    wire_energy_per_output_mm_pj: float
+    # --- leakage
+    leakage_per_tile_uw: float
+    flash_leakage_per_level_uw: float
+    sar_leakage_uw: float
 
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name != "name" and not value > 0 and f.name != "leakage_mw_per_tile":
-                raise HardwareConfigError(f"hardware.{f.name}={value!r} must be > 0")
-        if self.leakage_mw_per_tile < 0:
-            raise HardwareConfigError("hardware.leakage_mw_per_tile must be >= 0")
-        if not 0 < self.input_activity <= 1:
-            raise HardwareConfigError("hardware.input_activity must be in (0, 1]")
+            if f.type in ("int", "float") and not value >= 0:
+                raise HardwareConfigError(f"hardware.{f.name}={value!r} must be >= 0")
+        for key in POSITIVE:
+            if not getattr(self, key) > 0:
+                raise HardwareConfigError(f"hardware.{key}={getattr(self, key)!r} must be > 0")
+        for key, allowed in CHOICES.items():
+            if getattr(self, key) not in allowed:
+                raise HardwareConfigError(
+                    f"hardware.{key}={getattr(self, key)!r} is not one of {list(allowed)}"
+                )
         if self.cell_bits > self.weight_bits:
             raise HardwareConfigError(
                 f"hardware.cell_bits={self.cell_bits} exceeds "
                 f"hardware.weight_bits={self.weight_bits}"
             )
+        side = round(self.xbars_per_tile**0.5)
+        if side * side != self.xbars_per_tile:
+            raise HardwareConfigError(
+                f"hardware.xbars_per_pe x hardware.pes_per_tile = {self.xbars_per_tile} must be "
+                "a square number (a tile is T x T crossbars, NeuroSim's floorplan)"
+            )
+
+    @property
+    def tile_side_xbars(self) -> int:
+        """Crossbars along one side of a (square) tile: sqrt(crossbars per tile)."""
+        return round(self.xbars_per_tile**0.5)
+
+    @property
+    def columns_per_weight(self) -> int:
+        """Columns one weight occupies: its cells, twice for a differential (signed pair)
+        encoding."""
+        return self.cells_per_weight * (2 if self.weight_encoding == "differential" else 1)
 
     @property
     def xbars_per_tile(self) -> int:

@@ -1,45 +1,71 @@
-"""NeuroSim V1.3 reference figures for XPert's hardware, used to calibrate and test the cost model.
+"""NeuroSim reference data for the cost model: the per-layer RRAM simulations and the designs
+whose figures docs/cost_model.md re-costs.
 
-All figures are from `shared/reference/imc-cost-model-facts.md` (NeuroSim runs of the
-configuration in `conf/hardware/xpert_rram_32nm.yaml`); they carry about +-8 % run-to-run noise.
+`neurosim-rram-layers.csv` (described in `neurosim-rram-layers.md`, both in the shared reference
+folder) holds 54 single-layer NeuroSim V1.3 (XPertSim) runs of XPert's RRAM configuration. Each
+model output is compared against one reference column (`COMPARED`).
 """
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
+import pandas as pd
+
 from xpert_evo.backbone import VGG16_CHANNELS
-from xpert_evo.genome import Genomes
 
-TEST_LAYER_INDEX = 3
-"""The facts' test layer (128 -> 128 channels, 3x3, 16x16 output) is VGG16's conv4 on CIFAR-10."""
+REFERENCE_DIR = Path(
+    os.environ.get(
+        "XPERT_EVO_REFERENCE", Path(__file__).resolve().parents[3] / "shared" / "reference"
+    )
+)
+"""Folder of the shared reference files (XPERT_EVO_REFERENCE overrides it)."""
 
-TILE_AREA_MM2: dict[str, dict[int, float]] = {
-    "flash": {2: 2.832, 4: 1.587, 8: 1.014, 16: 0.691, 32: 0.596},
-    "sar": {2: 1.240, 4: 0.791, 8: 0.570, 16: 0.469, 32: 0.439},
+LAYERS_CSV = REFERENCE_DIR / "neurosim-rram-layers.csv"
+
+COMPARED: dict[str, str] = {
+    "area_mm2": "real_layer_area_mm2",
+    "energy_pj": "energy_pj",
+    "latency_ns": "latency_ns",
+    "clock_ns": "clock_ns",
+    "leakage_pj": "leakage_energy_real_tiles_pj",
 }
-"""Per-tile area of the test layer at 4-bit input and 6-bit ADC, by ADC type and column sharing."""
+"""Model output -> the reference column it is compared with: the real layer's own tiles (not the
+companion layer's, not the chip-level overhead), its dynamic read energy, its latency, the clock
+period, and its own tiles' leakage power x its latency."""
 
-TEST_LAYER_ADC_PJ_PER_INPUT_BIT: dict[str, float] = {"flash": 0.892e6, "sar": 1.253e6}
-"""ADC energy of the test layer per input bit (exactly linear in input bits), m = 8."""
+METRICS: tuple[str, ...] = ("area_mm2", "energy_pj", "latency_ns", "clock_ns")
+"""The metrics with acceptance targets (leakage is reported too)."""
 
-TEST_LAYER_CYCLES: dict[int, float] = {2: 62e3, 4: 74e3, 8: 105e3}
-"""Test-layer latency in clock cycles by input bits, m = 8, the same for flash and SAR."""
-
-CLOCK_PERIOD_NS_M8: dict[str, float] = {"flash": 2.45, "sar": 10.3}
-"""Chip clock period at m = 8, 6-bit ADC."""
-
-LATENCY_MIN_COL_SHARE = (8, 16)
-"""NeuroSim's latency is lowest for m in this range (slow clock at small m)."""
-
-VGG16_N_LAYERS = 12
-"""The whole-network figures cover VGG16's first 12 conv layers."""
-
-VGG16: dict[str, dict[str, float]] = {
-    "flash": {"energy_pj": 4.96e7, "latency_ns": 1.51e6, "tops_per_w": 31.2},
-    "sar": {"energy_pj": 9.05e7, "latency_ns": 6.22e6, "tops_per_w": 17.1},
+SWEEPS: dict[str, str] = {
+    "m_sweep": "col_share",
+    "adcbits_sweep": "adc_bits",
+    "inbits_sweep": "input_bits",
 }
-"""VGG16 on CIFAR-10, every layer m = 8, 4-bit inputs, 6-bit ADC; energy and latency per image."""
+"""One-factor sweeps of the reference (around the base layer) and the gene each one varies."""
+
+GENE_COLUMNS: tuple[str, ...] = (
+    "cin",
+    "cout",
+    "out_map",
+    "col_share",
+    "adc_type",
+    "adc_bits",
+    "input_bits",
+)
+
+PUBLISHED: dict[str, list[int]] = {
+    "VGG16": list(VGG16_CHANNELS),
+    "XPertNet_50": [64, 128, 64, 512, 512, 128, 128, 64, 512, 128, 64, 64, 64],
+    "XPert 80mm2_model": [256, 512, 512, 128, 256, 256, 256, 256, 64, 256, 128, 128, 512],
+}
+"""Channel lists: VGG16 and the models of XPert's public repository (13 convs, same pools)."""
 
 
-def reference_genome(adc_type: str, col_share: int = 8, input_bits: int = 4) -> Genomes:
-    """The homogeneous VGG16 genome NeuroSim was run on (6-bit ADC)."""
-    return Genomes.uniform(VGG16_CHANNELS, col_share, adc_type, 6, input_bits)
+def load_layers(path: str | Path = LAYERS_CSV) -> pd.DataFrame:
+    """The per-layer reference rows (status ok only), with a `groups` list column."""
+    frame = pd.read_csv(path)
+    frame = frame[frame["status"] == "ok"].reset_index(drop=True)
+    frame["groups"] = frame["groups"].str.split(";")
+    return frame

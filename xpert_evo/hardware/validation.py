@@ -1,84 +1,232 @@
-"""The cost model side by side with every NeuroSim reference figure of the facts file."""
+"""Fit the cost model's free constants to the NeuroSim per-layer reference and validate it.
+
+- `fit`: non-negative linear least squares, then least squares on log errors
+  (scipy.optimize.nnls, least_squares), one group of constants per metric, in order: clock <- clock_ns; area <- real-layer area; cycles <- latency (with the fitted
+  clock); energy <- dynamic energy; leakage <- the real tiles' leakage energy. Constants stay
+  >= 0.
+- `split_validation`: repeated random halves (scikit-learn `ShuffleSplit`): fit on one half,
+  report the errors on the fitted and on the held-out rows.
+- `trend_check`: every step of every one-factor sweep, model against reference.
+"""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
+from scipy.optimize import least_squares, nnls
+from scipy.stats import spearmanr
+from sklearn.model_selection import ShuffleSplit
 
-from xpert_evo.backbone import Backbone
-from xpert_evo.hardware.config import HardwareConfig, load_hardware_config
-from xpert_evo.hardware.model import COMPONENTS, CostModel
-from xpert_evo.hardware.reference import (
-    CLOCK_PERIOD_NS_M8,
-    TEST_LAYER_ADC_PJ_PER_INPUT_BIT,
-    TEST_LAYER_CYCLES,
-    TEST_LAYER_INDEX,
-    TILE_AREA_MM2,
-    VGG16,
-    VGG16_N_LAYERS,
-    reference_genome,
-)
+from xpert_evo.hardware.config import HardwareConfig
+from xpert_evo.hardware.layers import cost_table
+from xpert_evo.hardware.reference import COMPARED, GENE_COLUMNS, METRICS, SWEEPS
 
-_ADC = COMPONENTS.index("adc")
+FIT_GROUPS: dict[str, tuple[str, ...]] = {
+    "clock_ns": (
+        "sense_delay_ns",
+        "select_delay_per_col_ns",
+        "select_delay_per_col2_ns",
+        "decoder_delay_per_stage_ns",
+        "flash_delay_ns",
+        "flash_delay_per_level_ns",
+    ),
+    "area_mm2": (
+        "flash_area_per_level_um2",
+        "flash_area_per_level_bit_um2",
+        "flash_area_per_level_share_um2",
+        "sar_area_per_transistor_um2",
+        "accum_area_per_adc_um2",
+        "accum_area_per_adc_bit_um2",
+        "decoder_area_um2",
+        "tile_periphery_area_um2",
+    ),
+    "latency_ns": (
+        "accum_cycles_per_tile",
+        "accum_cycles_per_input_bit",
+        "input_cycles_per_bit",
+        "output_cycles_per_value",
+        "cycles_per_vector",
+    ),
+    "energy_pj": (
+        "flash_energy_pj",
+        "flash_energy_per_level_pj",
+        "sar_energy_per_cycle_pj",
+        "flash_current_energy_pj",
+        "sar_current_energy_pj",
+        "column_cycle_energy_pj",
+        "accum_energy_pj",
+        "accum_energy_per_bit_pj",
+        "buffer_energy_per_input_bit_pj",
+        "buffer_energy_per_output_pj",
+        "wire_energy_per_input_bit_mm_pj",
+        "wire_energy_per_output_mm_pj",
+    ),
+    "leakage_pj": ("leakage_per_tile_uw", "flash_leakage_per_level_uw", "sar_leakage_uw"),
+}
+"""Fitted constants per metric, fitted in this order (later groups use the earlier ones)."""
+
+FLAT = 0.02
+"""Relative step within which a sweep step counts as flat (issue 13)."""
 
 
-def compare_to_reference(hw: HardwareConfig | None = None) -> pd.DataFrame:
-    """One row per reference figure: quantity, reference value, model value, relative error.
+def predict(hw: HardwareConfig, reference: pd.DataFrame) -> pd.DataFrame:
+    """Model outputs for the reference rows, priced as the reference prices them: each row one
+    layer with its own clock, NeuroSim's offset weight mapping (one column per weight slice)."""
+    offset = replace(hw, weight_encoding="offset", clocking="layer")
+    return cost_table(offset, reference[list(GENE_COLUMNS)], "reference")
 
-    The VGG16 figures sum the first 12 conv layers, as the reference does. TOPS/W is compared
-    on the ratio flash / SAR: the facts file's absolute TOPS/W is ops / energy / 1.22 with an ops
-    count about 3.1x larger than 2 H W Cin K^2 Cout over those layers (the same factor for both
-    ADC types), so it cannot be met together with the energy it states.
-    """
-    model = CostModel(hw or load_hardware_config(), Backbone())
-    rows: list[tuple[str, float, float]] = []
-    for adc, table in TILE_AREA_MM2.items():
-        for m, ref in table.items():
-            rep = model.evaluate(reference_genome(adc, m))
-            tile = rep.layer_area_mm2[0, TEST_LAYER_INDEX].sum() / rep.tiles[0, TEST_LAYER_INDEX]
-            rows.append((f"tile area {adc} m={m} [mm2]", ref, tile))
-    for adc, ref in TEST_LAYER_ADC_PJ_PER_INPUT_BIT.items():
-        rep = model.evaluate(reference_genome(adc, 8, 1))
-        rows.append(
-            (
-                f"test layer ADC energy {adc} [pJ/input bit]",
-                ref,
-                rep.layer_energy_pj[0, TEST_LAYER_INDEX, _ADC],
-            )
-        )
-    for p, ref in TEST_LAYER_CYCLES.items():
-        rep = model.evaluate(reference_genome("flash", 8, p))
-        cycles = rep.layer_latency_ns[0, TEST_LAYER_INDEX].sum() / rep.clock_period_ns[0]
-        rows.append((f"test layer cycles p={p}", ref, cycles))
-    tops = {}
-    for adc, ref in VGG16.items():
-        rep = model.evaluate(reference_genome(adc))
-        energy = rep.layer_energy_pj[0, :VGG16_N_LAYERS].sum()
-        rows.append(
-            (f"clock period {adc} m=8 [ns]", CLOCK_PERIOD_NS_M8[adc], rep.clock_period_ns[0])
-        )
-        rows.append((f"VGG16 energy {adc} [pJ]", ref["energy_pj"], energy))
-        rows.append(
-            (
-                f"VGG16 latency {adc} [ns]",
-                ref["latency_ns"],
-                rep.layer_latency_ns[0, :VGG16_N_LAYERS].sum(),
-            )
-        )
-        ops = (
-            2.0
-            * model.pixels
-            * np.prod(model.layer_channels(reference_genome(adc)), axis=0)[0]
-            * model.kernel**2
-        )[:VGG16_N_LAYERS].sum()
-        tops[adc] = ops / energy
-    rows.append(
-        (
-            "VGG16 TOPS/W ratio flash/sar",
-            VGG16["flash"]["tops_per_w"] / VGG16["sar"]["tops_per_w"],
-            tops["flash"] / tops["sar"],
-        )
+
+def _linear_start(
+    hw: HardwareConfig, reference: pd.DataFrame, metric: str, keys: tuple[str, ...]
+) -> np.ndarray:
+    """Every metric is affine in its own group's constants: solve that as a non-negative least
+    squares on relative errors (scipy.optimize.nnls), the start of the log-error fit."""
+    target = reference[COMPARED[metric]].to_numpy()
+
+    def model(values: dict[str, float]) -> np.ndarray:
+        return predict(replace(hw, **values), reference)[metric].to_numpy().astype(np.float64)
+
+    zeros = dict.fromkeys(keys, 0.0)
+    base = model(zeros)
+    design = np.stack([model(zeros | {k: 1.0}) - base for k in keys], axis=1)
+    solution, _ = nnls(design / target[:, None], 1.0 - base / target)
+    return solution
+
+
+def fit(hw: HardwareConfig, reference: pd.DataFrame) -> HardwareConfig:
+    """Constants of `FIT_GROUPS` fitted on these reference rows, the others kept from `hw`.
+
+    Each group: non-negative linear least squares on relative errors, then least squares on log
+    errors from there (constants the linear solve set to 0 stay at 0)."""
+    for metric, keys in FIT_GROUPS.items():
+        target = np.log(reference[COMPARED[metric]].to_numpy())
+        start = _linear_start(hw, reference, metric, keys)
+        free = tuple(k for k, x in zip(keys, start, strict=True) if x > 0)
+        hw = replace(hw, **dict(zip(keys, start.tolist(), strict=True)))
+
+        def residual(x: np.ndarray, free: tuple[str, ...] = free) -> np.ndarray:
+            trial = replace(hw, **dict(zip(free, np.exp(x).tolist(), strict=True)))
+            return np.log(predict(trial, reference)[metric].to_numpy()) - target  # noqa: B023
+
+        x0 = np.log([getattr(hw, k) for k in free])
+        solution = least_squares(residual, x0, method="trf", diff_step=1e-3)  # float32 model
+        hw = replace(hw, **dict(zip(free, np.exp(solution.x).tolist(), strict=True)))
+    return hw
+
+
+def errors(hw: HardwareConfig, reference: pd.DataFrame) -> pd.DataFrame:
+    """Relative error (model / reference - 1) of every metric on every row."""
+    model = predict(hw, reference)
+    return pd.DataFrame(
+        {m: model[m].to_numpy() / reference[COMPARED[m]].to_numpy() - 1 for m in COMPARED}
     )
-    frame = pd.DataFrame(rows, columns=["quantity", "reference", "model"])
-    frame["rel_error"] = frame["model"] / frame["reference"] - 1
-    return frame
+
+
+def _summary(rel: np.ndarray, model: np.ndarray, ref: np.ndarray) -> dict[str, float]:
+    return {
+        "median_ape_pct": 100 * float(np.median(np.abs(rel))),
+        "p90_ape_pct": 100 * float(np.quantile(np.abs(rel), 0.9)),
+        "spearman": float(spearmanr(model, ref).statistic),
+    }
+
+
+def split_validation(
+    hw: HardwareConfig, reference: pd.DataFrame, splits: int = 20, seed: int = 0
+) -> pd.DataFrame:
+    """Fit on a random half of the rows, evaluate on both halves, `splits` times.
+
+    Returns one row per (rows: fitted | held-out, metric): the median and 90th-percentile
+    absolute percentage error over all (split, row) pairs, and the median over splits of the
+    Spearman rank correlation within that split's rows.
+    """
+    pooled: dict[tuple[str, str], list[np.ndarray]] = {}
+    rho: dict[tuple[str, str], list[float]] = {}
+    model_metrics = (*METRICS, "leakage_pj")
+    for train, test in ShuffleSplit(splits, test_size=0.5, random_state=seed).split(reference):
+        fitted = fit(hw, reference.iloc[train])
+        model = predict(fitted, reference)
+        for rows, index in (("fitted", train), ("held-out", test)):
+            for metric in model_metrics:
+                ref = reference[COMPARED[metric]].to_numpy()[index]
+                out = model[metric].to_numpy()[index]
+                pooled.setdefault((rows, metric), []).append(out / ref - 1)
+                rho.setdefault((rows, metric), []).append(spearmanr(out, ref).statistic)
+    table = []
+    for (rows, metric), rel in pooled.items():
+        rel = np.concatenate(rel)
+        table.append(
+            {
+                "rows": rows,
+                "metric": metric,
+                "median_ape_pct": 100 * float(np.median(np.abs(rel))),
+                "p90_ape_pct": 100 * float(np.quantile(np.abs(rel), 0.9)),
+                "spearman": float(np.median(rho[(rows, metric)])),
+            }
+        )
+    return pd.DataFrame(table)
+
+
+def all_rows_summary(hw: HardwareConfig, reference: pd.DataFrame) -> pd.DataFrame:
+    """Errors of the constants in `hw` on every reference row (one row per metric)."""
+    model = predict(hw, reference)
+    return pd.DataFrame(
+        [
+            {"metric": metric}
+            | _summary(
+                model[metric].to_numpy() / reference[COMPARED[metric]].to_numpy() - 1,
+                model[metric].to_numpy(),
+                reference[COMPARED[metric]].to_numpy(),
+            )
+            for metric in (*METRICS, "leakage_pj")
+        ]
+    )
+
+
+def _direction(step: np.ndarray) -> np.ndarray:
+    return np.where(np.abs(step) <= FLAT, 0, np.sign(step))
+
+
+def sweep_series(reference: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """Every one-factor series of the reference, as (name, rows sorted by the varied gene): the
+    m, ADC-bit and input-bit sweeps per ADC type, the grid's m and ADC-bit series, and ADC type
+    at every peripheral setting that has both."""
+    series = []
+    for sweep, gene in SWEEPS.items():
+        rows = reference[reference["groups"].apply(lambda g, s=sweep: s in g)]
+        for adc, part in rows.groupby("adc_type"):
+            series.append((f"{sweep} {adc}", part.sort_values(gene)))
+    grid = reference[reference["groups"].apply(lambda g: "grid" in g)]
+    for (adc, bits), part in grid.groupby(["adc_type", "adc_bits"]):
+        series.append((f"grid m {adc} {bits}b", part.sort_values("col_share")))
+    for (adc, m), part in grid.groupby(["adc_type", "col_share"]):
+        series.append((f"grid adc_bits {adc} m={m}", part.sort_values("adc_bits")))
+    return series
+
+
+def trend_check(hw: HardwareConfig, reference: pd.DataFrame) -> pd.DataFrame:
+    """Every step of every one-factor series: reference and model relative steps per metric,
+    and whether they agree (same direction, or either within +-`FLAT`)."""
+    model = predict(hw, reference)
+    table = []
+    for name, part in sweep_series(reference):
+        index = part.index.to_numpy()
+        for metric in METRICS:
+            ref = reference.loc[index, COMPARED[metric]].to_numpy()
+            out = model.loc[index, metric].to_numpy()
+            ref_step = ref[1:] / ref[:-1] - 1
+            out_step = out[1:] / out[:-1] - 1
+            rd, od = _direction(ref_step), _direction(out_step)
+            for i in range(len(ref_step)):
+                table.append(
+                    {
+                        "series": name,
+                        "metric": metric,
+                        "step": i + 1,
+                        "ref_step_pct": 100 * ref_step[i],
+                        "model_step_pct": 100 * out_step[i],
+                        "agrees": bool(rd[i] == od[i] or rd[i] == 0 or od[i] == 0),
+                    }
+                )
+    return pd.DataFrame(table)

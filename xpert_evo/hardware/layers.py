@@ -1,0 +1,339 @@
+"""Per-layer physics of the crossbar cost model, on arrays of any (broadcastable) shape.
+
+One function, `layer_costs`, prices conv layers from their genes; `CostModel` calls it on
+(N genomes, L + 1 layers) arrays, the cost command (`xpert_evo.cost`) and the validation on
+(rows,) arrays. Equations (docs/cost_model.md derives them; the constants are in
+conf/hardware/*.yaml with their sources):
+
+Mapping (NeuroSim V1.3 floorplan, neurosim-rram-layers.md): a tile is T x T crossbars,
+T = sqrt(crossbars per tile); the weight matrix (rows = Cin K^2, cols = Cout x cells per weight x
+2 for a differential encoding) is cut into tile-sized blocks:
+    tiles = ceil(rows / (T X_r)) ceil(cols / (T X_c))
+    duplication d = floor(T / min(row blocks, T)) floor(T / min(col blocks, T))
+    vectors = ceil(F^2 / d)  input vectors each crossbar reads one after another
+Sensing path (ns, before the clock margin):
+    path = t_sense + t_sel (X_c / m) + t_sel2 (X_c / m)^2 + t_dec log2 m + t_ADC
+    t_ADC = t_flash + t_level (2^b - 1) for flash, (b + 1) t_SAR for SAR
+Cycles: sensing vectors p m; accumulation vectors m (a_t tiles + a_p p) (partial sums of
+    every tile of the layer, and of every bit plane, accumulated in turn);
+    buffers and interconnect c_in F^2 Cin p + c_out F^2 Cout + c_vec vectors.
+Energy (pJ, dynamic): signal conversions = F^2 (p - 1) row blocks cols (the sign plane of
+    non-negative inputs is all zero and costs nothing), each e_ADC(type, b) + e_cur(type) a, with
+    a the fraction of a crossbar's rows that see real inputs (row fill x the share of each 3x3
+    window inside the zero-padded map); every sensing cycle drives all columns: conversions m
+    e_col; accumulation F^2 p row blocks cols (e_acc + e_acc_b b); buffers and wires per input bit
+    and per output value, the wires over the tile side.
+Area (um2 per tile): T^2 (X_r X_c A_cell + (X_c / m)(A_ADC + A_acc + A_acc_b (b + p))
+    + A_dec m) + A_tile.
+Leakage (uW per tile): P_tile + T^2 (X_c / m) P_ADC(type, b).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from xpert_evo.hardware.config import HardwareConfig
+
+MAX_ADC_BITS = 16
+"""Largest ADC resolution the model tabulates."""
+
+DTYPE = np.float32
+"""Working precision: float32 halves memory traffic; relative rounding ~1e-7 is far below the
+model's error against NeuroSim."""
+
+# NeuroSim V1.3 SAR ADC area: A_nmos (269 + (b - 1) 109) + A_pmos (209 + (b - 1) 73) (facts file);
+# with A_nmos = A_pmos that is (478 + 182 (b - 1)) transistor areas.
+_SAR_TRANSISTORS_BASE = 269 + 209
+_SAR_TRANSISTORS_PER_BIT = 109 + 73
+
+
+@dataclass(frozen=True)
+class AdcTables:
+    """Per-ADC figures indexed by `key = adc_flash * (MAX_ADC_BITS + 1) + adc_bits`.
+
+    Attributes:
+        area_um2, area_per_share_um2: area of one ADC is area_um2 + area_per_share_um2 x m.
+        delay_ns: conversion delay on the sensing path.
+        energy_pj, current_energy_pj: energy per conversion is energy_pj + current_energy_pj x a.
+        leakage_uw: leakage power of one ADC.
+    """
+
+    area_um2: np.ndarray
+    area_per_share_um2: np.ndarray
+    delay_ns: np.ndarray
+    energy_pj: np.ndarray
+    current_energy_pj: np.ndarray
+    leakage_uw: np.ndarray
+
+    @classmethod
+    def of(cls, hw: HardwareConfig) -> AdcTables:
+        """Tabulate every (type, bits) for these hardware constants."""
+        bits = np.tile(np.arange(MAX_ADC_BITS + 1, dtype=np.float64), 2)
+        flash = np.repeat([False, True], MAX_ADC_BITS + 1)
+        comparators = 2.0**bits - 1
+        sar_transistors = _SAR_TRANSISTORS_BASE + _SAR_TRANSISTORS_PER_BIT * (bits - 1)
+        tables = {
+            "area_um2": np.where(
+                flash,
+                comparators
+                * (hw.flash_area_per_level_um2 + hw.flash_area_per_level_bit_um2 * bits),
+                hw.sar_area_per_transistor_um2 * sar_transistors,
+            ),
+            "area_per_share_um2": np.where(
+                flash, comparators * hw.flash_area_per_level_share_um2, 0.0
+            ),
+            "delay_ns": np.where(
+                flash,
+                hw.flash_delay_ns + hw.flash_delay_per_level_ns * comparators,
+                (bits + 1) * hw.sar_delay_per_cycle_ns,
+            ),
+            "energy_pj": np.where(
+                flash,
+                hw.flash_energy_pj + hw.flash_energy_per_level_pj * comparators,
+                hw.sar_energy_per_cycle_pj * (bits + 1),
+            ),
+            "current_energy_pj": np.where(
+                flash, hw.flash_current_energy_pj, hw.sar_current_energy_pj
+            ),
+            "leakage_uw": np.where(
+                flash, hw.flash_leakage_per_level_uw * comparators, hw.sar_leakage_uw
+            ),
+        }
+        return cls(**{k: v.astype(DTYPE) for k, v in tables.items()})
+
+
+def window_fraction(out_map: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """Share of a K x K 'same' window's taps that fall inside the map, averaged over the F^2
+    output positions: ((K F - h (h + 1)) / (K F))^2 with h = K // 2 (1 for a 1x1 kernel)."""
+    half = kernel // 2
+    return ((kernel * out_map - half * (half + 1)) / (kernel * out_map)) ** 2
+
+
+def layer_costs(
+    hw: HardwareConfig,
+    adc: AdcTables,
+    cin: np.ndarray,
+    cout: np.ndarray,
+    out_map: np.ndarray,
+    kernel: np.ndarray,
+    col_share: np.ndarray,
+    adc_key: np.ndarray,
+    adc_bits: np.ndarray,
+    input_bits: np.ndarray,
+    breakdown: bool = False,
+) -> dict[str, np.ndarray]:
+    """Cost of every layer of the broadcast arrays (float `DTYPE`, integer `adc_key`).
+
+    Returns arrays of the broadcast shape: tiles, crossbars, duplication, path_ns (sensing path
+    before the margin), cycles, area_mm2, energy_pj (dynamic), leakage_uw; with `breakdown`
+    also the parts: cycles_{sense,accumulation,buffer}, area_{array,adc,mux,accumulation,buffer}
+    _mm2 and energy_{adc,mux,accumulation,buffer,interconnect}_pj. Latency is cycles x clock
+    period, set by the caller (it depends on the clocking mode).
+    """
+    xr, xc = DTYPE(hw.xbar_rows), DTYPE(hw.xbar_cols)
+    side = DTYPE(hw.tile_side_xbars)
+    m, b, p = col_share, adc_bits, input_bits
+    pixels = out_map * out_map
+
+    rows = cin * kernel * kernel
+    cols = cout * DTYPE(hw.columns_per_weight)
+    row_blocks = np.ceil(rows / xr)
+    col_blocks = np.ceil(cols / xc)
+    tiles = np.ceil(row_blocks / side) * np.ceil(col_blocks / side)
+    duplication = np.floor(side / np.minimum(row_blocks, side)) * np.floor(
+        side / np.minimum(col_blocks, side)
+    )
+    vectors = np.ceil(pixels / duplication)
+    adcs = xc / m  # ADCs per crossbar
+
+    # sensing path and cycles
+    path_ns = (
+        hw.sense_delay_ns
+        + adcs * (hw.select_delay_per_col_ns + hw.select_delay_per_col2_ns * adcs)
+        + hw.decoder_delay_per_stage_ns * np.log2(m)
+        + adc.delay_ns[adc_key]
+    )
+    sense_cycles = vectors * p * m
+    accum_cycles = vectors * m * (hw.accum_cycles_per_tile * tiles + hw.accum_cycles_per_input_bit * p)
+    input_bits_moved = pixels * cin * p
+    outputs = pixels * cout
+    buffer_cycles = (
+        hw.input_cycles_per_bit * input_bits_moved
+        + hw.output_cycles_per_value * outputs
+        + hw.cycles_per_vector * vectors
+    )
+
+    # area per tile, um2
+    cell_um2 = hw.cell_area_f2 * (hw.feature_nm * 1e-3) ** 2
+    adc_um2 = adc.area_um2[adc_key] + adc.area_per_share_um2[adc_key] * m
+    accum_um2 = hw.accum_area_per_adc_um2 + hw.accum_area_per_adc_bit_um2 * (b + p)
+    per_xbar_um2 = xr * xc * cell_um2 + adcs * (adc_um2 + accum_um2) + hw.decoder_area_um2 * m
+    tile_um2 = side * side * per_xbar_um2 + hw.tile_periphery_area_um2
+    area_mm2 = tiles * tile_um2 * 1e-6
+
+    # dynamic energy, pJ
+    activity = rows / (row_blocks * xr) * window_fraction(out_map, kernel)
+    reads = pixels * row_blocks * cols  # column reads per input bit plane
+    signal = reads * (p - 1)
+    adc_pj = signal * (adc.energy_pj[adc_key] + adc.current_energy_pj[adc_key] * activity)
+    mux_pj = signal * m * hw.column_cycle_energy_pj
+    accum_pj = reads * p * (hw.accum_energy_pj + hw.accum_energy_per_bit_pj * b)
+    buffer_pj = (
+        hw.buffer_energy_per_input_bit_pj * input_bits_moved
+        + hw.buffer_energy_per_output_pj * outputs
+    )
+    tile_side_mm = np.sqrt(tile_um2) * 1e-3
+    wire_pj = tile_side_mm * (
+        hw.wire_energy_per_input_bit_mm_pj * input_bits_moved
+        + hw.wire_energy_per_output_mm_pj * outputs
+    )
+    out = {
+        "tiles": tiles,
+        "crossbars": row_blocks * col_blocks,
+        "duplication": duplication,
+        "path_ns": path_ns,
+        "cycles": sense_cycles + accum_cycles + buffer_cycles,
+        "area_mm2": area_mm2,
+        "energy_pj": adc_pj + mux_pj + accum_pj + buffer_pj + wire_pj,
+        "leakage_uw": tiles
+        * (hw.leakage_per_tile_uw + side * side * adcs * adc.leakage_uw[adc_key]),
+    }
+    if breakdown:
+        scale = tiles * 1e-6
+        out |= {
+            "cycles_sense": sense_cycles,
+            "cycles_accumulation": accum_cycles,
+            "cycles_buffer": buffer_cycles,
+            "area_array_mm2": scale * side * side * xr * xc * cell_um2,
+            "area_adc_mm2": scale * side * side * adcs * adc_um2,
+            "area_mux_mm2": scale * side * side * hw.decoder_area_um2 * m,
+            "area_accumulation_mm2": scale * side * side * adcs * accum_um2,
+            "area_buffer_mm2": scale * hw.tile_periphery_area_um2 * np.ones_like(m),
+            "energy_adc_pj": adc_pj,
+            "energy_mux_pj": mux_pj,
+            "energy_accumulation_pj": accum_pj,
+            "energy_buffer_pj": buffer_pj,
+            "energy_interconnect_pj": wire_pj,
+        }
+    return out
+
+
+def clock_ns(hw: HardwareConfig, path_ns: np.ndarray) -> np.ndarray:
+    """Clock period of a sensing path: margin x path, never faster than the maximum clock."""
+    return np.maximum(DTYPE(1.0 / hw.max_clock_ghz), DTYPE(hw.clock_margin) * path_ns)
+
+
+LAYER_COLUMNS: tuple[str, ...] = (
+    "cin",
+    "cout",
+    "out_map",
+    "col_share",
+    "adc_type",
+    "adc_bits",
+    "input_bits",
+)
+"""Gene columns of a per-layer table (the reference file's names); `k` (kernel) is optional."""
+
+ADC_TYPE_NAMES: tuple[str, ...] = ("sar", "flash")
+"""adc_type values; the index is the `adc_flash` gene."""
+
+OUTPUT_COLUMNS: tuple[str, ...] = ("area_mm2", "energy_pj", "leakage_pj", "latency_ns", "clock_ns")
+"""What `cost_table` adds to every row."""
+
+
+class LayerTableError(ValueError):
+    """A per-layer table the cost model cannot price; the message names the row and column."""
+
+
+def _check_table(hw: HardwareConfig, frame: pd.DataFrame, source: str) -> None:
+    missing = [c for c in LAYER_COLUMNS if c not in frame.columns]
+    if missing:
+        raise LayerTableError(
+            f"{source}: header: missing column {missing[0]!r}; a layer table needs the columns "
+            f"{list(LAYER_COLUMNS)} (and optionally 'k')"
+        )
+    for i, value in enumerate(frame["adc_type"]):
+        if str(value).strip().lower() not in ADC_TYPE_NAMES:
+            raise LayerTableError(
+                f"{source}: row {i + 1}, column 'adc_type': {value!r} is not an ADC type; "
+                f"allowed values are {list(ADC_TYPE_NAMES)}"
+            )
+    integer = [c for c in LAYER_COLUMNS if c != "adc_type"] + (["k"] if "k" in frame else [])
+    for column in integer:
+        values = pd.to_numeric(frame[column], errors="coerce")
+        bad = ~(values.notna() & (values >= 1) & (values == np.round(values)))
+        if column == "input_bits":
+            bad |= values < 2
+        if column == "adc_bits":
+            bad |= values > MAX_ADC_BITS
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            allowed = {
+                "input_bits": "an integer >= 2 (the sign plane plus at least one magnitude bit)",
+                "adc_bits": f"an integer in 1..{MAX_ADC_BITS}",
+            }.get(column, "an integer >= 1")
+            raise LayerTableError(
+                f"{source}: row {i + 1}, column {column!r}: {frame[column].iloc[i]!r} is not "
+                f"allowed; allowed values are {allowed}"
+            )
+    share = frame["col_share"].astype(int).to_numpy()
+    bad = (hw.xbar_cols % share != 0) | (share & (share - 1) != 0)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        divisors = [d for d in range(1, hw.xbar_cols + 1) if hw.xbar_cols % d == 0]
+        raise LayerTableError(
+            f"{source}: row {i + 1}, column 'col_share': {share[i]} does not divide the "
+            f"crossbar's {hw.xbar_cols} columns into a power-of-two mux; allowed values are "
+            f"{divisors}"
+        )
+
+
+def cost_table(
+    hw: HardwareConfig, frame: pd.DataFrame, source: str = "table", breakdown: bool = False
+) -> pd.DataFrame:
+    """Price every row of a per-layer table (`LAYER_COLUMNS`, optional `k`, default 3) as one
+    layer on its own tiles with its own clock; return the rows with `OUTPUT_COLUMNS` added
+    (and the components when `breakdown`). Raise `LayerTableError` naming the row and column of
+    the first bad value. The leakage is the layer's own tiles over its own latency, as the
+    reference's leakage_energy_real_tiles_pj.
+    """
+    _check_table(hw, frame, source)
+    adc = AdcTables.of(hw)
+
+    def col(name: str) -> np.ndarray:
+        return frame[name].to_numpy().astype(DTYPE)
+
+    flash = frame["adc_type"].astype(str).str.strip().str.lower().eq("flash").to_numpy()
+    bits = frame["adc_bits"].to_numpy().astype(np.int64)
+    kernel = col("k") if "k" in frame else np.full(len(frame), 3, DTYPE)
+    costs = layer_costs(
+        hw,
+        adc,
+        col("cin"),
+        col("cout"),
+        col("out_map"),
+        kernel,
+        col("col_share"),
+        flash * (MAX_ADC_BITS + 1) + bits,
+        bits.astype(DTYPE),
+        col("input_bits"),
+        breakdown,
+    )
+    period = clock_ns(hw, costs["path_ns"])
+    latency = costs["cycles"] * period
+    out = frame.copy()
+    out["area_mm2"] = costs["area_mm2"].astype(np.float64)
+    out["energy_pj"] = costs["energy_pj"].astype(np.float64)
+    out["leakage_pj"] = (costs["leakage_uw"] * latency * 1e-3).astype(np.float64)
+    out["latency_ns"] = latency.astype(np.float64)
+    out["clock_ns"] = period.astype(np.float64)
+    if breakdown:
+        for key in ("tiles", "duplication"):
+            out[key] = costs[key].astype(np.float64)
+        for key, values in costs.items():
+            if key.startswith(("area_", "energy_")) and key not in OUTPUT_COLUMNS:
+                out[key] = values.astype(np.float64)
+    return out
