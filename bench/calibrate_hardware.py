@@ -1,201 +1,236 @@
-"""Fit the cost model's calibrated constants to the NeuroSim figures of the facts file.
+"""Fit the cost model to NeuroSim's per-layer RRAM reference, validate it, and re-cost designs.
 
-Run: python bench/calibrate_hardware.py
+Run: python bench/calibrate_hardware.py [--write-config] [--splits 20]
 
-It prints the fitted constants (the values marked "fit" in conf/hardware/xpert_rram_32nm.yaml)
-and, for the constants currently in that file, the model against every reference figure.
-Every fitted group is linear in its constants once the groups before it are fixed, so each step
-is a small relative least-squares solve:
-  1. area: per-crossbar buffer + interconnect overhead and per-ADC area (flash, SAR) <- the ten
-     per-tile areas;
-  2. cycles: shift-add cycles per read and data-movement bandwidth <- test-layer cycles at
-     2/4/8-bit inputs and the VGG16 latencies divided by their clock periods;
-  3. sensing path: row-drive delay from the latency minimum at m ~ 11 (facts: lowest at m = 8-16),
-     then bit-line, mux and flash delays from the m = 8 clock periods;
-  4. energy: ADC energy per conversion <- test-layer ADC energy per input bit; buffer energy per
-     bit and leakage power per tile <- VGG16 energies (flash and SAR). The SAR run is 4x longer
-     than the flash run but its ADCs use only 1.4x the energy: leakage explains the rest.
+1. Fits the constants of `xpert_evo.hardware.validation.FIT_GROUPS` on all 54 rows of
+   shared/reference/neurosim-rram-layers.csv; `--write-config` writes them into the "fit" lines
+   of conf/hardware/*.yaml.
+2. Validation: `--splits` random halves (seeds 0..); fit on one half, errors on the fitted and
+   on the held-out rows -> docs/results/cost_validation.{csv,md}. Also the shipped constants on
+   all rows.
+3. Trend check: every step of every one-factor sweep, model against reference
+   -> docs/results/cost_trends.csv and a summary in cost_validation.md.
+4. Re-costs VGG16 and XPert's published designs in every clocking x encoding
+   -> docs/results/cost_designs.md.
+5. Plots of each gene's trend, model against reference -> docs/cost_trends_<gene>.png.
+Every result file starts with the command, git commit, date and machine that produced it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import argparse
+import datetime as dt
+import os
+import platform
+import re
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
 
-import numpy as np
-import yaml
+import matplotlib
 
-from xpert_evo.backbone import Backbone
-from xpert_evo.hardware.config import CONF_DIR, HardwareConfig
-from xpert_evo.hardware.model import CostModel
-from xpert_evo.hardware.reference import (
-    CLOCK_PERIOD_NS_M8,
-    LATENCY_MIN_COL_SHARE,
-    TEST_LAYER_ADC_PJ_PER_INPUT_BIT,
-    TEST_LAYER_CYCLES,
-    TEST_LAYER_INDEX,
-    TILE_AREA_MM2,
-    VGG16,
-    VGG16_N_LAYERS,
-    reference_genome,
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from xpert_evo.backbone import Backbone  # noqa: E402
+from xpert_evo.genome import Genomes  # noqa: E402
+from xpert_evo.hardware.config import CONF_DIR, load_hardware_config  # noqa: E402
+from xpert_evo.hardware.model import CostModel  # noqa: E402
+from xpert_evo.hardware.reference import COMPARED, METRICS, PUBLISHED, load_layers  # noqa: E402
+from xpert_evo.hardware.validation import (  # noqa: E402
+    FIT_GROUPS,
+    all_rows_summary,
+    fit,
+    predict,
+    split_validation,
+    trend_check,
 )
-from xpert_evo.hardware.validation import compare_to_reference
 
-BUFFER_SHARE = 0.6  # assumption: split of the per-crossbar overhead area, buffers vs interconnect
-BITLINE_SHARE = 0.75  # assumption: split of the non-ADC, non-drive sensing path, bit line vs mux
-START = {  # any positive start values: every fit below is exact in its own constants
-    "flash_area_per_level_um2": 1.0,
-    "sar_area_per_transistor_um2": 1.0,
-    "buffer_area_per_xbar_um2": 1.0,
-    "interconnect_area_per_xbar_um2": 1.0,
-    "bitline_delay_ns": 0.1,
-    "mux_delay_ns": 0.05,
-    "drive_delay_per_col_ns": 0.01,
-    "flash_delay_ns": 1.0,
-    "shift_add_cycles_per_pixel_bit": 1.0,
-    "buffer_bits_per_cycle": 10.0,
-    "interconnect_bits_per_cycle": 10.0,
-    "flash_energy_6b_pj": 1.0,
-    "sar_energy_6b_pj": 1.0,
-    "buffer_energy_per_bit_pj": 1.0,
-    "leakage_mw_per_tile": 0.01,
-}
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "docs" / "results"
+DOCS = ROOT / "docs"
+XPERTNET_GENES = {"col_share": 8, "adc_type": "flash", "adc_bits": 6, "input_bits": 4}
+"""Peripheral genes of the published 50 mm2 design as the issue states them (every layer)."""
 
 
-def linear_fit(
-    params: dict, keys: list[str], predict: Callable[[dict], np.ndarray], target: np.ndarray
-) -> dict:
-    """Set `keys` so that `predict` (affine in them) best matches `target` in relative error."""
-    zero = predict({**params, **{k: 1e-12 for k in keys}})
-    columns = [predict({**params, **{k: 1e-12 for k in keys}, k: 1.0}) - zero for k in keys]
-    design = np.stack(columns, axis=1) / target[:, None]
-    solution, *_ = np.linalg.lstsq(design, 1.0 - zero / target, rcond=None)
-    return {**params, **dict(zip(keys, solution.tolist(), strict=True))}
-
-
-def model_of(params: dict) -> CostModel:
-    """Cost model on the CIFAR-10 backbone with these hardware constants."""
-    return CostModel(HardwareConfig.from_config(params), Backbone())
-
-
-def tile_areas(params: dict) -> np.ndarray:
-    """Per-tile area (mm2) of the test layer at every (ADC type, m) of the reference table."""
-    out = []
-    for adc, table in TILE_AREA_MM2.items():
-        for m in table:
-            rep = model_of(params).evaluate(reference_genome(adc, m))
-            layer = rep.layer_area_mm2[0, TEST_LAYER_INDEX].sum()
-            out.append(layer / rep.tiles[0, TEST_LAYER_INDEX])
-    return np.array(out)
-
-
-def cycles(params: dict) -> np.ndarray:
-    """Test-layer cycles at 2/4/8-bit inputs, then VGG16 (12 layers) cycles for flash and SAR."""
-    out = []
-    for p in TEST_LAYER_CYCLES:
-        rep = model_of(params).evaluate(reference_genome("flash", 8, p))
-        out.append(rep.layer_latency_ns[0, TEST_LAYER_INDEX].sum() / rep.clock_period_ns[0])
-    for adc in VGG16:
-        rep = model_of(params).evaluate(reference_genome(adc))
-        out.append(rep.layer_latency_ns[0, :VGG16_N_LAYERS].sum() / rep.clock_period_ns[0])
-    return np.array(out)
-
-
-def vgg16_energy(params: dict) -> np.ndarray:
-    """VGG16 (12 layers) energy per image for flash and SAR, pJ."""
-    return np.array(
-        [
-            model_of(params)
-            .evaluate(reference_genome(adc))
-            .layer_energy_pj[0, :VGG16_N_LAYERS]
-            .sum()
-            for adc in VGG16
-        ]
+def stamp() -> str:
+    """Provenance line: command, git commit, date, machine."""
+    commit = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    return (
+        f"produced by `python {' '.join(sys.argv)}` at commit {commit}"
+        f"{' (+ uncommitted changes)' if dirty else ''}, {dt.datetime.now():%Y-%m-%d %H:%M}, "
+        f"{platform.node()} ({os.cpu_count()} cores)"
     )
 
 
-def fit() -> dict:
-    """All calibrated constants, starting from the assumed ones in the YAML file."""
-    with (CONF_DIR / "xpert_rram_32nm.yaml").open() as fh:
-        params = {k: START.get(k, v) for k, v in yaml.safe_load(fh).items()}
+def write_config(fitted) -> None:
+    """Write the fitted constants into the 'fit' lines of every conf/hardware/*.yaml."""
+    keys = [k for group in FIT_GROUPS.values() for k in group]
+    for path in sorted(CONF_DIR.glob("*.yaml")):
+        text = path.read_text()
+        for key in keys:
+            text = re.sub(
+                rf"^({key}:\s*)(\S+)", rf"\g<1>{getattr(fitted, key):.6g}", text, flags=re.M
+            )
+        path.write_text(text)
+        print(f"wrote fitted constants into {path.relative_to(ROOT)}")
 
-    # 1. area: overhead per crossbar (split by assumption) and per-ADC area of each type
-    params = linear_fit(
-        {**params, "interconnect_area_per_xbar_um2": 1e-12},
-        ["buffer_area_per_xbar_um2", "flash_area_per_level_um2", "sar_area_per_transistor_um2"],
-        tile_areas,
-        np.array([v for table in TILE_AREA_MM2.values() for v in table.values()]),
-    )
-    overhead = params["buffer_area_per_xbar_um2"]
-    params["buffer_area_per_xbar_um2"] = BUFFER_SHARE * overhead
-    params["interconnect_area_per_xbar_um2"] = (1 - BUFFER_SHARE) * overhead
 
-    # 2. cycles: shift-add cycles per read, input (buffer) and output (interconnect) bandwidth
-    target = np.array(
-        list(TEST_LAYER_CYCLES.values())
-        + [VGG16[adc]["latency_ns"] / CLOCK_PERIOD_NS_M8[adc] for adc in VGG16]
-    )
+def md(frame: pd.DataFrame) -> str:
+    """A markdown table (numbers to 3 significant digits, Spearman to 3 decimals)."""
 
-    inverse = {"inv_in": "buffer_bits_per_cycle", "inv_out": "interconnect_bits_per_cycle"}
+    def cell(value: object, column: str) -> str:
+        if isinstance(value, float | np.floating):
+            return f"{value:.3f}" if column == "spearman" else f"{value:.3g}"
+        return str(value)
 
-    def cycles_of(q: dict) -> np.ndarray:
-        q = dict(q)
-        bandwidths = {key: 1.0 / q.pop(inv) for inv, key in inverse.items()}
-        return cycles({**q, **bandwidths})
+    lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * frame.shape[1]]
+    for row in frame.itertuples(index=False):
+        cells = (cell(v, c) for v, c in zip(row, frame.columns, strict=True))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
-    fitted = linear_fit(
-        {**params, **dict.fromkeys(inverse, 0.1)},
-        ["shift_add_cycles_per_pixel_bit", *inverse],
-        cycles_of,
-        target,
-    )
-    bandwidths = {key: 1.0 / fitted.pop(inv) for inv, key in inverse.items()}
-    params = {**fitted, **bandwidths}
 
-    # 3. sensing path. Latency(m) ~ (C0 + S m)(t0 + t_d X/m) is lowest at m*^2 = C0 X t_d / (S t0)
-    rep = model_of(params).evaluate(reference_genome("flash", 8, 4))
-    m_ref = 8
-    period = rep.clock_period_ns[0]
-    lat = rep.layer_latency_ns[0, TEST_LAYER_INDEX]
-    total_cycles = lat.sum() / period
-    sensing_cycles = (lat[0] + lat[1] + lat[2]) / period  # array + adc + mux shares of sensing
-    per_m = sensing_cycles / m_ref
-    c0 = total_cycles - sensing_cycles
-    m_star = float(np.sqrt(np.prod(LATENCY_MIN_COL_SHARE)))
-    cols = params["xbar_cols"]
-    ratio = m_star**2 * per_m / (c0 * cols)  # t_d / t0
-    path_flash = CLOCK_PERIOD_NS_M8["flash"] / params["clock_margin"]
-    path_sar = CLOCK_PERIOD_NS_M8["sar"] / params["clock_margin"]
-    t0_flash = path_flash / (1 + ratio * cols / m_ref)
-    drive = ratio * t0_flash
-    sar_adc = (6 + 1) * params["sar_delay_per_cycle_ns"]
-    rest = path_sar - sar_adc - drive * cols / m_ref  # bit line + mux
-    params["drive_delay_per_col_ns"] = drive
-    params["bitline_delay_ns"] = BITLINE_SHARE * rest
-    params["mux_delay_ns"] = (1 - BITLINE_SHARE) * rest
-    params["flash_delay_ns"] = path_flash - rest - drive * cols / m_ref
+def designs_table() -> pd.DataFrame:
+    """VGG16 and the published designs in every clocking x weight encoding."""
+    hw = load_hardware_config()
+    rows = []
+    for clocking in ("layer", "chip"):
+        for encoding in ("differential", "offset"):
+            model = CostModel(
+                replace(hw, clocking=clocking, weight_encoding=encoding), Backbone()
+            )
+            for name, channels in PUBLISHED.items():
+                for adc in ("flash", "sar"):
+                    genes = XPERTNET_GENES | {"adc_type": adc}
+                    rep = model.evaluate(Genomes.uniform(channels, **genes))
+                    rows.append(
+                        {
+                            "design": name,
+                            "adc": adc,
+                            "clocking": clocking,
+                            "weight_encoding": encoding,
+                            "area_mm2": rep.area_mm2[0],
+                            "energy_pj": rep.energy_pj[0],
+                            "leakage_pj": rep.leakage_pj[0],
+                            "latency_ns": rep.latency_ns[0],
+                            "edap": rep.edap[0],
+                            "tops_per_w": rep.tops_per_w[0],
+                            "clock_ns": rep.clock_period_ns[0],
+                        }
+                    )
+    return pd.DataFrame(rows)
 
-    # 4. energy: ADC per conversion from the test layer, then buffer energy and leakage
-    rep = model_of(params).evaluate(reference_genome("flash", 8, 1))
-    conversions = rep.layer_energy_pj[0, TEST_LAYER_INDEX, 1] / params["flash_energy_6b_pj"]
-    params["flash_energy_6b_pj"] = TEST_LAYER_ADC_PJ_PER_INPUT_BIT["flash"] / conversions
-    params["sar_energy_6b_pj"] = TEST_LAYER_ADC_PJ_PER_INPUT_BIT["sar"] / conversions
-    return linear_fit(
-        params,
-        ["buffer_energy_per_bit_pj", "leakage_mw_per_tile"],
-        vgg16_energy,
-        np.array([VGG16[adc]["energy_pj"] for adc in VGG16]),
-    )
+
+def plot_trends(hw, reference: pd.DataFrame) -> list[Path]:
+    """One figure per gene: the four metrics, reference (dots) against model (lines)."""
+    model = predict(hw, reference)
+    base = {"col_share": 8, "adc_bits": 6, "input_bits": 4, "cin": 128, "cout": 128}
+    paths = []
+    for gene, label in (
+        ("col_share", "column sharing m"),
+        ("adc_bits", "ADC bits"),
+        ("input_bits", "input bits"),
+        ("adc_type", "ADC type"),
+    ):
+        fig, axes = plt.subplots(1, 4, figsize=(16, 3.6))
+        fixed = {k: v for k, v in base.items() if k != gene}
+        mask = np.logical_and.reduce([reference[k] == v for k, v in fixed.items()])
+        part = reference[mask]
+        for ax, metric in zip(axes, METRICS, strict=True):
+            if gene == "adc_type":
+                x = np.arange(2)
+                for i, adc in enumerate(("flash", "sar")):
+                    row = part[part.adc_type == adc].index
+                    ax.bar(i - 0.2, reference.loc[row, COMPARED[metric]], 0.4, label="NeuroSim")
+                    ax.bar(i + 0.2, model.loc[row, metric], 0.4, label="model", alpha=0.7)
+                ax.set_xticks(x, ["flash", "sar"])
+            else:
+                for adc, colour in (("flash", "tab:blue"), ("sar", "tab:orange")):
+                    rows = part[part.adc_type == adc].sort_values(gene)
+                    ax.plot(rows[gene], rows[COMPARED[metric]], "o", color=colour,
+                            label=f"NeuroSim {adc}")
+                    ax.plot(rows[gene], model.loc[rows.index, metric], "-", color=colour,
+                            label=f"model {adc}")
+                if gene == "col_share":
+                    ax.set_xscale("log", base=2)
+            ax.set_yscale("log")
+            ax.set_title(f"{metric} vs {label}")
+        axes[0].legend(fontsize=7)
+        fig.suptitle("128->128 conv, F = 16; others at m = 8, 6-bit ADC, 4-bit inputs "
+                     "(offset encoding, layer clock, as simulated)", fontsize=9)
+        fig.tight_layout()
+        path = DOCS / f"cost_trends_{gene}.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        paths.append(path)
+    return paths
 
 
 def main() -> None:
-    """Print the fitted constants and the current model against the reference figures."""
-    fitted = fit()
-    print("# fitted constants (the 'fit' lines of conf/hardware/xpert_rram_32nm.yaml)")
-    for key in START:
-        print(f"{key}: {fitted[key]:.6g}")
-    print()
-    print("# model (constants as in conf/hardware/xpert_rram_32nm.yaml) against NeuroSim")
-    print(compare_to_reference().to_string(index=False))
+    """Fit, validate, check trends, re-cost the designs, plot; print every table."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--write-config", action="store_true")
+    parser.add_argument("--splits", type=int, default=20)
+    args = parser.parse_args()
+    reference = load_layers()
+    fitted = fit(load_hardware_config(), reference)
+    print("# constants fitted on all rows")
+    for group in FIT_GROUPS.values():
+        for key in group:
+            print(f"{key}: {getattr(fitted, key):.6g}")
+    if args.write_config:
+        write_config(fitted)
+    hw = load_hardware_config()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    header = stamp()
+
+    split = split_validation(hw, reference, splits=args.splits)
+    shipped = all_rows_summary(hw, reference).assign(rows="all (shipped constants)")
+    table = pd.concat([split, shipped[split.columns]], ignore_index=True)
+    trends = trend_check(hw, reference)
+    per_metric = trends.groupby("metric")["agrees"].agg(["sum", "count"]).reset_index()
+    per_metric.columns = ["metric", "steps agreeing", "steps"]
+    text = (
+        f"<!-- {header} -->\n\n"
+        f"Cost model against neurosim-rram-layers.csv ({len(reference)} rows). Split: "
+        f"{args.splits} random halves (sklearn ShuffleSplit, test_size 0.5, seed 0); errors "
+        "pooled over (split, row); Spearman = median over splits. Model output vs reference "
+        f"column: {COMPARED}.\n\n{md(table)}\n\n"
+        "Trend directions (every step of every one-factor series; a step agrees when both move "
+        "the same way or either is within +-2 %):\n\n"
+        f"{md(per_metric)}\n"
+    )
+    (RESULTS / "cost_validation.md").write_text(text)
+    table.to_csv(RESULTS / "cost_validation.csv", index=False)
+    trends.to_csv(RESULTS / "cost_trends.csv", index=False)
+    print(text)
+    bad = trends[~trends.agrees]
+    print(f"trend steps disagreeing: {len(bad)} of {len(trends)}")
+    if len(bad):
+        print(bad.to_string(index=False))
+
+    designs = designs_table()
+    text = (
+        f"<!-- {header} -->\n\nVGG16 and XPert's published designs, every layer m = 8, 6-bit "
+        "ADC, 4-bit inputs, CIFAR-10 backbone (13 convs + classifier, physical map sizes), "
+        "conf/hardware/xpert_rram_32nm.yaml. Defaults: clocking layer, weight_encoding "
+        f"differential.\n\n{md(designs)}\n"
+    )
+    (RESULTS / "cost_designs.md").write_text(text)
+    print(text)
+    for path in plot_trends(hw, reference):
+        print(f"wrote {path.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

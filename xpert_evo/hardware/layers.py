@@ -157,7 +157,8 @@ def layer_costs(
         + adc.delay_ns[adc_key]
     )
     sense_cycles = vectors * p * m
-    accum_cycles = vectors * m * (hw.accum_cycles_per_tile * tiles + hw.accum_cycles_per_input_bit * p)
+    accum_per_sense = hw.accum_cycles_per_tile * tiles + hw.accum_cycles_per_input_bit * p
+    accum_cycles = vectors * m * accum_per_sense
     input_bits_moved = pixels * cin * p
     outputs = pixels * cout
     buffer_cycles = (

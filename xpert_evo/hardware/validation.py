@@ -1,9 +1,9 @@
 """Fit the cost model's free constants to the NeuroSim per-layer reference and validate it.
 
 - `fit`: non-negative linear least squares, then least squares on log errors
-  (scipy.optimize.nnls, least_squares), one group of constants per metric, in order: clock <- clock_ns; area <- real-layer area; cycles <- latency (with the fitted
-  clock); energy <- dynamic energy; leakage <- the real tiles' leakage energy. Constants stay
-  >= 0.
+  (scipy.optimize.nnls, least_squares), one group of constants per metric, in order: clock <-
+  clock_ns; area <- real-layer area; cycles <- latency (with the fitted clock); energy <- dynamic
+  energy; leakage <- the real tiles' leakage energy. Constants stay >= 0.
 - `split_validation`: repeated random halves (scikit-learn `ShuffleSplit`): fit on one half,
   report the errors on the fitted and on the held-out rows.
 - `trend_check`: every step of every one-factor sweep, model against reference.
@@ -106,9 +106,15 @@ def fit(hw: HardwareConfig, reference: pd.DataFrame) -> HardwareConfig:
         free = tuple(k for k, x in zip(keys, start, strict=True) if x > 0)
         hw = replace(hw, **dict(zip(keys, start.tolist(), strict=True)))
 
-        def residual(x: np.ndarray, free: tuple[str, ...] = free) -> np.ndarray:
-            trial = replace(hw, **dict(zip(free, np.exp(x).tolist(), strict=True)))
-            return np.log(predict(trial, reference)[metric].to_numpy()) - target  # noqa: B023
+        def residual(
+            x: np.ndarray,
+            free: tuple[str, ...] = free,
+            base: HardwareConfig = hw,
+            metric: str = metric,
+            target: np.ndarray = target,
+        ) -> np.ndarray:
+            trial = replace(base, **dict(zip(free, np.exp(x).tolist(), strict=True)))
+            return np.log(predict(trial, reference)[metric].to_numpy()) - target
 
         x0 = np.log([getattr(hw, k) for k in free])
         solution = least_squares(residual, x0, method="trf", diff_step=1e-3)  # float32 model
