@@ -1,6 +1,6 @@
 """Genome evaluations per second and peak memory of the hardware cost model, on one core.
 
-Run: python bench/hardware_throughput.py
+Run: python bench/hardware_throughput.py   (writes docs/results/hardware_throughput.md)
 
 Prints, for batches of 1, 100, 10,000 and 100,000 random 13-layer genomes, the best-of-N wall
 time per call, genomes per second and the peak memory the call allocates (tracemalloc, which
@@ -16,6 +16,10 @@ import os
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # one core, before numpy loads its BLAS
 
+import datetime as dt  # noqa: E402
+import platform  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
 import time  # noqa: E402
 import tracemalloc  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -28,7 +32,9 @@ from xpert_evo.genome import Genomes  # noqa: E402
 from xpert_evo.hardware import CostModel, load_hardware_config  # noqa: E402
 from xpert_evo.space import SearchSpace  # noqa: E402
 
-SPACE_FILE = Path(__file__).resolve().parents[1] / "conf" / "space" / "default.yaml"
+ROOT = Path(__file__).resolve().parents[1]
+SPACE_FILE = ROOT / "conf" / "space" / "default.yaml"
+RESULT = ROOT / "docs" / "results" / "hardware_throughput.md"
 
 
 def random_genomes(n: int, n_layers: int, seed: int = 0) -> Genomes:
@@ -40,10 +46,19 @@ def random_genomes(n: int, n_layers: int, seed: int = 0) -> Genomes:
 def main() -> None:
     """Time `CostModel.evaluate` and print one line per batch size."""
     model = CostModel(load_hardware_config(), Backbone())
-    print(
+    commit = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    lines = [
+        f"<!-- produced by `python {' '.join(sys.argv)}` at commit {commit}, "
+        f"{dt.datetime.now():%Y-%m-%d %H:%M}, {platform.node()} ({os.cpu_count()} cores, "
+        f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}) -->",
+        "",
+        "```",
         f"{'mode':>9} {'batch':>8} {'s/call':>10} {'genomes/s':>12} {'peak MB':>9} "
-        f"{'bytes/genome':>13}"
-    )
+        f"{'bytes/genome':>13}",
+    ]
+    print(lines[-1])
     for breakdown in (False, True):
         mode = "breakdown" if breakdown else "totals"
         for batch in (1, 100, 10_000, 100_000):
@@ -58,10 +73,14 @@ def main() -> None:
             model.evaluate(genomes, breakdown=breakdown)
             _, peak = tracemalloc.get_traced_memory()
             tracemalloc.stop()
-            print(
+            lines.append(
                 f"{mode:>9} {batch:>8} {best:>10.2e} {batch / best:>12,.0f} "
                 f"{peak / 2**20:>9.1f} {peak / batch:>13,.0f}"
             )
+            print(lines[-1])
+    RESULT.parent.mkdir(parents=True, exist_ok=True)
+    RESULT.write_text("\n".join([*lines, "```", ""]))
+    print(f"wrote {RESULT.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":
