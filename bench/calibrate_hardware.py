@@ -24,7 +24,6 @@ from collections.abc import Callable
 import numpy as np
 import yaml
 
-from xpert_evo.backbone import Backbone
 from xpert_evo.hardware.config import CONF_DIR, HardwareConfig
 from xpert_evo.hardware.model import CostModel
 from xpert_evo.hardware.reference import (
@@ -39,6 +38,7 @@ from xpert_evo.hardware.reference import (
     reference_genome,
 )
 from xpert_evo.hardware.validation import compare_to_reference
+from xpert_evo.space.backbone import Backbone
 
 BUFFER_SHARE = 0.6  # assumption: split of the per-crossbar overhead area, buffers vs interconnect
 BITLINE_SHARE = 0.75  # assumption: split of the non-ADC, non-drive sensing path, bit line vs mux

@@ -28,9 +28,12 @@ import numpy as np
 import torch
 from scipy.stats import kendalltau
 
-from xpert_evo.accuracy.crossbar import CrossbarSpec, evaluate_genome
-from xpert_evo.accuracy.data import DataSpec, cache_root, proxy_batch
-from xpert_evo.accuracy.groundtruth import (
+from xpert_evo.accuracy.proxies import get_proxy, param_count, score_architecture
+from xpert_evo.crossbar.simulate import CrossbarSpec, evaluate_genome
+from xpert_evo.space.backbone import VGG16_CHANNELS, Backbone
+from xpert_evo.space.genome import Genomes
+from xpert_evo.training.data import DataSpec, cache_root, proxy_batch
+from xpert_evo.training.groundtruth import (
     append_rows,
     checkpoint_path,
     default_path,
@@ -38,11 +41,8 @@ from xpert_evo.accuracy.groundtruth import (
     genome_columns,
     save_checkpoint,
 )
-from xpert_evo.accuracy.models import build_network
-from xpert_evo.accuracy.proxies import get_proxy, param_count, score_architecture
-from xpert_evo.accuracy.training import TrainSpec, decoded_split, set_threads, train_network
-from xpert_evo.backbone import VGG16_CHANNELS, Backbone
-from xpert_evo.genome import Genomes
+from xpert_evo.training.network import build_network
+from xpert_evo.training.train import TrainSpec, decoded_split, set_threads, train_network
 
 ARCHITECTURES: dict[str, list[int]] = {
     "vgg16": list(VGG16_CHANNELS),

@@ -30,9 +30,12 @@ import pandas as pd
 import torch
 from ground_truth_cpu import ARCHITECTURES  # the sibling bench script (bench/ is on sys.path)
 
-from xpert_evo.accuracy.crossbar import CrossbarSpec, sweep_uniform
-from xpert_evo.accuracy.data import DataSpec, cache_root
-from xpert_evo.accuracy.groundtruth import (
+from xpert_evo.crossbar.penalty import PrecisionPenalty, plot_penalty
+from xpert_evo.crossbar.simulate import CrossbarSpec, sweep_uniform
+from xpert_evo.space.backbone import Backbone
+from xpert_evo.space.genome import Genomes
+from xpert_evo.training.data import DataSpec, cache_root
+from xpert_evo.training.groundtruth import (
     append_rows,
     checkpoint_path,
     default_path,
@@ -41,17 +44,14 @@ from xpert_evo.accuracy.groundtruth import (
     load_table,
     save_checkpoint,
 )
-from xpert_evo.accuracy.models import build_network
-from xpert_evo.accuracy.penalty import PrecisionPenalty, plot_penalty
-from xpert_evo.accuracy.training import (
+from xpert_evo.training.network import build_network
+from xpert_evo.training.train import (
     Split,
     TrainSpec,
     decoded_split,
     set_threads,
     train_network,
 )
-from xpert_evo.backbone import Backbone
-from xpert_evo.genome import Genomes
 
 ROOT = Path(__file__).resolve().parents[1]
 

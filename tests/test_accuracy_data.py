@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from xpert_evo.accuracy.data import (
+from xpert_evo.training.data import (
     CIFAR10_CLASSES,
     DataError,
     load_split,

@@ -9,8 +9,6 @@ import numpy as np
 import pytest
 import yaml
 
-from xpert_evo.backbone import VGG16_CHANNELS, Backbone
-from xpert_evo.genome import GeneError, Genomes
 from xpert_evo.hardware import (
     COMPONENTS,
     CostModel,
@@ -23,6 +21,8 @@ from xpert_evo.hardware.config import HardwareConfigError
 from xpert_evo.hardware.reference import TEST_LAYER_INDEX, reference_genome
 from xpert_evo.hardware.validation import compare_to_reference
 from xpert_evo.space import SearchSpace
+from xpert_evo.space.backbone import VGG16_CHANNELS, Backbone
+from xpert_evo.space.genome import GeneError, Genomes
 
 ADC = COMPONENTS.index("adc")
 SPACE = SearchSpace.from_config(

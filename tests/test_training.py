@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from xpert_evo.accuracy.data import load_split
-from xpert_evo.accuracy.training import (
+from xpert_evo.training.data import load_split
+from xpert_evo.training.train import (
     TrainSpec,
     augment,
     decoded_split,

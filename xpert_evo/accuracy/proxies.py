@@ -26,8 +26,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from xpert_evo.accuracy.models import build_network
-from xpert_evo.backbone import Backbone
+from xpert_evo.space.backbone import Backbone
+from xpert_evo.training.network import build_network
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,9 @@ figure that matters for a search that only ranks candidates.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
 
 import numpy as np
 from scipy.stats import kendalltau, spearmanr
@@ -22,7 +24,8 @@ from sklearn.neural_network import MLPRegressor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import PolynomialFeatures, StandardScaler
 
-from xpert_evo.backbone import Backbone
+from xpert_evo.config import ConfigError, check_counts, plain_config
+from xpert_evo.space.backbone import Backbone
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +61,43 @@ def rank_agreement(truth: np.ndarray, predicted: np.ndarray) -> tuple[float, flo
         return float("nan"), float("nan")
     tau = kendalltau(truth, predicted).statistic
     return float(tau), float(spearmanr(truth, predicted).statistic)
+
+
+@dataclass(frozen=True)
+class SurrogateBudget:
+    """True-proxy budget of the surrogate-assisted search (NSGANetV2 scheme; ``accuracy.budget``).
+
+    Attributes:
+        initial: channel configurations scored with the true proxy before the first fit.
+        per_round: new configurations scored with the true proxy in each refit round.
+        rounds: refit rounds, spread evenly over the search (the last one at its end).
+    """
+
+    initial: int = 64
+    per_round: int = 16
+    rounds: int = 4
+
+    @property
+    def max_true_calls(self) -> int:
+        """Upper bound on true proxy evaluations: initial + rounds * per_round."""
+        return self.initial + self.rounds * self.per_round
+
+    @classmethod
+    def from_config(cls, node: Mapping[str, Any] | None) -> SurrogateBudget:
+        """The budget from the ``accuracy.budget`` node (missing keys take the defaults).
+
+        Raises:
+            ConfigError: an unknown key, a value that is not an integer >= 0, or fewer than 2
+                initial configurations (too few to fit a surrogate).
+        """
+        defaults = {f.name: f.default for f in fields(cls)}
+        values = check_counts(defaults, plain_config(node), "accuracy.budget")
+        if values["initial"] < 2:
+            raise ConfigError(
+                f"accuracy.budget.initial={values['initial']} is too small to fit a surrogate; "
+                "use at least 2 (typically 50-200)"
+            )
+        return cls(**values)
 
 
 @dataclass

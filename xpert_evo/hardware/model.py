@@ -46,9 +46,9 @@ from itertools import product
 import numpy as np
 import pandas as pd
 
-from xpert_evo.backbone import Backbone
-from xpert_evo.genome import Genomes
 from xpert_evo.hardware.config import HardwareConfig
+from xpert_evo.space.backbone import Backbone
+from xpert_evo.space.genome import Genomes
 
 COMPONENTS: tuple[str, ...] = (
     "array",

@@ -6,8 +6,8 @@ configuration in `conf/hardware/xpert_rram_32nm.yaml`); they carry about +-8 % r
 
 from __future__ import annotations
 
-from xpert_evo.backbone import VGG16_CHANNELS
-from xpert_evo.genome import Genomes
+from xpert_evo.space.backbone import VGG16_CHANNELS
+from xpert_evo.space.genome import Genomes
 
 TEST_LAYER_INDEX = 3
 """The facts' test layer (128 -> 128 channels, 3x3, 16x16 output) is VGG16's conv4 on CIFAR-10."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from xpert_evo.backbone import Backbone
 from xpert_evo.hardware.config import HardwareConfig, load_hardware_config
 from xpert_evo.hardware.model import COMPONENTS, CostModel
 from xpert_evo.hardware.reference import (
@@ -18,6 +17,7 @@ from xpert_evo.hardware.reference import (
     VGG16_N_LAYERS,
     reference_genome,
 )
+from xpert_evo.space.backbone import Backbone
 
 _ADC = COMPONENTS.index("adc")
 

@@ -15,29 +15,13 @@ elsewhere.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
-from xpert_evo.accuracy.refine import MeasuredAccuracy
+from xpert_evo.accuracy.measured import MeasuredAccuracy
+from xpert_evo.accuracy.model import AccuracyModel
 from xpert_evo.search.archive import row_keys
-
-
-class AccuracyEstimator(Protocol):
-    """What the search needs from an accuracy estimator (see `xpert_evo.accuracy`)."""
-
-    label: str
-    is_percent: bool
-    source: str
-    n_true_calls: int
-
-    def true_score(self, channels: np.ndarray) -> np.ndarray: ...
-
-    def fit(self, channels: np.ndarray, scores: np.ndarray) -> dict[str, Any]: ...
-
-    def predict(self, channels: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
-
-    def to_accuracy(self, scores: np.ndarray) -> np.ndarray: ...
 
 
 @dataclass
@@ -56,7 +40,7 @@ class AccuracyOracle:
         trained_pct: their measured clean accuracy (T,), %.
     """
 
-    estimator: AccuracyEstimator
+    estimator: AccuracyModel
     use_surrogate: bool
     channels: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.int64))
     scores: np.ndarray = field(default_factory=lambda: np.zeros(0))

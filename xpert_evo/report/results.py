@@ -9,11 +9,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from xpert_evo.genome import ADC_TYPES, GENE_NAMES, Genomes
 from xpert_evo.hardware import write_neurosim_csv
 from xpert_evo.report import RunTables, accuracy_column
 from xpert_evo.search.archive import HW_METRICS
-from xpert_evo.search.runner import SearchResult
+from xpert_evo.search.loop import SearchResult
+from xpert_evo.space.genome import ADC_TYPES, GENE_NAMES, Genomes
 
 GENE_COLUMNS: dict[str, str] = {
     "channels": "channels",

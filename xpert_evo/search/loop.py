@@ -37,14 +37,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from xpert_evo.accuracy.refine import MeasuredAccuracy
-from xpert_evo.genome import Genomes
+from xpert_evo.accuracy.measured import MeasuredAccuracy
+from xpert_evo.config import ConfigError
 from xpert_evo.search.algorithms import TERMINATION_KEYS, build_algorithm, build_termination
 from xpert_evo.search.archive import HW_METRICS, Archive, Bounds, nondominated, row_keys
 from xpert_evo.search.oracle import AccuracyOracle
 from xpert_evo.search.problem import CoDesignProblem
 from xpert_evo.search.setup import SearchSetup
-from xpert_evo.space import ConfigError
+from xpert_evo.space.genome import Genomes
 
 log = logging.getLogger(__name__)
 

@@ -33,6 +33,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from xpert_evo.config import plain_config
+
 log = logging.getLogger(__name__)
 
 DATA_ENV = "XPERT_EVO_DATA"
@@ -104,7 +106,7 @@ class DataSpec:
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any] | None) -> DataSpec:
         """Build from a dict or DictConfig; unknown keys are an error, missing keys default."""
-        values = _plain(cfg)
+        values = dict(plain_config(cfg) or {})
         unknown = set(values) - {f for f in cls.__dataclass_fields__}
         if unknown:
             raise ValueError(f"unknown data config keys {sorted(unknown)}")
@@ -112,20 +114,6 @@ class DataSpec:
         if spec.dataset not in (*DATASETS, "none"):
             raise ValueError(f"data.dataset={spec.dataset!r} is not one of {[*DATASETS, 'none']}")
         return spec
-
-
-def _plain(cfg: Mapping[str, Any] | None) -> dict[str, Any]:
-    """A resolved plain dict from a dict, a DictConfig or None."""
-    if cfg is None:
-        return {}
-    try:
-        from omegaconf import DictConfig, OmegaConf
-
-        if isinstance(cfg, DictConfig):
-            return dict(OmegaConf.to_container(cfg, resolve=True))
-    except ImportError:  # pragma: no cover - omegaconf is a dependency
-        pass
-    return dict(cfg)
 
 
 def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:

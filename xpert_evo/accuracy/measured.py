@@ -22,7 +22,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from xpert_evo.accuracy.surrogate import channel_features, rank_agreement
-from xpert_evo.backbone import Backbone
+from xpert_evo.space.backbone import Backbone
 
 MIN_FIT = 3
 """Fewest trained networks the model is fitted on (two points fix no slope against three

@@ -58,9 +58,9 @@ import torch
 from torch import nn
 from torch.nn import functional as fn
 
-from xpert_evo.accuracy.data import _plain
-from xpert_evo.accuracy.training import Split, pick_device
-from xpert_evo.genome import Genomes
+from xpert_evo.config import plain_config
+from xpert_evo.space.genome import Genomes
+from xpert_evo.training.train import Split, pick_device
 
 log = logging.getLogger(__name__)
 
@@ -127,14 +127,14 @@ class CrossbarSpec:
         """From the `crossbar:` node, taking xbar_rows / cell_bits / weight_bits from the
         `hardware:` node when given (the crossbar node wins if it sets them too).
         """
-        values = _plain(cfg)
+        values = dict(plain_config(cfg) or {})
         names = {f.name for f in fields(cls)}
         unknown = set(values) - names
         if unknown:
             raise ValueError(
                 f"unknown crossbar config keys {sorted(unknown)}; known {sorted(names)}"
             )
-        hw = _plain(hardware)
+        hw = dict(plain_config(hardware) or {})
         from_hw = {k: hw[k] for k in ("xbar_rows", "cell_bits", "weight_bits") if k in hw}
         return cls(**{**from_hw, **values})
 

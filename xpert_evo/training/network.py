@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 from torch import nn
 
-from xpert_evo.backbone import Backbone
+from xpert_evo.space.backbone import Backbone
 
 
 def scaled_channels(channels: Sequence[int], width_mult: float = 1.0) -> list[int]:

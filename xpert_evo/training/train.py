@@ -30,17 +30,17 @@ from PIL import Image
 from torch import nn
 from torch.nn import functional as fn
 
-from xpert_evo.accuracy.data import (
+from xpert_evo.config import plain_config
+from xpert_evo.space.backbone import Backbone
+from xpert_evo.training.data import (
     NORMALISATION,
     DataError,
     DataSpec,
     ImageSet,
-    _plain,
     cache_root,
     load_split,
 )
-from xpert_evo.accuracy.models import build_network
-from xpert_evo.backbone import Backbone
+from xpert_evo.training.network import build_network
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ class TrainSpec:
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any] | None) -> TrainSpec:
         """Build from a dict or DictConfig; unknown keys are an error, missing keys default."""
-        values = _plain(cfg)
+        values = dict(plain_config(cfg) or {})
         unknown = set(values) - {f.name for f in fields(cls)}
         if unknown:
             raise ValueError(

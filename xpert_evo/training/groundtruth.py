@@ -36,12 +36,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from xpert_evo.accuracy.crossbar import CrossbarSpec, evaluate_genome
-from xpert_evo.accuracy.data import DataSpec, _plain, cache_root
-from xpert_evo.accuracy.models import build_network
-from xpert_evo.accuracy.training import Split, TrainSpec, decoded_split, train_network
-from xpert_evo.backbone import Backbone
-from xpert_evo.genome import ADC_TYPES, Genomes
+from xpert_evo.config import plain_config
+from xpert_evo.crossbar.simulate import CrossbarSpec, evaluate_genome
+from xpert_evo.space.backbone import Backbone
+from xpert_evo.space.genome import ADC_TYPES, Genomes
+from xpert_evo.training.data import DataSpec, cache_root
+from xpert_evo.training.network import build_network
+from xpert_evo.training.train import Split, TrainSpec, decoded_split, train_network
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,7 @@ COLUMNS: dict[str, str] = {
 
 def default_path(cfg: Mapping[str, Any] | None = None, cache_dir: str | None = None) -> Path:
     """`ground_truth.path` from `cfg` (the ground_truth node) or `<cache>/ground_truth.csv`."""
-    node = _plain(cfg)
+    node = dict(plain_config(cfg) or {})
     if node.get("path"):
         return Path(str(node["path"])).expanduser()
     return cache_root(cache_dir) / TABLE_FILE
@@ -245,11 +246,11 @@ def measure(genomes: Genomes, cfg: Mapping[str, Any]) -> pd.DataFrame:
         The appended rows (`COLUMNS`), in genome order: `accuracy_pct` is the clean accuracy,
         `nonideal_accuracy_pct` the crossbar accuracy.
     """
-    node = _plain(cfg)
+    node = dict(plain_config(cfg) or {})
     data = DataSpec.from_config(node.get("data"))
     spec = TrainSpec.from_config(node.get("train"))
     xbar = CrossbarSpec.from_config(node.get("crossbar"), node.get("hardware"))
-    gt = _plain(node.get("ground_truth"))
+    gt = dict(plain_config(node.get("ground_truth")) or {})
     seed = int(node.get("seed", 0))
     cache_dir = node.get("cache_dir")
     table = default_path(gt, cache_dir)
@@ -447,7 +448,7 @@ def _per_layer(value: Any, n_layers: int, gene: str) -> list[int]:
 
 def genome_from_config(node: Mapping[str, Any], n_layers: int) -> Genomes:
     """The genome of a `genome:` node (channels list required; other genes scalar or lists)."""
-    node = _plain(node)
+    node = dict(plain_config(node) or {})
     if node.get("channels") is None:
         raise ValueError(
             "no design given: set genome.channels=[c1,...,c13] (13 output channels) or "
