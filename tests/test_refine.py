@@ -18,7 +18,7 @@ from xpert_evo.config import ConfigError
 from xpert_evo.report import write_report
 from xpert_evo.report.results import build_tables
 from xpert_evo.search import SearchRun, build_search, load_checkpoint
-from xpert_evo.search.loop import REFINE_FILE
+from xpert_evo.search.rounds import REFINE_FILE
 from xpert_evo.space.backbone import Backbone
 from xpert_evo.space.genome import Genomes
 from xpert_evo.training.groundtruth import load_table

@@ -26,7 +26,8 @@ from xpert_evo.report import markdown_table, summary_table, write_report
 from xpert_evo.report.results import build_tables, export_designs
 from xpert_evo.report.sweep import STATUS_FILE
 from xpert_evo.search.algorithms import TERMINATION_KEYS
-from xpert_evo.search.loop import CHECKPOINT, SearchRun, load_checkpoint
+from xpert_evo.search.checkpoint import CHECKPOINT, load_checkpoint
+from xpert_evo.search.loop import SearchRun
 from xpert_evo.search.setup import build_search
 from xpert_evo.space.genome import GeneError
 from xpert_evo.training import DataError

@@ -2,7 +2,8 @@
 
 from xpert_evo.search.algorithms import AlgorithmSettings, build_algorithm, build_termination
 from xpert_evo.search.archive import HW_METRICS, Archive, Bounds, nondominated
-from xpert_evo.search.loop import SearchResult, SearchRun, load_checkpoint
+from xpert_evo.search.checkpoint import load_checkpoint
+from xpert_evo.search.loop import SearchResult, SearchRun
 from xpert_evo.search.oracle import AccuracyOracle
 from xpert_evo.search.problem import CoDesignProblem, Constraints
 from xpert_evo.search.setup import SearchSetup, build_search

@@ -25,7 +25,6 @@ import io
 import json
 import logging
 import os
-import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timezone
@@ -38,6 +37,7 @@ import torch
 
 from xpert_evo.config import plain_config
 from xpert_evo.crossbar.simulate import CrossbarSpec, evaluate_genome
+from xpert_evo.files import atomic_write
 from xpert_evo.space.backbone import Backbone
 from xpert_evo.space.genome import ADC_TYPES, Genomes
 from xpert_evo.training.data import DataSpec, cache_root
@@ -148,19 +148,6 @@ def _frame(
     return frame[[*COLUMNS, *unknown]]
 
 
-def _atomic_write(frame: pd.DataFrame, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="") as fh:
-            frame.to_csv(fh, index=False)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def append_rows(rows: Sequence[Mapping[str, Any]] | pd.DataFrame, path: str | Path) -> Path:
     """Append rows (dicts or a DataFrame with columns from `COLUMNS`) to the table at `path`.
 
@@ -185,7 +172,7 @@ def append_rows(rows: Sequence[Mapping[str, Any]] | pd.DataFrame, path: str | Pa
         else:
             if header:
                 frame = _frame(pd.concat([_read(path), frame], ignore_index=True), True)
-            _atomic_write(frame, path)
+            atomic_write(path, lambda fh: frame.to_csv(fh, index=False))
     return path
 
 
@@ -334,17 +321,9 @@ def save_checkpoint(
     model: torch.nn.Module, accuracy: float, device: str, test_images: int, path: Path
 ) -> Path:
     """Save a trained network's state_dict with its clean accuracy (atomic rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".pt", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save({"state_dict": model.state_dict(), "accuracy_pct": accuracy,
-                    "device": device, "test_images": test_images}, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    state = {"state_dict": model.state_dict(), "accuracy_pct": accuracy, "device": device,
+             "test_images": test_images}
+    return atomic_write(path, lambda fh: torch.save(state, fh))
 
 
 _ALIASES: dict[str, tuple[str, ...]] = {

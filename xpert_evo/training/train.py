@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -31,6 +30,7 @@ from torch import nn
 from torch.nn import functional as fn
 
 from xpert_evo.config import plain_config
+from xpert_evo.files import atomic_write
 from xpert_evo.space.backbone import Backbone
 from xpert_evo.training.data import (
     NORMALISATION,
@@ -212,7 +212,7 @@ def decoded_split(
     else:
         start = time.perf_counter()
         pixels, labels = _decode(images, indices, data.input_size), images.targets[indices]
-        _write_npz(path, pixels, labels)
+        atomic_write(path, lambda fh: np.savez(fh, images=pixels, labels=labels))
         log.info("decoded %d %s %s images in %.1f s -> %s", len(labels), data.dataset, split,
                  time.perf_counter() - start, path)
     return Split(pixels, labels, data.dataset, data.num_classes)
@@ -224,19 +224,6 @@ def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
             return z["images"], z["labels"]
     except (OSError, KeyError, ValueError) as e:
         raise DataError(f"decoded cache {path} is unreadable ({e}); delete it to re-decode") from e
-
-
-def _write_npz(path: Path, pixels: np.ndarray, labels: np.ndarray) -> None:
-    """Write atomically: a temporary file in the same folder renamed into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".npz", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, images=pixels, labels=labels)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def normalise(pixels: torch.Tensor, dataset: str) -> torch.Tensor:
