@@ -28,11 +28,12 @@ import numpy as np
 import torch
 from scipy.stats import kendalltau
 
+from xpert_evo.accuracy.batch import proxy_batch
 from xpert_evo.accuracy.proxies import get_proxy, param_count, score_architecture
 from xpert_evo.crossbar.simulate import CrossbarSpec, evaluate_genome
 from xpert_evo.space.backbone import VGG16_CHANNELS, Backbone
 from xpert_evo.space.genome import Genomes
-from xpert_evo.training.data import DataSpec, cache_root, proxy_batch
+from xpert_evo.training.data import DataSpec, cache_root
 from xpert_evo.training.groundtruth import (
     append_rows,
     checkpoint_path,

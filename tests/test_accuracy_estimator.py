@@ -13,7 +13,7 @@ from xpert_evo.accuracy import build_accuracy
 from xpert_evo.accuracy.estimator import calibration_rows
 from xpert_evo.space.backbone import Backbone
 from xpert_evo.space.genome import Genomes
-from xpert_evo.training import DataError
+from xpert_evo.training.data import DataError
 from xpert_evo.training.groundtruth import append_rows
 
 CONF = Path(__file__).resolve().parents[1] / "conf" / "accuracy"

@@ -15,7 +15,7 @@ from hydra.errors import ConfigCompositionException
 
 from xpert_evo.app import CONF_DIR, resume_config, run_app
 from xpert_evo.config import ConfigError
-from xpert_evo.training import DataError
+from xpert_evo.training.data import DataError
 
 TINY = [
     "accuracy=params",

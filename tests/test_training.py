@@ -11,11 +11,11 @@ import torch
 from xpert_evo.training.data import load_split
 from xpert_evo.training.train import (
     TrainSpec,
-    augment,
     decoded_split,
     pick_device,
     train_network,
 )
+from xpert_evo.training.transforms import augment
 
 
 def test_augment_is_a_padded_crop_or_its_mirror() -> None:

@@ -30,7 +30,7 @@ from xpert_evo.search.checkpoint import CHECKPOINT, load_checkpoint
 from xpert_evo.search.loop import SearchRun
 from xpert_evo.search.setup import build_search
 from xpert_evo.space.genome import GeneError
-from xpert_evo.training import DataError
+from xpert_evo.training.data import DataError
 
 log = logging.getLogger("xpert_evo")
 

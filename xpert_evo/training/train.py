@@ -27,13 +27,11 @@ import numpy as np
 import torch
 from PIL import Image
 from torch import nn
-from torch.nn import functional as fn
 
 from xpert_evo.config import plain_config
 from xpert_evo.files import atomic_write
 from xpert_evo.space.backbone import Backbone
 from xpert_evo.training.data import (
-    NORMALISATION,
     DataError,
     DataSpec,
     ImageSet,
@@ -41,6 +39,7 @@ from xpert_evo.training.data import (
     load_split,
 )
 from xpert_evo.training.network import build_network
+from xpert_evo.training.transforms import augment, normalise
 
 log = logging.getLogger(__name__)
 
@@ -224,37 +223,6 @@ def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
             return z["images"], z["labels"]
     except (OSError, KeyError, ValueError) as e:
         raise DataError(f"decoded cache {path} is unreadable ({e}); delete it to re-decode") from e
-
-
-def normalise(pixels: torch.Tensor, dataset: str) -> torch.Tensor:
-    """(B, 3, H, W) uint8 pixels -> float32 normalised with the data set's mean and std."""
-    mean, std = NORMALISATION[dataset]
-    mean_t = torch.tensor(mean, device=pixels.device).view(1, 3, 1, 1)
-    std_t = torch.tensor(std, device=pixels.device).view(1, 3, 1, 1)
-    return (pixels.float() / 255.0 - mean_t) / std_t
-
-
-def augment(pixels: torch.Tensor, generator: torch.Generator, pad: int = 4) -> torch.Tensor:
-    """Random crop (zero padding `pad`) and random horizontal flip of a uint8 batch, one gather.
-
-    Args:
-        pixels: (B, 3, H, W) uint8 (any device).
-        generator: random source on the same device as `pixels`.
-    Returns:
-        (B, 3, H, W) uint8, each image shifted by up to `pad` pixels and flipped with p = 0.5.
-    """
-    b, _, h, w = pixels.shape
-    dev = pixels.device
-    padded = fn.pad(pixels, (pad, pad, pad, pad))
-    dy = torch.randint(0, 2 * pad + 1, (b, 1), generator=generator, device=dev)
-    dx = torch.randint(0, 2 * pad + 1, (b, 1), generator=generator, device=dev)
-    flip = torch.rand((b, 1), generator=generator, device=dev) < 0.5
-    cols = torch.arange(w, device=dev).expand(b, w)
-    cols = torch.where(flip, w - 1 - cols, cols) + dx
-    rows = torch.arange(h, device=dev).expand(b, h) + dy
-    batch = torch.arange(b, device=dev).view(b, 1, 1)
-    out = padded.permute(0, 2, 3, 1)[batch, rows[:, :, None], cols[:, None, :]]
-    return out.permute(0, 3, 1, 2)
 
 
 @dataclass
