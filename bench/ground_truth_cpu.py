@@ -30,7 +30,8 @@ from scipy.stats import kendalltau
 
 from xpert_evo.accuracy.batch import proxy_batch
 from xpert_evo.accuracy.proxies import get_proxy, param_count, score_architecture
-from xpert_evo.crossbar.simulate import CrossbarSpec, evaluate_genome
+from xpert_evo.crossbar.evaluate import evaluate_genome
+from xpert_evo.crossbar.quantise import CrossbarSpec
 from xpert_evo.space.backbone import VGG16_CHANNELS, Backbone
 from xpert_evo.space.genome import Genomes
 from xpert_evo.training.data import DataSpec, cache_root

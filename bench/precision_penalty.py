@@ -30,8 +30,9 @@ import pandas as pd
 import torch
 from ground_truth_cpu import ARCHITECTURES  # the sibling bench script (bench/ is on sys.path)
 
+from xpert_evo.crossbar.evaluate import sweep_uniform
 from xpert_evo.crossbar.penalty import PrecisionPenalty, plot_penalty
-from xpert_evo.crossbar.simulate import CrossbarSpec, sweep_uniform
+from xpert_evo.crossbar.quantise import CrossbarSpec
 from xpert_evo.space.backbone import Backbone
 from xpert_evo.space.genome import Genomes
 from xpert_evo.training.data import DataSpec, cache_root

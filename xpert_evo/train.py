@@ -17,7 +17,7 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from xpert_evo.crossbar.simulate import CrossbarSpec
+from xpert_evo.crossbar.quantise import CrossbarSpec
 from xpert_evo.space.backbone import Backbone
 from xpert_evo.space.genome import Genomes
 from xpert_evo.training.data import DataError, DataSpec, cache_root

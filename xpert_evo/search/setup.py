@@ -194,7 +194,7 @@ def build_measure(config: Mapping[str, Any]) -> tuple[MeasureFn, str]:
     Raises:
         ConfigError: an unknown or invalid key in ``train:`` or ``crossbar:``.
     """
-    from xpert_evo.crossbar.simulate import CrossbarSpec
+    from xpert_evo.crossbar.quantise import CrossbarSpec
     from xpert_evo.training.groundtruth import measure
     from xpert_evo.training.train import TrainSpec
 

@@ -36,7 +36,8 @@ import pandas as pd
 import torch
 
 from xpert_evo.config import plain_config
-from xpert_evo.crossbar.simulate import CrossbarSpec, evaluate_genome
+from xpert_evo.crossbar.evaluate import evaluate_genome
+from xpert_evo.crossbar.quantise import CrossbarSpec
 from xpert_evo.files import atomic_write
 from xpert_evo.space.backbone import Backbone
 from xpert_evo.space.genome import ADC_TYPES, Genomes
