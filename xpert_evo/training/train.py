@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from PIL import Image
 from torch import nn
+from torch.optim.lr_scheduler import CosineAnnealingLR, LinearLR, LRScheduler, SequentialLR
 
 from xpert_evo.config import plain_config
 from xpert_evo.files import atomic_write
@@ -249,12 +250,14 @@ class TrainResult:
     spec: TrainSpec = field(repr=False)
 
 
-def _lr_at(step: int, total: int, warmup: int, peak: float) -> float:
-    """Linear warm-up over `warmup` steps, then cosine decay from `peak` to 0 at `total`."""
-    if step < warmup:
-        return peak * (step + 1) / warmup
-    progress = (step - warmup) / max(1, total - warmup)
-    return 0.5 * peak * (1.0 + math.cos(math.pi * progress))
+def lr_schedule(optimiser: torch.optim.Optimizer, warmup: int, total: int) -> LRScheduler:
+    """Per-step learning rate: linear warm-up over ``warmup`` steps (peak (s + 1) / warmup at
+    step s), then cosine decay from the optimiser's peak lr to 0 at step ``total``."""
+    cosine = CosineAnnealingLR(optimiser, T_max=max(1, total - warmup))
+    if warmup <= 0:
+        return cosine
+    linear = LinearLR(optimiser, start_factor=1.0 / warmup, total_iters=max(1, warmup - 1))
+    return SequentialLR(optimiser, [linear, cosine], milestones=[warmup])
 
 
 @torch.no_grad()
@@ -317,8 +320,8 @@ def train_network(
     steps_per_epoch = max(1, len(train) // spec.batch_size)
     total = steps_per_epoch * spec.epochs
     warmup = int(round(spec.warmup_epochs * steps_per_epoch))
+    scheduler = lr_schedule(optimiser, warmup, total)
     history: list[dict[str, float]] = []
-    step = 0
     for epoch in range(1, spec.epochs + 1):
         model.train()
         order = torch.randperm(len(train), generator=gen, device=device)
@@ -327,15 +330,13 @@ def train_network(
             idx = order[i * spec.batch_size : (i + 1) * spec.batch_size]
             x = normalise(augment(pixels[idx], gen), data.dataset)
             y = labels[idx]
-            lr = _lr_at(step, total, warmup, spec.lr)
-            for group in optimiser.param_groups:
-                group["lr"] = lr
+            lr = scheduler.get_last_lr()[0]
             logits = model(x)
             loss = loss_fn(logits, y)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
-            step += 1
+            scheduler.step()
             loss_sum += float(loss.detach()) * len(y)
             correct += int((logits.argmax(1) == y).sum())
             seen += len(y)
