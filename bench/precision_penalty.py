@@ -45,12 +45,11 @@ from xpert_evo.training.groundtruth import (
     load_table,
     save_checkpoint,
 )
-from xpert_evo.training.network import build_network
+from xpert_evo.training.network import build_network, torch_threads
 from xpert_evo.training.train import (
     Split,
     TrainSpec,
     decoded_split,
-    set_threads,
     train_network,
 )
 
@@ -74,27 +73,27 @@ def main() -> None:
                         help="no sweeps: refit and replot from the rows of an earlier run")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    set_threads(None)
-    start = time.perf_counter()
+    with torch_threads(None):
+        start = time.perf_counter()
 
-    data = DataSpec(root=args.data_root, allow_data_free=False)
-    bench = TrainSpec(epochs=5, train_per_class=500, width_mult=0.25, batch_size=64, lr=0.05)
-    longer = TrainSpec(epochs=15, train_per_class=1000, width_mult=0.25, batch_size=64, lr=0.05)
-    xbar = CrossbarSpec(test_images=args.images, calib_images=64)
-    train = decoded_split(data, "train", longer.train_per_class, args.cache_dir)
-    test = decoded_split(data, "test", None, args.cache_dir)
-    table = Path(args.table) if args.table else default_path(None, args.cache_dir)
-    folder = cache_root(args.cache_dir) / "checkpoints"
-    plan = [("vgg16", longer, FULL_GRID + EDGE), ("slim-wide", bench, SMALL_GRID),
-            ("all128", bench, SMALL_GRID)]
+        data = DataSpec(root=args.data_root, allow_data_free=False)
+        bench = TrainSpec(epochs=5, train_per_class=500, width_mult=0.25, batch_size=64, lr=0.05)
+        longer = TrainSpec(epochs=15, train_per_class=1000, width_mult=0.25, batch_size=64, lr=0.05)
+        xbar = CrossbarSpec(test_images=args.images, calib_images=64)
+        train = decoded_split(data, "train", longer.train_per_class, args.cache_dir)
+        test = decoded_split(data, "test", None, args.cache_dir)
+        table = Path(args.table) if args.table else default_path(None, args.cache_dir)
+        folder = cache_root(args.cache_dir) / "checkpoints"
+        plan = [("vgg16", longer, FULL_GRID + EDGE), ("slim-wide", bench, SMALL_GRID),
+                ("all128", bench, SMALL_GRID)]
 
-    if args.from_table:
-        frame = _stored_rows(load_table(table), plan)
-    else:
-        frame = _sweep(plan, data, xbar, train, test, folder, args.cache_dir)
-        append_rows(frame, table)
-    _report(frame, plan, args.images, args.out)
-    print(f"rows in {table}; total {time.perf_counter() - start:.0f} s")
+        if args.from_table:
+            frame = _stored_rows(load_table(table), plan)
+        else:
+            frame = _sweep(plan, data, xbar, train, test, folder, args.cache_dir)
+            append_rows(frame, table)
+        _report(frame, plan, args.images, args.out)
+        print(f"rows in {table}; total {time.perf_counter() - start:.0f} s")
 
 
 def _stored_rows(stored: pd.DataFrame, plan: list) -> pd.DataFrame:

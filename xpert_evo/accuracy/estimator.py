@@ -23,12 +23,13 @@ from tqdm.auto import tqdm
 
 from xpert_evo.accuracy.batch import ProxyBatch, noise_batch, proxy_batch
 from xpert_evo.accuracy.cache import CACHE_FILE, ScoreCache, cache_key
-from xpert_evo.accuracy.proxies import Proxy, get_proxy, score_architecture, torch_threads
+from xpert_evo.accuracy.proxies import Proxy, get_proxy, score_architecture
 from xpert_evo.accuracy.surrogate import Surrogate, SurrogateBudget, rank_agreement
 from xpert_evo.config import plain_config
 from xpert_evo.space.backbone import Backbone
 from xpert_evo.space.genome import Genomes
 from xpert_evo.training.data import DataError, DataSpec, cache_root
+from xpert_evo.training.network import torch_threads
 
 log = logging.getLogger(__name__)
 

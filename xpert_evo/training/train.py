@@ -39,7 +39,7 @@ from xpert_evo.training.data import (
     cache_root,
     load_split,
 )
-from xpert_evo.training.network import build_network
+from xpert_evo.training.network import build_network, torch_threads
 from xpert_evo.training.transforms import augment, normalise
 
 log = logging.getLogger(__name__)
@@ -148,13 +148,6 @@ def pick_device(name: str = "auto") -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise RuntimeError(f"train.device={name!r} but CUDA is not available; use device=auto")
     return device
-
-
-def set_threads(num_threads: int | None) -> int:
-    """Set torch's intra-op CPU threads (`os.cpu_count()` if None) and return the number."""
-    wanted = max(1, int(num_threads) if num_threads else (os.cpu_count() or 1))
-    torch.set_num_threads(wanted)
-    return wanted
 
 
 def _subset_indices(labels: np.ndarray, per_class: int | None) -> np.ndarray:
@@ -302,56 +295,57 @@ def train_network(
     start = time.perf_counter()
     data = data if isinstance(data, DataSpec) else DataSpec.from_config(data)
     spec = spec if isinstance(spec, TrainSpec) else TrainSpec.from_config(spec)
-    set_threads(spec.num_threads)
-    device = pick_device(spec.device)
-    train = train_split or decoded_split(data, "train", spec.train_per_class, cache_dir)
-    test = test_split or decoded_split(data, "test", spec.test_per_class, cache_dir)
-    backbone = Backbone(input_size=data.input_size, num_classes=data.num_classes)
-    torch.manual_seed(seed)
-    model = build_network(channels, backbone, spec.width_mult).to(device)
-    optimiser = torch.optim.SGD(
-        model.parameters(), lr=spec.lr, momentum=spec.momentum, nesterov=True,
-        weight_decay=spec.weight_decay,
-    )
-    loss_fn = nn.CrossEntropyLoss(label_smoothing=spec.label_smoothing)
-    pixels = torch.from_numpy(train.images).permute(0, 3, 1, 2).contiguous().to(device)
-    labels = torch.from_numpy(train.labels).to(device)
-    gen = torch.Generator(device=device).manual_seed(seed)
-    steps_per_epoch = max(1, len(train) // spec.batch_size)
-    total = steps_per_epoch * spec.epochs
-    warmup = int(round(spec.warmup_epochs * steps_per_epoch))
-    scheduler = lr_schedule(optimiser, warmup, total)
-    history: list[dict[str, float]] = []
-    for epoch in range(1, spec.epochs + 1):
-        model.train()
-        order = torch.randperm(len(train), generator=gen, device=device)
-        loss_sum, correct, seen = 0.0, 0, 0
-        for i in range(steps_per_epoch):
-            idx = order[i * spec.batch_size : (i + 1) * spec.batch_size]
-            x = normalise(augment(pixels[idx], gen), data.dataset)
-            y = labels[idx]
-            lr = scheduler.get_last_lr()[0]
-            logits = model(x)
-            loss = loss_fn(logits, y)
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
-            scheduler.step()
-            loss_sum += float(loss.detach()) * len(y)
-            correct += int((logits.argmax(1) == y).sum())
-            seen += len(y)
-        if not math.isfinite(loss_sum):
-            raise FloatingPointError(
-                f"training diverged in epoch {epoch} (loss {loss_sum}); lower train.lr={spec.lr}"
-            )
-        history.append({"epoch": epoch, "loss": loss_sum / seen,
-                        "train_accuracy_pct": 100.0 * correct / seen, "lr": lr})
-        log.info("epoch %d/%d: loss %.3f, train accuracy %.1f %%", epoch, spec.epochs,
-                 loss_sum / seen, 100.0 * correct / seen)
-    clean = accuracy_pct(model, test, spec.eval_batch_size, device)
-    name = str(device)
-    if device.type == "cuda":
-        name += f" ({torch.cuda.get_device_name(device)})"
-    model = model.cpu().eval()
-    return TrainResult(model, clean, history, time.perf_counter() - start, name, len(train),
-                       len(test), spec)
+    with torch_threads(spec.num_threads):
+        device = pick_device(spec.device)
+        train = train_split or decoded_split(data, "train", spec.train_per_class, cache_dir)
+        test = test_split or decoded_split(data, "test", spec.test_per_class, cache_dir)
+        backbone = Backbone(input_size=data.input_size, num_classes=data.num_classes)
+        torch.manual_seed(seed)
+        model = build_network(channels, backbone, spec.width_mult).to(device)
+        optimiser = torch.optim.SGD(
+            model.parameters(), lr=spec.lr, momentum=spec.momentum, nesterov=True,
+            weight_decay=spec.weight_decay,
+        )
+        loss_fn = nn.CrossEntropyLoss(label_smoothing=spec.label_smoothing)
+        pixels = torch.from_numpy(train.images).permute(0, 3, 1, 2).contiguous().to(device)
+        labels = torch.from_numpy(train.labels).to(device)
+        gen = torch.Generator(device=device).manual_seed(seed)
+        steps_per_epoch = max(1, len(train) // spec.batch_size)
+        total = steps_per_epoch * spec.epochs
+        warmup = int(round(spec.warmup_epochs * steps_per_epoch))
+        scheduler = lr_schedule(optimiser, warmup, total)
+        history: list[dict[str, float]] = []
+        for epoch in range(1, spec.epochs + 1):
+            model.train()
+            order = torch.randperm(len(train), generator=gen, device=device)
+            loss_sum, correct, seen = 0.0, 0, 0
+            for i in range(steps_per_epoch):
+                idx = order[i * spec.batch_size : (i + 1) * spec.batch_size]
+                x = normalise(augment(pixels[idx], gen), data.dataset)
+                y = labels[idx]
+                lr = scheduler.get_last_lr()[0]
+                logits = model(x)
+                loss = loss_fn(logits, y)
+                optimiser.zero_grad(set_to_none=True)
+                loss.backward()
+                optimiser.step()
+                scheduler.step()
+                loss_sum += float(loss.detach()) * len(y)
+                correct += int((logits.argmax(1) == y).sum())
+                seen += len(y)
+            if not math.isfinite(loss_sum):
+                raise FloatingPointError(
+                    f"training diverged in epoch {epoch} (loss {loss_sum}); "
+                    f"lower train.lr={spec.lr}"
+                )
+            history.append({"epoch": epoch, "loss": loss_sum / seen,
+                            "train_accuracy_pct": 100.0 * correct / seen, "lr": lr})
+            log.info("epoch %d/%d: loss %.3f, train accuracy %.1f %%", epoch, spec.epochs,
+                     loss_sum / seen, 100.0 * correct / seen)
+        clean = accuracy_pct(model, test, spec.eval_batch_size, device)
+        name = str(device)
+        if device.type == "cuda":
+            name += f" ({torch.cuda.get_device_name(device)})"
+        model = model.cpu().eval()
+        return TrainResult(model, clean, history, time.perf_counter() - start, name, len(train),
+                           len(test), spec)
