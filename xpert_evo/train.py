@@ -21,12 +21,11 @@ from xpert_evo.crossbar.quantise import CrossbarSpec
 from xpert_evo.space.backbone import Backbone
 from xpert_evo.space.genome import Genomes
 from xpert_evo.training.data import DataError, DataSpec, cache_root
+from xpert_evo.training.design import genome_from_config, read_design
 from xpert_evo.training.groundtruth import (
     append_rows,
     default_path,
-    genome_from_config,
     measure_one,
-    read_design,
 )
 from xpert_evo.training.train import TrainSpec, decoded_split
 
