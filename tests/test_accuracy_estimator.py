@@ -1,4 +1,4 @@
-"""AccuracyEstimator: data-free fallback, caching, peripheral genes, labels and calibration."""
+"""ProxyEstimator: data-free fallback, caching, peripheral genes, labels and calibration."""
 
 from __future__ import annotations
 

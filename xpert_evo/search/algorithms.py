@@ -143,7 +143,7 @@ class RandomSearch(NSGA2):
 
 class SearchTimeTermination(Termination):
     """Stop after ``max_time_s`` seconds of search time, read from ``algorithm.data['search_s']``
-    (kept by the search runner, summed over resumed sessions).
+    (kept by the search loop, summed over resumed sessions).
     """
 
     def __init__(self, max_time_s: float) -> None:
