@@ -68,6 +68,9 @@ def knee_index(f: np.ndarray) -> int:
     """Row of the knee of a 2-objective front ``f`` (N, 2), minimised and normalised: the point
     farthest from the line through the two extreme points, on the ideal point's side (the point
     closest to the ideal when N < 3 or the extremes coincide).
+
+    Kept over ``pymoo.mcdm.HighTradeoffPoints``: that returns the trade-off outliers among
+    neighbours (none, or several; it raises on two points), not the one knee of the front.
     """
     f = np.asarray(f, dtype=float)
     a, b = f[np.argmin(f[:, 0])], f[np.argmin(f[:, 1])]
