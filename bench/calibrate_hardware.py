@@ -35,8 +35,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from xpert_evo.backbone import Backbone  # noqa: E402
-from xpert_evo.genome import Genomes  # noqa: E402
 from xpert_evo.hardware.config import CONF_DIR, load_hardware_config  # noqa: E402
 from xpert_evo.hardware.model import CostModel  # noqa: E402
 from xpert_evo.hardware.reference import COMPARED, METRICS, PUBLISHED, load_layers  # noqa: E402
@@ -48,6 +46,8 @@ from xpert_evo.hardware.validation import (  # noqa: E402
     split_validation,
     trend_check,
 )
+from xpert_evo.space.backbone import Backbone  # noqa: E402
+from xpert_evo.space.genome import Genomes  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "results"

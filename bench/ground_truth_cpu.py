@@ -28,9 +28,14 @@ import numpy as np
 import torch
 from scipy.stats import kendalltau
 
-from xpert_evo.accuracy.crossbar import CrossbarSpec, evaluate_genome
-from xpert_evo.accuracy.data import DataSpec, cache_root, proxy_batch
-from xpert_evo.accuracy.groundtruth import (
+from xpert_evo.accuracy.batch import proxy_batch
+from xpert_evo.accuracy.proxies import get_proxy, param_count, score_architecture
+from xpert_evo.crossbar.evaluate import evaluate_genome
+from xpert_evo.crossbar.quantise import CrossbarSpec
+from xpert_evo.space.backbone import VGG16_CHANNELS, Backbone
+from xpert_evo.space.genome import Genomes
+from xpert_evo.training.data import DataSpec, cache_root
+from xpert_evo.training.groundtruth import (
     append_rows,
     checkpoint_path,
     default_path,
@@ -38,11 +43,8 @@ from xpert_evo.accuracy.groundtruth import (
     genome_columns,
     save_checkpoint,
 )
-from xpert_evo.accuracy.models import build_network
-from xpert_evo.accuracy.proxies import get_proxy, param_count, score_architecture
-from xpert_evo.accuracy.training import TrainSpec, decoded_split, set_threads, train_network
-from xpert_evo.backbone import VGG16_CHANNELS, Backbone
-from xpert_evo.genome import Genomes
+from xpert_evo.training.network import build_network, torch_threads
+from xpert_evo.training.train import TrainSpec, decoded_split, train_network
 
 ARCHITECTURES: dict[str, list[int]] = {
     "vgg16": list(VGG16_CHANNELS),
@@ -72,69 +74,71 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    threads = set_threads(None)
-    start = time.perf_counter()
+    with torch_threads(None) as threads:
+        start = time.perf_counter()
 
-    data = DataSpec(root=args.data_root, allow_data_free=False)
-    spec = TrainSpec(epochs=args.epochs, train_per_class=args.per_class, width_mult=args.width,
-                     batch_size=64, lr=0.05, warmup_epochs=1.0)
-    xbar = CrossbarSpec(test_images=args.crossbar_images, calib_images=128)
-    backbone = Backbone()
-    train = decoded_split(data, "train", spec.train_per_class, args.cache_dir)
-    test = decoded_split(data, "test", None, args.cache_dir)
-    batch = proxy_batch(data, 128, seed=0, cache_dir=args.cache_dir)
-    table = Path(args.table) if args.table else default_path(None, args.cache_dir)
-    folder = cache_root(args.cache_dir) / "checkpoints"
-    print(f"CIFAR-10, {len(train)} training / {len(test)} test images; budget {spec.fidelity()}, "
-          f"lr {spec.lr}; {threads} CPU threads; crossbar on {xbar.test_images} test images")
-    print(f"{'arch':<12} {'params':>10} {'naswot':>8} {'MMAC@w':>7} {'train_s':>8} "
-          f"{'clean%':>7} {'xbar%':>6} {'xbar_s':>6}")
+        data = DataSpec(root=args.data_root, allow_data_free=False)
+        spec = TrainSpec(epochs=args.epochs, train_per_class=args.per_class, width_mult=args.width,
+                         batch_size=64, lr=0.05, warmup_epochs=1.0)
+        xbar = CrossbarSpec(test_images=args.crossbar_images, calib_images=128)
+        backbone = Backbone()
+        train = decoded_split(data, "train", spec.train_per_class, args.cache_dir)
+        test = decoded_split(data, "test", None, args.cache_dir)
+        batch = proxy_batch(data, 128, seed=0, cache_dir=args.cache_dir)
+        table = Path(args.table) if args.table else default_path(None, args.cache_dir)
+        folder = cache_root(args.cache_dir) / "checkpoints"
+        print(f"CIFAR-10, {len(train)} training / {len(test)} test images; "
+              f"budget {spec.fidelity()}, "
+              f"lr {spec.lr}; {threads} CPU threads; crossbar on {xbar.test_images} test images")
+        print(f"{'arch':<12} {'params':>10} {'naswot':>8} {'MMAC@w':>7} {'train_s':>8} "
+              f"{'clean%':>7} {'xbar%':>6} {'xbar_s':>6}")
 
-    rows = []
-    for name, channels in ARCHITECTURES.items():
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(0)
-            params = param_count(build_network(channels, backbone), batch.images)
-        naswot = score_architecture(get_proxy("naswot"), channels, batch.images, backbone, 0)
-        result = train_network(channels, data, spec, args.seed, train_split=train,
-                               test_split=test)
-        ckpt = save_checkpoint(result.model, result.clean_accuracy_pct, result.device,
-                               result.n_test, checkpoint_path(channels, data, spec, args.seed,
-                                                              folder))
-        genome = Genomes.uniform(channels, 8, "flash", 6, 8)
-        nonideal = evaluate_genome(result.model, genome, xbar, test, train)
-        widths = np.maximum(1, np.round(np.asarray(channels) * spec.width_mult))
-        c_in = np.concatenate([[3], widths[:-1]])
-        mmac = float((backbone.feature_sizes() ** 2 * c_in * widths * 9).sum() / 1e6)
-        row = {
-            "kind": "train+crossbar", "dataset": "cifar10", "input_size": 32, "num_classes": 10,
-            **genome_columns(genome), **fidelity_columns(spec), "seed": args.seed,
-            "accuracy_pct": result.clean_accuracy_pct, "test_images": result.n_test,
-            "reference_accuracy_pct": nonideal.reference_accuracy_pct,
-            "nonideal_accuracy_pct": nonideal.accuracy_pct,
-            "crossbar_test_images": nonideal.n_images, "weight_encoding": xbar.weight_encoding,
-            "wall_s": result.wall_s + nonideal.wall_s, "device": result.device,
-            "checkpoint": str(ckpt), "note": f"bench/ground_truth_cpu.py {name}",
-            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        }
-        append_rows([row], table)
-        rows.append({**row, "name": name, "params": params, "naswot": naswot,
-                     "train_s": result.wall_s})
-        print(f"{name:<12} {params:>10.0f} {naswot:>8.1f} {mmac:>7.1f} {result.wall_s:>8.1f} "
-              f"{result.clean_accuracy_pct:>7.2f} {nonideal.accuracy_pct:>6.1f} "
-              f"{nonideal.wall_s:>6.1f}", flush=True)
+        rows = []
+        for name, channels in ARCHITECTURES.items():
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(0)
+                params = param_count(build_network(channels, backbone), batch.images)
+            naswot = score_architecture(get_proxy("naswot"), channels, batch.images, backbone, 0)
+            result = train_network(channels, data, spec, args.seed, train_split=train,
+                                   test_split=test)
+            ckpt = save_checkpoint(result.model, result.clean_accuracy_pct, result.device,
+                                   result.n_test, checkpoint_path(channels, data, spec, args.seed,
+                                                                  folder))
+            genome = Genomes.uniform(channels, 8, "flash", 6, 8)
+            nonideal = evaluate_genome(result.model, genome, xbar, test, train)
+            widths = np.maximum(1, np.round(np.asarray(channels) * spec.width_mult))
+            c_in = np.concatenate([[3], widths[:-1]])
+            mmac = float((backbone.feature_sizes() ** 2 * c_in * widths * 9).sum() / 1e6)
+            row = {
+                "kind": "train+crossbar", "dataset": "cifar10", "input_size": 32, "num_classes": 10,
+                **genome_columns(genome), **fidelity_columns(spec), "seed": args.seed,
+                "accuracy_pct": result.clean_accuracy_pct, "test_images": result.n_test,
+                "reference_accuracy_pct": nonideal.reference_accuracy_pct,
+                "nonideal_accuracy_pct": nonideal.accuracy_pct,
+                "crossbar_test_images": nonideal.n_images, "weight_encoding": xbar.weight_encoding,
+                "wall_s": result.wall_s + nonideal.wall_s, "device": result.device,
+                "checkpoint": str(ckpt), "note": f"bench/ground_truth_cpu.py {name}",
+                "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            }
+            append_rows([row], table)
+            rows.append({**row, "name": name, "params": params, "naswot": naswot,
+                         "train_s": result.wall_s})
+            print(f"{name:<12} {params:>10.0f} {naswot:>8.1f} {mmac:>7.1f} {result.wall_s:>8.1f} "
+                  f"{result.clean_accuracy_pct:>7.2f} {nonideal.accuracy_pct:>6.1f} "
+                  f"{nonideal.wall_s:>6.1f}", flush=True)
 
-    acc = np.array([r["accuracy_pct"] for r in rows])
-    print("\nKendall tau against the measured clean accuracy (8 architectures):")
-    for key in ("naswot", "params"):
-        tau, p_value = kendalltau([r[key] for r in rows], acc)
-        print(f"  {key:<8} tau = {tau:+.3f} (p = {p_value:.2f})")
-    tau, _ = kendalltau([r["nonideal_accuracy_pct"] for r in rows], acc)
-    print(f"  crossbar accuracy (8-bit inputs, 6-bit ADCs) vs clean: tau = {tau:+.3f}")
-    train_s = np.array([r["train_s"] for r in rows])
-    print(f"\ntraining time per network: mean {train_s.mean():.0f} s, min {train_s.min():.0f} s, "
-          f"max {train_s.max():.0f} s; total bench {time.perf_counter() - start:.0f} s")
-    print(f"rows appended to {table}")
+        acc = np.array([r["accuracy_pct"] for r in rows])
+        print("\nKendall tau against the measured clean accuracy (8 architectures):")
+        for key in ("naswot", "params"):
+            tau, p_value = kendalltau([r[key] for r in rows], acc)
+            print(f"  {key:<8} tau = {tau:+.3f} (p = {p_value:.2f})")
+        tau, _ = kendalltau([r["nonideal_accuracy_pct"] for r in rows], acc)
+        print(f"  crossbar accuracy (8-bit inputs, 6-bit ADCs) vs clean: tau = {tau:+.3f}")
+        train_s = np.array([r["train_s"] for r in rows])
+        print(f"\ntraining time per network: mean {train_s.mean():.0f} s, "
+              f"min {train_s.min():.0f} s, "
+              f"max {train_s.max():.0f} s; total bench {time.perf_counter() - start:.0f} s")
+        print(f"rows appended to {table}")
 
 
 if __name__ == "__main__":

@@ -27,10 +27,10 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 import yaml  # noqa: E402
 
-from xpert_evo.backbone import Backbone  # noqa: E402
-from xpert_evo.genome import Genomes  # noqa: E402
 from xpert_evo.hardware import CostModel, load_hardware_config  # noqa: E402
 from xpert_evo.space import SearchSpace  # noqa: E402
+from xpert_evo.space.backbone import Backbone  # noqa: E402
+from xpert_evo.space.genome import Genomes  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SPACE_FILE = ROOT / "conf" / "space" / "default.yaml"

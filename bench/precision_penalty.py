@@ -30,9 +30,13 @@ import pandas as pd
 import torch
 from ground_truth_cpu import ARCHITECTURES  # the sibling bench script (bench/ is on sys.path)
 
-from xpert_evo.accuracy.crossbar import CrossbarSpec, sweep_uniform
-from xpert_evo.accuracy.data import DataSpec, cache_root
-from xpert_evo.accuracy.groundtruth import (
+from xpert_evo.crossbar.evaluate import sweep_uniform
+from xpert_evo.crossbar.penalty import PrecisionPenalty, plot_penalty
+from xpert_evo.crossbar.quantise import CrossbarSpec
+from xpert_evo.space.backbone import Backbone
+from xpert_evo.space.genome import Genomes
+from xpert_evo.training.data import DataSpec, cache_root
+from xpert_evo.training.groundtruth import (
     append_rows,
     checkpoint_path,
     default_path,
@@ -41,17 +45,13 @@ from xpert_evo.accuracy.groundtruth import (
     load_table,
     save_checkpoint,
 )
-from xpert_evo.accuracy.models import build_network
-from xpert_evo.accuracy.penalty import PrecisionPenalty, plot_penalty
-from xpert_evo.accuracy.training import (
+from xpert_evo.training.network import build_network, torch_threads
+from xpert_evo.training.train import (
     Split,
     TrainSpec,
     decoded_split,
-    set_threads,
     train_network,
 )
-from xpert_evo.backbone import Backbone
-from xpert_evo.genome import Genomes
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -73,27 +73,27 @@ def main() -> None:
                         help="no sweeps: refit and replot from the rows of an earlier run")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    set_threads(None)
-    start = time.perf_counter()
+    with torch_threads(None):
+        start = time.perf_counter()
 
-    data = DataSpec(root=args.data_root, allow_data_free=False)
-    bench = TrainSpec(epochs=5, train_per_class=500, width_mult=0.25, batch_size=64, lr=0.05)
-    longer = TrainSpec(epochs=15, train_per_class=1000, width_mult=0.25, batch_size=64, lr=0.05)
-    xbar = CrossbarSpec(test_images=args.images, calib_images=64)
-    train = decoded_split(data, "train", longer.train_per_class, args.cache_dir)
-    test = decoded_split(data, "test", None, args.cache_dir)
-    table = Path(args.table) if args.table else default_path(None, args.cache_dir)
-    folder = cache_root(args.cache_dir) / "checkpoints"
-    plan = [("vgg16", longer, FULL_GRID + EDGE), ("slim-wide", bench, SMALL_GRID),
-            ("all128", bench, SMALL_GRID)]
+        data = DataSpec(root=args.data_root, allow_data_free=False)
+        bench = TrainSpec(epochs=5, train_per_class=500, width_mult=0.25, batch_size=64, lr=0.05)
+        longer = TrainSpec(epochs=15, train_per_class=1000, width_mult=0.25, batch_size=64, lr=0.05)
+        xbar = CrossbarSpec(test_images=args.images, calib_images=64)
+        train = decoded_split(data, "train", longer.train_per_class, args.cache_dir)
+        test = decoded_split(data, "test", None, args.cache_dir)
+        table = Path(args.table) if args.table else default_path(None, args.cache_dir)
+        folder = cache_root(args.cache_dir) / "checkpoints"
+        plan = [("vgg16", longer, FULL_GRID + EDGE), ("slim-wide", bench, SMALL_GRID),
+                ("all128", bench, SMALL_GRID)]
 
-    if args.from_table:
-        frame = _stored_rows(load_table(table), plan)
-    else:
-        frame = _sweep(plan, data, xbar, train, test, folder, args.cache_dir)
-        append_rows(frame, table)
-    _report(frame, plan, args.images, args.out)
-    print(f"rows in {table}; total {time.perf_counter() - start:.0f} s")
+        if args.from_table:
+            frame = _stored_rows(load_table(table), plan)
+        else:
+            frame = _sweep(plan, data, xbar, train, test, folder, args.cache_dir)
+            append_rows(frame, table)
+        _report(frame, plan, args.images, args.out)
+        print(f"rows in {table}; total {time.perf_counter() - start:.0f} s")
 
 
 def _stored_rows(stored: pd.DataFrame, plan: list) -> pd.DataFrame:

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from xpert_evo.accuracy import PROXIES, build_accuracy
-from xpert_evo.backbone import VGG16_CHANNELS, Backbone
+from xpert_evo.space.backbone import VGG16_CHANNELS, Backbone
 
 NETWORKS = {"narrowest": [64] * 13, "vgg16": list(VGG16_CHANNELS), "widest": [512] * 13}
 

@@ -5,7 +5,7 @@
 Both algorithms run the real search machinery (space, cost model, constraints, archive-wide
 duplicate elimination, the fixed-reference hypervolume) on the default config. Accuracy:
 
-* ``standin`` (default): `xpert_evo.search.standin.CapacityStandIn`, a cheap deterministic
+* ``standin`` (default): `tests/standin.py`'s `CapacityStandIn`, a cheap deterministic
   synthetic score of the channel widths (NOT an accuracy model), scored exactly for every design
   (no surrogate), so the comparison measures the search algorithm alone and runs in minutes.
 * ``params``: the accuracy package's parameter-count proxy (``accuracy=params``), also exact.
@@ -28,7 +28,9 @@ from hydra import compose, initialize_config_dir
 
 from xpert_evo.app import CONF_DIR
 from xpert_evo.search import HW_METRICS, SearchResult, SearchRun, build_search
-from xpert_evo.search.standin import CapacityStandIn
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from standin import CapacityStandIn  # noqa: E402  (the tests' stand-in, shared with the bench)
 
 EDAP = HW_METRICS.index("edap")
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from xpert_evo.accuracy import Surrogate, build_accuracy, channel_features, rank_agreement
 from xpert_evo.accuracy.surrogate import MODELS
-from xpert_evo.backbone import Backbone
+from xpert_evo.space.backbone import Backbone
 
 CHOICES = np.array([64, 128, 256, 512])
 

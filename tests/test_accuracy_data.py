@@ -9,12 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from xpert_evo.accuracy.data import (
+from xpert_evo.accuracy.batch import noise_batch, proxy_batch
+from xpert_evo.training.data import (
     CIFAR10_CLASSES,
     DataError,
     load_split,
-    noise_batch,
-    proxy_batch,
     unpack_archive,
 )
 

@@ -1,4 +1,4 @@
-"""AccuracyEstimator: data-free fallback, caching, peripheral genes, labels and calibration."""
+"""ProxyEstimator: data-free fallback, caching, peripheral genes, labels and calibration."""
 
 from __future__ import annotations
 
@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from xpert_evo.accuracy import DataError, build_accuracy
+from xpert_evo.accuracy import build_accuracy
 from xpert_evo.accuracy.estimator import calibration_rows
-from xpert_evo.accuracy.groundtruth import append_rows
-from xpert_evo.backbone import Backbone
-from xpert_evo.genome import Genomes
+from xpert_evo.space.backbone import Backbone
+from xpert_evo.space.genome import Genomes
+from xpert_evo.training.data import DataError
+from xpert_evo.training.groundtruth import append_rows
 
 CONF = Path(__file__).resolve().parents[1] / "conf" / "accuracy"
 FAST = {"batch_size": 16, "surrogate": {"model": "extra_trees", "n_members": 8}}

@@ -11,8 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from xpert_evo.accuracy.data import noise_batch, proxy_batch
-from xpert_evo.accuracy.models import build_network
+from xpert_evo.accuracy.batch import noise_batch, proxy_batch
 from xpert_evo.accuracy.proxies import (
     PROXIES,
     Proxy,
@@ -22,7 +21,8 @@ from xpert_evo.accuracy.proxies import (
     synflow,
 )
 from xpert_evo.accuracy.surrogate import channel_features
-from xpert_evo.backbone import VGG16_CHANNELS, Backbone
+from xpert_evo.space.backbone import VGG16_CHANNELS, Backbone
+from xpert_evo.training.network import build_network
 
 NARROW = [64] * 13
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from xpert_evo.accuracy.surrogate import MODELS, Surrogate, channel_features, rank_agreement
-from xpert_evo.backbone import Backbone
+from xpert_evo.space.backbone import Backbone
 
 CHOICES = np.array([64, 128, 256, 512])
 

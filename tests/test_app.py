@@ -13,9 +13,9 @@ import pytest
 from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException
 
-from xpert_evo.accuracy import DataError
 from xpert_evo.app import CONF_DIR, resume_config, run_app
-from xpert_evo.space import ConfigError
+from xpert_evo.config import ConfigError
+from xpert_evo.training.data import DataError
 
 TINY = [
     "accuracy=params",

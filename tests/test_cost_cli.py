@@ -8,13 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from xpert_evo.backbone import VGG16_CHANNELS, Backbone
-from xpert_evo.genome import Genomes
 from xpert_evo.hardware import CostModel, load_hardware_config, write_neurosim_csv
 from xpert_evo.hardware.cli import main
 from xpert_evo.hardware.layers import OUTPUT_COLUMNS
 from xpert_evo.hardware.reference import COMPARED, GENE_COLUMNS, load_layers
-from xpert_evo.search.results import gene_frame
+from xpert_evo.report.results import gene_frame
+from xpert_evo.space.backbone import VGG16_CHANNELS, Backbone
+from xpert_evo.space.genome import Genomes
 
 BASE = {
     "cin": 128,

@@ -6,8 +6,10 @@ import pytest
 import torch
 from torch import nn
 
-from xpert_evo.accuracy.crossbar import CrossbarNetwork, CrossbarSpec, spread
-from xpert_evo.accuracy.models import build_network
+from xpert_evo.crossbar.evaluate import spread
+from xpert_evo.crossbar.quantise import CrossbarSpec
+from xpert_evo.crossbar.simulate import CrossbarNetwork
+from xpert_evo.training.network import build_network
 
 MIXED_BITS = [8, 3, 5, 8, 2, 7, 6, 4, 8, 5, 3, 6, 8]
 """Per-layer input bits that differ between layers (the classifier uses the last value)."""

@@ -10,20 +10,19 @@ import pandas as pd
 import pytest
 from hydra import compose, initialize_config_dir
 
-from xpert_evo.accuracy.groundtruth import (
+from xpert_evo.crossbar.penalty import PrecisionPenalty, plot_penalty
+from xpert_evo.space.backbone import VGG16_CHANNELS
+from xpert_evo.space.genome import Genomes
+from xpert_evo.train import resolve_genome, run
+from xpert_evo.training.design import genome_from_config, read_design
+from xpert_evo.training.groundtruth import (
     COLUMNS,
     append_rows,
     genome_columns,
-    genome_from_config,
     genomes_from_table,
     load_table,
     measure,
-    read_design,
 )
-from xpert_evo.accuracy.penalty import PrecisionPenalty, plot_penalty
-from xpert_evo.backbone import VGG16_CHANNELS
-from xpert_evo.genome import Genomes
-from xpert_evo.train import resolve_genome, run
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 

@@ -11,8 +11,6 @@ import numpy as np
 import pytest
 import yaml
 
-from xpert_evo.backbone import VGG16_CHANNELS, Backbone
-from xpert_evo.genome import GeneError, Genomes
 from xpert_evo.hardware import (
     COMPONENTS,
     CostModel,
@@ -32,6 +30,8 @@ from xpert_evo.hardware.validation import (
     trend_check,
 )
 from xpert_evo.space import SearchSpace
+from xpert_evo.space.backbone import VGG16_CHANNELS, Backbone
+from xpert_evo.space.genome import GeneError, Genomes
 
 ADC = COMPONENTS.index("adc")
 SPACE = SearchSpace.from_config(

@@ -10,18 +10,18 @@ import pandas as pd
 import pytest
 from hydra import compose, initialize_config_dir
 from scipy.stats import kendalltau
+from standin import CapacityStandIn
 
-from xpert_evo.accuracy.groundtruth import load_table
-from xpert_evo.accuracy.refine import MeasuredAccuracy
+from xpert_evo.accuracy.measured import MeasuredAccuracy
 from xpert_evo.app import CONF_DIR, run_app
-from xpert_evo.backbone import Backbone
-from xpert_evo.genome import Genomes
+from xpert_evo.config import ConfigError
 from xpert_evo.report import write_report
+from xpert_evo.report.results import build_tables
 from xpert_evo.search import SearchRun, build_search, load_checkpoint
-from xpert_evo.search.results import build_tables
-from xpert_evo.search.runner import REFINE_FILE
-from xpert_evo.search.standin import CapacityStandIn
-from xpert_evo.space import ConfigError
+from xpert_evo.search.rounds import REFINE_FILE
+from xpert_evo.space.backbone import Backbone
+from xpert_evo.space.genome import Genomes
+from xpert_evo.training.groundtruth import load_table
 
 TINY = [
     "constraints.precision_loss_pp=null",

@@ -8,13 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 from hydra import compose, initialize_config_dir
+from standin import CapacityStandIn
 
 from xpert_evo import plot
 from xpert_evo.app import CONF_DIR
 from xpert_evo.report import RunTables, accuracy_column, markdown_table, summary_table, write_report
+from xpert_evo.report.results import build_tables, knee_index
 from xpert_evo.search import SearchRun, build_search
-from xpert_evo.search.results import build_tables, knee_index
-from xpert_evo.search.standin import CapacityStandIn
 
 
 def standin_run(out: Path, seed: int) -> Path:

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
 from pymoo.core.population import Population
+from standin import CapacityStandIn
 
 from xpert_evo.app import CONF_DIR
-from xpert_evo.genome import Genomes
+from xpert_evo.config import ConfigError
 from xpert_evo.search import (
     HW_METRICS,
     AccuracyOracle,
@@ -23,8 +24,7 @@ from xpert_evo.search import (
 )
 from xpert_evo.search.algorithms import ArchiveDuplicateElimination
 from xpert_evo.search.archive import Archive
-from xpert_evo.search.standin import CapacityStandIn
-from xpert_evo.space import ConfigError
+from xpert_evo.space.genome import Genomes
 
 TINY = [
     "constraints.precision_loss_pp=null",  # mechanics under test; the penalty has its own tests

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from xpert_evo.backbone import VGG16_CHANNELS
-from xpert_evo.genome import GENE_NAMES, GeneError, Genomes
-from xpert_evo.space import ConfigError, SearchSpace
+from xpert_evo.config import ConfigError
+from xpert_evo.space import SearchSpace
+from xpert_evo.space.backbone import VGG16_CHANNELS
+from xpert_evo.space.genome import GENE_NAMES, GeneError, Genomes
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from slurm_cluster import SlurmCluster, missing_reason
 
-from xpert_evo.compare import aggregate
-from xpert_evo.compare import main as compare_main
+from xpert_evo.report.sweep import aggregate
+from xpert_evo.report.sweep import main as compare_main
 
 TINY = [
     "constraints.precision_loss_pp=null",

@@ -8,14 +8,15 @@ import numpy as np
 import pytest
 import torch
 
-from xpert_evo.accuracy.data import load_split
-from xpert_evo.accuracy.training import (
+from xpert_evo.training.data import load_split
+from xpert_evo.training.train import (
     TrainSpec,
-    augment,
     decoded_split,
+    lr_schedule,
     pick_device,
     train_network,
 )
+from xpert_evo.training.transforms import augment
 
 
 def test_augment_is_a_padded_crop_or_its_mirror() -> None:
@@ -76,3 +77,15 @@ def test_short_training_on_real_cifar10_beats_chance(cifar10_zip: Path, data_cac
     assert result.history[-1]["loss"] < result.history[0]["loss"]
     assert result.clean_accuracy_pct > 15.0, result.clean_accuracy_pct
     assert not result.model.training and result.device.startswith("cpu")
+
+
+def test_lr_schedule_warms_up_linearly_then_decays_to_zero() -> None:
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    schedule = lr_schedule(opt, warmup=4, total=20)
+    lrs = []
+    for _ in range(20):
+        lrs.append(schedule.get_last_lr()[0])
+        opt.step()
+        schedule.step()
+    assert lrs[:5] == pytest.approx([0.025, 0.05, 0.075, 0.1, 0.1])
+    assert lrs[-1] == pytest.approx(0.05 * (1 + np.cos(np.pi * 15 / 16)))

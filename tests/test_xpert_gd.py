@@ -7,14 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
+from standin import CapacityStandIn
 
 from xpert_evo.app import CONF_DIR
-from xpert_evo.genome import Genomes
+from xpert_evo.config import ConfigError
 from xpert_evo.search import SearchRun, build_search
 from xpert_evo.search.peripheral import PERIPHERAL_GENES, best_peripherals
-from xpert_evo.search.standin import CapacityStandIn
 from xpert_evo.search.xpert_gd import XPertGD
-from xpert_evo.space import ConfigError
+from xpert_evo.space.genome import Genomes
 
 GD = [
     "algorithm=xpert_gd",

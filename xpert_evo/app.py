@@ -20,16 +20,17 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from xpert_evo.accuracy import DataError
-from xpert_evo.compare import STATUS_FILE
-from xpert_evo.genome import GeneError
+from xpert_evo.config import ConfigError, plain_config
 from xpert_evo.hardware.config import HardwareConfigError
 from xpert_evo.report import markdown_table, summary_table, write_report
+from xpert_evo.report.results import build_tables, export_designs
+from xpert_evo.report.sweep import STATUS_FILE
 from xpert_evo.search.algorithms import TERMINATION_KEYS
-from xpert_evo.search.results import build_tables, export_designs
-from xpert_evo.search.runner import CHECKPOINT, SearchRun, load_checkpoint
+from xpert_evo.search.checkpoint import CHECKPOINT, load_checkpoint
+from xpert_evo.search.loop import SearchRun
 from xpert_evo.search.setup import build_search
-from xpert_evo.space import ConfigError, plain_config
+from xpert_evo.space.genome import GeneError
+from xpert_evo.training.data import DataError
 
 log = logging.getLogger("xpert_evo")
 
@@ -141,7 +142,7 @@ def run_app(cfg: Mapping[str, Any], out_dir: str | Path, overrides: Sequence[str
 
 
 def write_status(out_dir: Path, status: str, error: str | None, wall_s: float) -> None:
-    """Record how this run ended in ``status.json`` (read by ``python -m xpert_evo.compare``)."""
+    """Record how this run ended in ``status.json`` (read by ``python -m xpert_evo.sweep``)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     record = {"status": status, "error": error, "wall_s": round(wall_s, 3)}
     (out_dir / STATUS_FILE).write_text(json.dumps(record) + "\n")

@@ -17,18 +17,17 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from xpert_evo.accuracy.crossbar import CrossbarSpec
-from xpert_evo.accuracy.data import DataError, DataSpec, cache_root
-from xpert_evo.accuracy.groundtruth import (
+from xpert_evo.crossbar.quantise import CrossbarSpec
+from xpert_evo.space.backbone import Backbone
+from xpert_evo.space.genome import Genomes
+from xpert_evo.training.data import DataError, DataSpec, cache_root
+from xpert_evo.training.design import genome_from_config, read_design
+from xpert_evo.training.groundtruth import (
     append_rows,
     default_path,
-    genome_from_config,
     measure_one,
-    read_design,
 )
-from xpert_evo.accuracy.training import TrainSpec, decoded_split
-from xpert_evo.backbone import Backbone
-from xpert_evo.genome import Genomes
+from xpert_evo.training.train import TrainSpec, decoded_split
 
 log = logging.getLogger("xpert_evo.train")
 

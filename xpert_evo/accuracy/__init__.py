@@ -1,35 +1,32 @@
-"""Surrogate-predicted accuracy: real data, zero-cost proxies and a learned predictor.
+"""How accurate is this genome: the one interface the search asks, and what answers it.
 
-Entry points: `build_accuracy(cfg.accuracy, cfg.data, backbone, seed)` -> `AccuracyEstimator`;
-`measure(genomes, cfg)` trains and crossbar-evaluates designs (ground truth); `MeasuredAccuracy`
-is the accuracy-in-% model of online refinement.
+`AccuracyModel` (model.py) is the interface. `build_accuracy(cfg.accuracy, cfg.data, backbone,
+seed)` returns a `ProxyEstimator` (estimator.py): zero-cost proxy scores (proxies.py, cached in
+cache.py, on the batch of batch.py) and a surrogate (surrogate.py) that predicts them.
+`MeasuredAccuracy` (measured.py) predicts clean accuracy in % from trained networks.
 """
 
-from xpert_evo.accuracy.data import DataError, DataSpec, load_split, noise_batch, proxy_batch
-from xpert_evo.accuracy.estimator import AccuracyEstimator, AccuracySpec, Budget, build_accuracy
-from xpert_evo.accuracy.groundtruth import load_table, measure
-from xpert_evo.accuracy.models import build_network
+from xpert_evo.accuracy.estimator import AccuracySpec, ProxyEstimator, build_accuracy
+from xpert_evo.accuracy.measured import MeasuredAccuracy
+from xpert_evo.accuracy.model import AccuracyModel
 from xpert_evo.accuracy.proxies import PROXIES, score_architecture
-from xpert_evo.accuracy.refine import MeasuredAccuracy
-from xpert_evo.accuracy.surrogate import Surrogate, channel_features, rank_agreement
+from xpert_evo.accuracy.surrogate import (
+    Surrogate,
+    SurrogateBudget,
+    channel_features,
+    rank_agreement,
+)
 
 __all__ = [
     "PROXIES",
-    "AccuracyEstimator",
+    "AccuracyModel",
     "AccuracySpec",
-    "Budget",
-    "DataError",
-    "DataSpec",
     "MeasuredAccuracy",
+    "ProxyEstimator",
     "Surrogate",
+    "SurrogateBudget",
     "build_accuracy",
-    "build_network",
     "channel_features",
-    "load_split",
-    "load_table",
-    "measure",
-    "noise_batch",
-    "proxy_batch",
     "rank_agreement",
     "score_architecture",
 ]

@@ -1,11 +1,11 @@
 """The accuracy objective the search calls: true proxy scores, a surrogate, and a % calibration.
 
-`build_accuracy` reads the `accuracy:` and `data:` config nodes and returns an
-`AccuracyEstimator`. The search loop (NSGANetV2-style) uses it as: `true_score` on an initial
-sample, `fit`, search on `predict`, `true_score` on the most promising new candidates, `fit`
-again, for `budget.rounds` rounds. Proxy scores are not accuracies: `to_accuracy` maps them to %
-only after `calibrate` has seen measured accuracies; until then `label` and `is_percent` say the
-numbers are on the proxy's own scale.
+`build_accuracy` reads the `accuracy:` and `data:` config nodes and returns a `ProxyEstimator`
+(an `xpert_evo.accuracy.model.AccuracyModel`). The search loop (NSGANetV2-style) uses it as:
+`true_score` on an initial sample, `fit`, search on `predict`, `true_score` on the most promising
+new candidates, `fit` again, for `budget.rounds` rounds. Proxy scores are not accuracies:
+`to_accuracy` maps them to % only after `calibrate` has seen measured accuracies; until then
+`label` and `is_percent` say the numbers are on the proxy's own scale.
 """
 
 from __future__ import annotations
@@ -21,42 +21,17 @@ import pandas as pd
 from sklearn.isotonic import IsotonicRegression
 from tqdm.auto import tqdm
 
+from xpert_evo.accuracy.batch import ProxyBatch, noise_batch, proxy_batch
 from xpert_evo.accuracy.cache import CACHE_FILE, ScoreCache, cache_key
-from xpert_evo.accuracy.data import (
-    DataError,
-    DataSpec,
-    ProxyBatch,
-    _plain,
-    cache_root,
-    noise_batch,
-    proxy_batch,
-)
-from xpert_evo.accuracy.proxies import Proxy, get_proxy, score_architecture, torch_threads
-from xpert_evo.accuracy.surrogate import Surrogate, rank_agreement
-from xpert_evo.backbone import Backbone
-from xpert_evo.genome import Genomes
+from xpert_evo.accuracy.proxies import Proxy, get_proxy, score_architecture
+from xpert_evo.accuracy.surrogate import Surrogate, SurrogateBudget, rank_agreement
+from xpert_evo.config import plain_config
+from xpert_evo.space.backbone import Backbone
+from xpert_evo.space.genome import Genomes
+from xpert_evo.training.data import DataError, DataSpec, cache_root
+from xpert_evo.training.network import torch_threads
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Budget:
-    """True-proxy budget of the surrogate-assisted search.
-
-    Attributes:
-        initial: architectures scored with the true proxy before the first surrogate fit.
-        per_round: most promising new candidates re-scored with the true proxy each round.
-        rounds: search-on-surrogate / re-score / refit rounds.
-    """
-
-    initial: int = 64
-    per_round: int = 16
-    rounds: int = 4
-
-    @property
-    def max_true_calls(self) -> int:
-        """Upper bound on true proxy evaluations: initial + rounds * per_round."""
-        return self.initial + self.rounds * self.per_round
 
 
 @dataclass(frozen=True)
@@ -71,7 +46,7 @@ class AccuracySpec:
     proxy: str = "naswot"
     batch_size: int = 128
     surrogate: dict[str, Any] = field(default_factory=dict)
-    budget: Budget = field(default_factory=Budget)
+    budget: SurrogateBudget = field(default_factory=SurrogateBudget)
     cache_dir: str | None = None
     num_threads: int | None = None
     calibration: str | None = None
@@ -82,12 +57,12 @@ class AccuracySpec:
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any] | None) -> AccuracySpec:
         """Build from a dict or DictConfig; unknown keys are an error."""
-        values = _plain(cfg)
+        values = dict(plain_config(cfg) or {})
         unknown = set(values) - {f.name for f in fields(cls)}
         if unknown:
             raise ValueError(f"unknown accuracy config keys {sorted(unknown)}")
         if "budget" in values:
-            values["budget"] = Budget(**dict(values["budget"] or {}))
+            values["budget"] = SurrogateBudget.from_config(values["budget"])
         if "refine_budget" in values:
             values["refine_budget"] = dict(values["refine_budget"] or {})
         if "surrogate" in values:
@@ -96,7 +71,7 @@ class AccuracySpec:
         return cls(**values)
 
 
-class AccuracyEstimator:
+class ProxyEstimator:
     """True proxy scores (cached), a fitted surrogate, and an optional proxy -> % calibration.
 
     Attributes:
@@ -119,7 +94,7 @@ class AccuracyEstimator:
         seed: int,
         cache: ScoreCache,
         surrogate: Surrogate,
-        budget: Budget,
+        budget: SurrogateBudget,
         num_threads: int | None = None,
     ) -> None:
         self.proxy, self.backbone, self.batch, self.seed = proxy, backbone, batch, seed
@@ -278,7 +253,7 @@ def build_accuracy(
     backbone: Backbone,
     seed: int,
     cache_dir: str | Path | None = None,
-) -> AccuracyEstimator:
+) -> ProxyEstimator:
     """The estimator for one run, from the `accuracy:` and `data:` config nodes.
 
     Args:
@@ -309,7 +284,7 @@ def build_accuracy(
     if unknown:
         raise ValueError(f"unknown accuracy.surrogate keys {sorted(unknown)}")
     surrogate = Surrogate(**{**spec.surrogate, "seed": seed, "backbone": backbone})
-    estimator = AccuracyEstimator(
+    estimator = ProxyEstimator(
         proxy, backbone, batch, seed, ScoreCache(root / CACHE_FILE), surrogate, spec.budget,
         spec.num_threads,
     )
@@ -328,7 +303,7 @@ def calibration_rows(
     """Channels (M, L) and mean clean accuracy (M,) in % of the networks in a calibration table.
 
     The table needs the columns `channels` ("64-64-...") and `accuracy_pct`; a ground-truth table
-    (`xpert_evo.accuracy.groundtruth`) qualifies. When it has `dataset` / `fidelity` columns, only
+    (`xpert_evo.training.groundtruth`) qualifies. When it has `dataset` / `fidelity` columns, only
     rows of ``dataset`` are used, and one fidelity: ``fidelity`` (`accuracy.calibration_fidelity`),
     required when the rows hold more than one. Rows of the same channels (one network evaluated at
     several precisions) are averaged; networks come in the order of their first row.

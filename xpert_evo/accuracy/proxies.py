@@ -15,19 +15,17 @@ depends only on (proxy, channels, backbone, batch, seed), never on peripheral ge
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
-import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
-from xpert_evo.accuracy.models import build_network
-from xpert_evo.backbone import Backbone
+from xpert_evo.space.backbone import Backbone
+from xpert_evo.training.network import build_network
 
 log = logging.getLogger(__name__)
 
@@ -125,22 +123,6 @@ def get_proxy(name: str) -> Proxy:
     if name not in PROXIES:
         raise ValueError(f"accuracy.proxy={name!r} is not one of {sorted(PROXIES)}")
     return PROXIES[name]
-
-
-@contextlib.contextmanager
-def torch_threads(n: int | None) -> Iterator[int]:
-    """Run the block with `n` intra-op threads (all usable cores if None), then restore."""
-    previous = torch.get_num_threads()
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        usable = os.cpu_count() or 1
-    wanted = max(1, int(n) if n else usable)
-    torch.set_num_threads(wanted)
-    try:
-        yield wanted
-    finally:
-        torch.set_num_threads(previous)
 
 
 def score_architecture(

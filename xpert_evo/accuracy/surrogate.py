@@ -10,19 +10,27 @@ figure that matters for a search that only ranks candidates.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
 
 import numpy as np
 from scipy.stats import kendalltau, spearmanr
-from sklearn.base import RegressorMixin, clone
-from sklearn.ensemble import ExtraTreesRegressor, GradientBoostingRegressor, RandomForestRegressor
+from sklearn.compose import TransformedTargetRegressor
+from sklearn.ensemble import (
+    BaggingRegressor,
+    ExtraTreesRegressor,
+    GradientBoostingRegressor,
+    RandomForestRegressor,
+)
 from sklearn.linear_model import Ridge
-from sklearn.model_selection import KFold
+from sklearn.model_selection import KFold, cross_val_predict
 from sklearn.neural_network import MLPRegressor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import PolynomialFeatures, StandardScaler
 
-from xpert_evo.backbone import Backbone
+from xpert_evo.config import ConfigError, check_counts, plain_config
+from xpert_evo.space.backbone import Backbone
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +68,43 @@ def rank_agreement(truth: np.ndarray, predicted: np.ndarray) -> tuple[float, flo
     return float(tau), float(spearmanr(truth, predicted).statistic)
 
 
+@dataclass(frozen=True)
+class SurrogateBudget:
+    """True-proxy budget of the surrogate-assisted search (NSGANetV2 scheme; ``accuracy.budget``).
+
+    Attributes:
+        initial: channel configurations scored with the true proxy before the first fit.
+        per_round: new configurations scored with the true proxy in each refit round.
+        rounds: refit rounds, spread evenly over the search (the last one at its end).
+    """
+
+    initial: int = 64
+    per_round: int = 16
+    rounds: int = 4
+
+    @property
+    def max_true_calls(self) -> int:
+        """Upper bound on true proxy evaluations: initial + rounds * per_round."""
+        return self.initial + self.rounds * self.per_round
+
+    @classmethod
+    def from_config(cls, node: Mapping[str, Any] | None) -> SurrogateBudget:
+        """The budget from the ``accuracy.budget`` node (missing keys take the defaults).
+
+        Raises:
+            ConfigError: an unknown key, a value that is not an integer >= 0, or fewer than 2
+                initial configurations (too few to fit a surrogate).
+        """
+        defaults = {f.name: f.default for f in fields(cls)}
+        values = check_counts(defaults, plain_config(node), "accuracy.budget")
+        if values["initial"] < 2:
+            raise ConfigError(
+                f"accuracy.budget.initial={values['initial']} is too small to fit a surrogate; "
+                "use at least 2 (typically 50-200)"
+            )
+        return cls(**values)
+
+
 @dataclass
 class Surrogate:
     """Ensemble regressor channels -> score with mean and std prediction.
@@ -83,56 +128,42 @@ class Surrogate:
             raise ValueError(f"surrogate model {self.model!r} is not one of {list(MODELS)}")
         if self.n_members < 1:
             raise ValueError("n_members must be at least 1")
-        self._members: list[RegressorMixin] = []
-        self._forest: RegressorMixin | None = None
+        self._model: TransformedTargetRegressor | None = None
         self.metrics: dict[str, float] = {}
 
     @property
     def fitted(self) -> bool:
         """True once `fit` has run."""
-        return self._forest is not None or bool(self._members)
+        return self._model is not None
 
-    def _base(self, seed: int) -> RegressorMixin:
-        if self.model == "gbm":
-            return GradientBoostingRegressor(
-                n_estimators=150, max_depth=3, learning_rate=0.05, subsample=0.8, random_state=seed
-            )
-        if self.model == "mlp":
-            return make_pipeline(
-                StandardScaler(),
-                MLPRegressor(
-                    hidden_layer_sizes=(64, 64), alpha=1e-3, max_iter=2000, random_state=seed
-                ),
-            )
-        return Ridge(alpha=1.0)
-
-    def _fit_members(self, x: np.ndarray, y: np.ndarray, seed: int) -> None:
+    def _ensemble(self) -> TransformedTargetRegressor:
+        """The unfitted ensemble on standardised targets: a forest (members = trees) or a
+        `BaggingRegressor` of the base model (members = bootstrap fits; one member: no bootstrap).
+        """
+        seed = self.seed
         if self.model in ("extra_trees", "random_forest"):
             forest = ExtraTreesRegressor if self.model == "extra_trees" else RandomForestRegressor
-            self._forest = forest(n_estimators=self.n_members, random_state=seed, n_jobs=1)
-            self._forest.fit(x, y)
-            self._members = []
-            return
-        rng = np.random.default_rng(seed)
-        self._forest = None
-        self._members = []
-        if self.model == "ridge2":
-            self._quadratic = make_pipeline(StandardScaler(), PolynomialFeatures(2)).fit(x)
-            x = self._quadratic.transform(x)
-        for i in range(self.n_members):
-            rows = rng.integers(0, len(x), len(x)) if self.n_members > 1 else np.arange(len(x))
-            self._members.append(clone(self._base(seed + i)).fit(x[rows], y[rows]))
-
-    def _predict_features(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        if self.model == "ridge2":
-            coef = np.stack([m.coef_ for m in self._members])
-            intercept = np.array([m.intercept_ for m in self._members])
-            preds = coef @ self._quadratic.transform(x).T + intercept[:, None]
+            regressor = forest(n_estimators=self.n_members, random_state=seed, n_jobs=1)
         else:
-            members = self._forest.estimators_ if self._forest is not None else self._members
-            preds = np.stack([m.predict(x) for m in members])
-        scale = self._scale
-        return preds.mean(axis=0) * scale[1] + scale[0], preds.std(axis=0) * scale[1]
+            if self.model == "gbm":
+                base = GradientBoostingRegressor(
+                    n_estimators=150, max_depth=3, learning_rate=0.05, subsample=0.8,
+                    random_state=seed,
+                )
+            elif self.model == "mlp":
+                base = make_pipeline(
+                    StandardScaler(),
+                    MLPRegressor(
+                        hidden_layer_sizes=(64, 64), alpha=1e-3, max_iter=2000, random_state=seed
+                    ),
+                )
+            else:
+                base = make_pipeline(StandardScaler(), PolynomialFeatures(2), Ridge(alpha=1.0))
+            regressor = BaggingRegressor(
+                base, n_estimators=self.n_members, bootstrap=self.n_members > 1,
+                random_state=seed, n_jobs=1,
+            )
+        return TransformedTargetRegressor(regressor=regressor, transformer=StandardScaler())
 
     def fit(self, channels: np.ndarray, targets: np.ndarray) -> dict[str, float]:
         """Fit on (N, L) channels and (N,) targets; return cross-validated rank agreement.
@@ -148,14 +179,9 @@ class Surrogate:
         folds = min(self.cv_folds, len(y) // 2)
         tau = rho = float("nan")
         if folds >= 2 and len(y) >= 6:
-            out_of_fold = np.empty_like(y)
-            for train, test in KFold(folds, shuffle=True, random_state=self.seed).split(x):
-                self._set_scale(y[train])
-                self._fit_members(x[train], self._standard(y[train]), self.seed)
-                out_of_fold[test] = self._predict_features(x[test])[0]
-            tau, rho = rank_agreement(y, out_of_fold)
-        self._set_scale(y)
-        self._fit_members(x, self._standard(y), self.seed)
+            cv = KFold(folds, shuffle=True, random_state=self.seed)
+            tau, rho = rank_agreement(y, cross_val_predict(self._ensemble(), x, y, cv=cv))
+        self._model = self._ensemble().fit(x, y)
         self.metrics = {"kendall_tau": tau, "spearman_rho": rho, "n": len(y), "folds": folds}
         log.info(
             "surrogate %s fitted on %d architectures: %d-fold CV Kendall tau %.3f, Spearman %.3f",
@@ -163,15 +189,16 @@ class Surrogate:
         )
         return dict(self.metrics)
 
-    def _set_scale(self, y: np.ndarray) -> None:
-        std = float(np.std(y))
-        self._scale = (float(np.mean(y)), std if std > 0 else 1.0)
-
-    def _standard(self, y: np.ndarray) -> np.ndarray:
-        return (y - self._scale[0]) / self._scale[1]
-
     def predict(self, channels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Mean and standard deviation over the ensemble members, each (N,), in target units."""
         if not self.fitted:
             raise RuntimeError("Surrogate.predict called before fit")
-        return self._predict_features(channel_features(channels, self.backbone))
+        x = channel_features(channels, self.backbone)
+        ensemble = self._model.regressor_
+        columns = getattr(ensemble, "estimators_features_", [slice(None)] * self.n_members)
+        members = np.stack(
+            [m.predict(x[:, c]) for m, c in zip(ensemble.estimators_, columns, strict=True)]
+        )
+        scaler = self._model.transformer_
+        mean, scale = float(scaler.mean_[0]), float(scaler.scale_[0])
+        return members.mean(axis=0) * scale + mean, members.std(axis=0) * scale

@@ -23,12 +23,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from xpert_evo.backbone import Backbone
-from xpert_evo.genome import Genomes
 from xpert_evo.hardware.config import HardwareConfig, HardwareConfigError, load_hardware_config
 from xpert_evo.hardware.export import NEUROSIM_COLUMNS
 from xpert_evo.hardware.layers import ADC_TYPE_NAMES, LayerTableError, cost_table
 from xpert_evo.hardware.model import CostModel
+from xpert_evo.space.backbone import Backbone
+from xpert_evo.space.genome import Genomes
 
 NEUROSIM_WIDTH = len(NEUROSIM_COLUMNS)
 """Columns of NeuroSim's network CSV (xpert_evo.hardware.export); the output names them."""

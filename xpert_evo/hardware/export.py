@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from xpert_evo.backbone import Backbone
-from xpert_evo.genome import Genomes
+from xpert_evo.space.backbone import Backbone
+from xpert_evo.space.genome import Genomes
 
 NEUROSIM_COLUMNS: tuple[str, ...] = (
     "H",

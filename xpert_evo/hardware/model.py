@@ -28,10 +28,10 @@ from itertools import product
 import numpy as np
 import pandas as pd
 
-from xpert_evo.backbone import Backbone
-from xpert_evo.genome import Genomes
 from xpert_evo.hardware.config import HardwareConfig
 from xpert_evo.hardware.layers import DTYPE, MAX_ADC_BITS, AdcTables, clock_ns, layer_costs
+from xpert_evo.space.backbone import Backbone
+from xpert_evo.space.genome import Genomes
 
 COMPONENTS: tuple[str, ...] = (
     "array",

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from xpert_evo.backbone import VGG16_CHANNELS
+from xpert_evo.space.backbone import VGG16_CHANNELS
 
 REFERENCE_DIR = Path(
     os.environ.get(

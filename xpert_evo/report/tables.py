@@ -126,16 +126,8 @@ def summary_table(tables: RunTables, top_k: int = 10) -> pd.DataFrame:
 
 
 def markdown_table(frame: pd.DataFrame) -> str:
-    """A GitHub-markdown table with compact number formatting (no extra dependency)."""
-
-    def fmt(v: Any) -> str:
-        if isinstance(v, float | np.floating):
-            if not np.isfinite(v):
-                return "-"
-            return f"{v:.4g}"
-        return str(v)
-
-    head = "| " + " | ".join(str(c) for c in frame.columns) + " |"
-    rule = "| " + " | ".join("---" for _ in frame.columns) + " |"
-    body = ["| " + " | ".join(fmt(v) for v in row) + " |" for row in frame.itertuples(False)]
-    return "\n".join([head, rule, *body])
+    """A GitHub-markdown table (pandas ``to_markdown``): floats to 4 significant digits, NaN and
+    infinities as "-"."""
+    finite = frame.replace([np.inf, -np.inf], np.nan)
+    cells = finite.astype(object).where(finite.notna(), None)
+    return cells.to_markdown(index=False, floatfmt=".4g", missingval="-")

@@ -2,10 +2,11 @@
 
 from xpert_evo.search.algorithms import AlgorithmSettings, build_algorithm, build_termination
 from xpert_evo.search.archive import HW_METRICS, Archive, Bounds, nondominated
+from xpert_evo.search.checkpoint import load_checkpoint
+from xpert_evo.search.loop import SearchResult, SearchRun
 from xpert_evo.search.oracle import AccuracyOracle
 from xpert_evo.search.problem import CoDesignProblem, Constraints
-from xpert_evo.search.runner import SearchResult, SearchRun, load_checkpoint
-from xpert_evo.search.setup import SearchSetup, SurrogateBudget, build_search
+from xpert_evo.search.setup import SearchSetup, build_search
 
 __all__ = [
     "HW_METRICS",
@@ -18,7 +19,6 @@ __all__ = [
     "SearchResult",
     "SearchRun",
     "SearchSetup",
-    "SurrogateBudget",
     "build_algorithm",
     "build_search",
     "build_termination",

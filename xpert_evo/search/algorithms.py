@@ -18,10 +18,10 @@ from pymoo.operators.sampling.rnd import IntegerRandomSampling
 from pymoo.termination.max_eval import MaximumFunctionCallTermination
 from pymoo.termination.max_gen import MaximumGenerationTermination
 
+from xpert_evo.config import ConfigError, check_keys, plain_config
 from xpert_evo.search.archive import Archive, row_keys
 from xpert_evo.search.xpert_gd import SETTING_KEYS as GD_KEYS
 from xpert_evo.search.xpert_gd import XPertGD, XPertGDSettings
-from xpert_evo.space import ConfigError, check_keys, plain_config
 
 TERMINATION_KEYS: tuple[str, ...] = ("n_gen", "n_evals", "max_time_s")
 COMMON_KEYS: tuple[str, ...] = ("name", "pop_size") + TERMINATION_KEYS
@@ -143,7 +143,7 @@ class RandomSearch(NSGA2):
 
 class SearchTimeTermination(Termination):
     """Stop after ``max_time_s`` seconds of search time, read from ``algorithm.data['search_s']``
-    (kept by the search runner, summed over resumed sessions).
+    (kept by the search loop, summed over resumed sessions).
     """
 
     def __init__(self, max_time_s: float) -> None:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from pymoo.indicators.hv import HV
+from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
 
 HW_METRICS: tuple[str, ...] = (
     "area_mm2",
@@ -17,38 +18,38 @@ HW_METRICS: tuple[str, ...] = (
 )
 """Hardware metrics kept per design, in the column order of `Archive.hw`."""
 
-_HASH_MULTIPLIERS = np.random.default_rng(20230330).integers(
-    1, 2**63 - 1, size=4096, dtype=np.int64
-).astype(np.uint64) | np.uint64(1)
-
-
 def row_keys(x: np.ndarray) -> np.ndarray:
-    """64-bit hash of each integer row of ``x`` (N, D) -> (N,) uint64.
-
-    A random odd-multiplier linear hash: two different rows collide with probability ~2**-64,
-    so with 1e5 designs a collision is about 1e-9 likely (it would only drop one offspring).
+    """Exact key of each integer row of ``x`` (N, D) -> (N,): the row's bytes (``tobytes``) as one
+    numpy void scalar, so keys sort, compare and ``np.isin`` like numbers and never collide.
     """
-    x = np.asarray(x, dtype=np.int64)
-    with np.errstate(over="ignore"):
-        h = (x.astype(np.uint64) * _HASH_MULTIPLIERS[: x.shape[1]]).sum(axis=1, dtype=np.uint64)
-        h ^= h >> np.uint64(31)
-        h *= np.uint64(0x9E3779B97F4A7C15)
-        h ^= h >> np.uint64(29)
-    return h
+    x = np.ascontiguousarray(np.asarray(x, dtype=np.int64))
+    return x.view(np.dtype((np.void, x.dtype.itemsize * x.shape[1]))).ravel()
+
+
+def find_rows(keys: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where the rows of ``x`` (N, D) sit in a table whose rows have the `row_keys` ``keys`` (M,).
+
+    Returns:
+        (found mask (N,), table index (N,), meaningful where found).
+    """
+    if len(keys) == 0 or len(x) == 0:
+        return np.zeros(len(x), dtype=bool), np.zeros(len(x), dtype=np.int64)
+    order = np.argsort(keys, kind="stable")
+    k = row_keys(x)
+    pos = np.minimum(np.searchsorted(keys[order], k), len(keys) - 1)
+    return keys[order][pos] == k, order[pos]
 
 
 def nondominated(f: np.ndarray) -> np.ndarray:
-    """Indices of the non-dominated rows of a 2-objective minimisation matrix ``f`` (N, 2).
+    """Indices (ascending) of the non-dominated rows of a minimisation matrix ``f`` (N, M).
 
     Rows with identical objective vectors are all kept when that vector is non-dominated.
     """
     f = np.asarray(f, dtype=float)
     if len(f) == 0:
         return np.zeros(0, dtype=np.int64)
-    uniq, inverse = np.unique(f, axis=0, return_inverse=True)
-    prev_min = np.minimum.accumulate(np.concatenate([[np.inf], uniq[:-1, 1]]))
-    keep = uniq[:, 1] < prev_min
-    return np.flatnonzero(keep[inverse.ravel()])
+    front = NonDominatedSorting().do(f, only_non_dominated_front=True)
+    return np.sort(np.asarray(front, dtype=np.int64))
 
 
 @dataclass(frozen=True)
@@ -70,11 +71,11 @@ class Bounds:
 
     def hypervolume(self, f: np.ndarray) -> float:
         """Hypervolume of the objective rows ``f`` (N, 2) in normalised units (0 if none count)."""
-        fn = self.normalise(f)
-        fn = fn[np.all(fn < self.ref, axis=1)]
-        if len(fn) == 0:
-            return 0.0
-        return float(HV(ref_point=np.full(fn.shape[1], self.ref))(fn))
+        hv = HV(
+            ref_point=np.full(len(self.ideal), self.ref), ideal=self.ideal, nadir=self.nadir,
+            zero_to_one=True, norm_ref_point=False,
+        )
+        return float(hv(np.asarray(f, dtype=float)))
 
 
 @dataclass
@@ -100,7 +101,6 @@ class Archive:
     measured: np.ndarray = field(init=False)
     cv: np.ndarray = field(init=False)
     keys: np.ndarray = field(init=False)
-    _sorted_keys: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.x = np.zeros((0, self.n_var), dtype=np.int64)
@@ -110,19 +110,14 @@ class Archive:
         self.accuracy_std = np.zeros(0)
         self.measured = np.zeros(0, dtype=bool)
         self.cv = np.zeros(0)
-        self.keys = np.zeros(0, dtype=np.uint64)
-        self._sorted_keys = self.keys
+        self.keys = row_keys(self.x)
 
     def __len__(self) -> int:
         return len(self.x)
 
     def contains(self, x: np.ndarray) -> np.ndarray:
         """Boolean mask (N,): which encoded genomes ``x`` (N, n_var) are already archived."""
-        if len(self._sorted_keys) == 0 or len(x) == 0:
-            return np.zeros(len(x), dtype=bool)
-        k = row_keys(x)
-        pos = np.minimum(np.searchsorted(self._sorted_keys, k), len(self._sorted_keys) - 1)
-        return self._sorted_keys[pos] == k
+        return find_rows(self.keys, x)[0]
 
     def add(
         self,
@@ -150,7 +145,6 @@ class Archive:
         self.measured = np.concatenate([self.measured, np.asarray(measured, dtype=bool)[idx]])
         self.cv = np.concatenate([self.cv, np.asarray(cv, dtype=float)[idx]])
         self.keys = np.concatenate([self.keys, row_keys(x[idx])])
-        self._sorted_keys = np.sort(self.keys)
 
     def objectives(self) -> np.ndarray:
         """Minimisation objectives (N, 2): [-accuracy, log10(EDAP / (pJ*ns*mm2))]."""

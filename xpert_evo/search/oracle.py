@@ -15,29 +15,13 @@ elsewhere.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
-from xpert_evo.accuracy.refine import MeasuredAccuracy
-from xpert_evo.search.archive import row_keys
-
-
-class AccuracyEstimator(Protocol):
-    """What the search needs from an accuracy estimator (see `xpert_evo.accuracy`)."""
-
-    label: str
-    is_percent: bool
-    source: str
-    n_true_calls: int
-
-    def true_score(self, channels: np.ndarray) -> np.ndarray: ...
-
-    def fit(self, channels: np.ndarray, scores: np.ndarray) -> dict[str, Any]: ...
-
-    def predict(self, channels: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
-
-    def to_accuracy(self, scores: np.ndarray) -> np.ndarray: ...
+from xpert_evo.accuracy.measured import MeasuredAccuracy
+from xpert_evo.accuracy.model import AccuracyModel
+from xpert_evo.search.archive import find_rows, row_keys
 
 
 @dataclass
@@ -56,7 +40,7 @@ class AccuracyOracle:
         trained_pct: their measured clean accuracy (T,), %.
     """
 
-    estimator: AccuracyEstimator
+    estimator: AccuracyModel
     use_surrogate: bool
     channels: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.int64))
     scores: np.ndarray = field(default_factory=lambda: np.zeros(0))
@@ -109,11 +93,11 @@ class AccuracyOracle:
 
     def lookup(self, channels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(known mask (N,), true score where known else nan (N,)) for channels (N, L)."""
-        return _match(self.channels, self._keys, self.scores, channels)
+        return _match(self._keys, self.scores, channels)
 
     def trained(self, channels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(trained mask (N,), measured clean accuracy % where trained else nan (N,))."""
-        return _match(self.trained_channels, self._trained_keys, self.trained_pct, channels)
+        return _match(self._trained_keys, self.trained_pct, channels)
 
     def add_trained(self, channels: np.ndarray, accuracy_pct: np.ndarray) -> None:
         """Record measured clean accuracies (%) of trained channels (N, L); a configuration
@@ -219,23 +203,14 @@ class AccuracyOracle:
 
 
 def _keys_of(channels: np.ndarray) -> np.ndarray:
-    return row_keys(channels) if len(channels) else np.zeros(0, np.uint64)
+    return row_keys(channels) if len(channels) else np.zeros(0)
 
 
 def _match(
-    table: np.ndarray, keys: np.ndarray, values: np.ndarray, channels: np.ndarray
+    keys: np.ndarray, values: np.ndarray, channels: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """(found mask (N,), value where found else nan (N,)) of channels (N, L) in a keyed table."""
-    channels = np.asarray(channels, dtype=np.int64)
-    found = np.zeros(len(channels), dtype=bool)
-    value = np.full(len(channels), np.nan)
-    if len(keys) == 0 or len(channels) == 0:
-        return found, value
-    order = np.argsort(keys)
-    sorted_keys = keys[order]
-    k = row_keys(channels)
-    pos = np.minimum(np.searchsorted(sorted_keys, k), len(sorted_keys) - 1)
-    hit = order[pos]
-    found = (sorted_keys[pos] == k) & np.all(table[hit] == channels, axis=1)
-    value[found] = values[hit[found]]
+    found, index = find_rows(keys, np.asarray(channels, dtype=np.int64))
+    value = np.full(len(found), np.nan)
+    value[found] = values[index[found]]
     return found, value

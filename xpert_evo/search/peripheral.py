@@ -15,10 +15,10 @@ from itertools import product
 
 import numpy as np
 
-from xpert_evo.accuracy.penalty import PrecisionPenalty
-from xpert_evo.genome import Genomes
+from xpert_evo.crossbar.penalty import PrecisionPenalty
 from xpert_evo.hardware import CostModel
 from xpert_evo.space import SearchSpace
+from xpert_evo.space.genome import Genomes
 
 PERIPHERAL_GENES: tuple[str, ...] = ("col_share", "adc_flash", "adc_bits", "input_bits")
 

@@ -9,11 +9,12 @@ from typing import Any
 import numpy as np
 from pymoo.core.problem import Problem
 
-from xpert_evo.accuracy.penalty import PrecisionPenalty
+from xpert_evo.config import ConfigError, check_keys, plain_config
+from xpert_evo.crossbar.penalty import PrecisionPenalty
 from xpert_evo.hardware import CostModel
 from xpert_evo.search.archive import HW_METRICS
 from xpert_evo.search.oracle import AccuracyOracle
-from xpert_evo.space import ConfigError, SearchSpace, check_keys, plain_config
+from xpert_evo.space import SearchSpace
 
 CONSTRAINT_KEYS: tuple[str, ...] = (
     "area_mm2",

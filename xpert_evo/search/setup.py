@@ -9,15 +9,17 @@ from typing import Any
 
 import pandas as pd
 
-from xpert_evo.accuracy.penalty import PrecisionPenalty
-from xpert_evo.accuracy.refine import MIN_FIT
-from xpert_evo.backbone import Backbone
-from xpert_evo.genome import Genomes
+from xpert_evo.accuracy.measured import MIN_FIT
+from xpert_evo.accuracy.model import AccuracyModel
+from xpert_evo.accuracy.surrogate import SurrogateBudget
+from xpert_evo.config import ConfigError, check_counts, check_keys, plain_config
+from xpert_evo.crossbar.penalty import PrecisionPenalty
 from xpert_evo.hardware import CostModel, HardwareConfig
 from xpert_evo.search.algorithms import AlgorithmSettings
-from xpert_evo.search.oracle import AccuracyEstimator
 from xpert_evo.search.problem import Constraints
-from xpert_evo.space import ConfigError, SearchSpace, check_keys, plain_config
+from xpert_evo.space import SearchSpace
+from xpert_evo.space.backbone import Backbone
+from xpert_evo.space.genome import Genomes
 
 TOP_KEYS: tuple[str, ...] = (
     "seed",
@@ -42,54 +44,18 @@ REPORT_KEYS: tuple[str, ...] = ("top_k",)
 
 MeasureFn = Callable[[Genomes], pd.DataFrame]
 """Trains and evaluates genomes; returns one ground-truth row per genome (`accuracy_pct` clean,
-`nonideal_accuracy_pct` on the crossbar), as `xpert_evo.accuracy.groundtruth.measure` does."""
+`nonideal_accuracy_pct` on the crossbar), as `xpert_evo.training.groundtruth.measure` does."""
 
 
-def _counts(
-    defaults: Mapping[str, int], node: Mapping[str, Any] | None, prefix: str
-) -> dict[str, int]:
-    """``node`` over ``defaults``: only their keys, each an integer >= 0 (`ConfigError` naming
-    ``<prefix>.<key>`` otherwise)."""
-    values = {**defaults, **(node or {})}
-    check_keys(values, tuple(defaults), prefix)
-    for key, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ConfigError(f"{prefix}.{key}={value!r} must be an integer >= 0")
-    return values
-
-
-@dataclass(frozen=True)
-class SurrogateBudget:
-    """True-proxy budget of the surrogate-assisted search (NSGANetV2 scheme).
-
-    Attributes:
-        initial: channel configurations scored with the true proxy before the search starts.
-        per_round: new configurations scored with the true proxy in each refit round.
-        rounds: refit rounds, spread evenly over the search (the last one at its end).
+def surrogate_budget(accuracy_cfg: Mapping[str, Any]) -> SurrogateBudget | None:
+    """The search's true-proxy budget from ``accuracy.budget`` (defaults 64 / 16 / 4); None when
+    the accuracy config switches the surrogate off (``accuracy.surrogate: null``): then every new
+    channel configuration is scored with the true proxy.
     """
-
-    initial: int
-    per_round: int
-    rounds: int
-
-    @classmethod
-    def from_config(cls, accuracy_cfg: Mapping[str, Any]) -> SurrogateBudget | None:
-        """The budget from ``accuracy.budget`` (defaults 64 / 16 / 4); None when the accuracy
-        config switches the surrogate off (``accuracy.surrogate: null``): then every new channel
-        configuration is scored with the true proxy.
-        """
-        node = plain_config(accuracy_cfg) or {}
-        if node.get("surrogate", {}) in (None, False, "none"):
-            return None
-        values = _counts(
-            {"initial": 64, "per_round": 16, "rounds": 4}, node.get("budget"), "accuracy.budget"
-        )
-        if values["initial"] < 2:
-            raise ConfigError(
-                f"accuracy.budget.initial={values['initial']} is too small to fit a surrogate; "
-                "use at least 2 (typically 50-200)"
-            )
-        return cls(**values)
+    node = plain_config(accuracy_cfg) or {}
+    if node.get("surrogate", {}) in (None, False, "none"):
+        return None
+    return SurrogateBudget.from_config(node.get("budget"))
 
 
 @dataclass(frozen=True)
@@ -121,7 +87,7 @@ class RefineBudget:
             raise ConfigError(f"accuracy.refine={refine!r} must be true or false")
         if not refine:
             return None
-        values = _counts(
+        values = check_counts(
             {"initial": 5, "per_round": 2}, node.get("refine_budget"), "accuracy.refine_budget"
         )
         if values["initial"] < MIN_FIT:
@@ -170,7 +136,7 @@ class SearchSetup:
     constraints: Constraints
     settings: AlgorithmSettings
     budget: SurrogateBudget | None
-    estimator: AccuracyEstimator
+    estimator: AccuracyModel
     top_k: int = 10
     penalty: PrecisionPenalty | None = None
     refine: RefineBudget | None = None
@@ -223,14 +189,14 @@ def build_measure(config: Mapping[str, Any]) -> tuple[MeasureFn, str]:
 
     It trains each genome with the ``train:`` budget and evaluates it on the crossbar
     (``crossbar:``, ``hardware:``), appending rows to the ``ground_truth:`` table
-    (`xpert_evo.accuracy.groundtruth.measure`).
+    (`xpert_evo.training.groundtruth.measure`).
 
     Raises:
         ConfigError: an unknown or invalid key in ``train:`` or ``crossbar:``.
     """
-    from xpert_evo.accuracy.crossbar import CrossbarSpec
-    from xpert_evo.accuracy.groundtruth import measure
-    from xpert_evo.accuracy.training import TrainSpec
+    from xpert_evo.crossbar.quantise import CrossbarSpec
+    from xpert_evo.training.groundtruth import measure
+    from xpert_evo.training.train import TrainSpec
 
     try:
         spec = TrainSpec.from_config(config.get("train"))
@@ -252,7 +218,7 @@ def build_measure(config: Mapping[str, Any]) -> tuple[MeasureFn, str]:
 
 def build_search(
     cfg: Mapping[str, Any],
-    estimator: AccuracyEstimator | None = None,
+    estimator: AccuracyModel | None = None,
     measure: MeasureFn | None = None,
 ) -> SearchSetup:
     """Check the composed config and build the search ingredients; no search work is done.
@@ -301,7 +267,7 @@ def build_search(
             "constraints.precision_loss_pp needs a precision penalty model; fix: choose "
             "penalty=crossbar_cifar10, or set constraints.precision_loss_pp=null"
         )
-    budget = SurrogateBudget.from_config(config.get("accuracy") or {})
+    budget = surrogate_budget(config.get("accuracy") or {})
     refine = RefineBudget.from_config(config.get("accuracy") or {}, budget)
     trains = refine is not None and measure is None
     description = ""

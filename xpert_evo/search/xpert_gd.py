@@ -35,9 +35,10 @@ from pymoo.core.algorithm import Algorithm
 from pymoo.core.population import Population
 from pymoo.operators.survival.rank_and_crowding import RankAndCrowding
 
-from xpert_evo.genome import GENE_NAMES, Genomes
-from xpert_evo.search.archive import Archive, row_keys
-from xpert_evo.space import ConfigError, SearchSpace, check_keys, plain_config
+from xpert_evo.config import ConfigError, check_keys, plain_config
+from xpert_evo.search.archive import Archive
+from xpert_evo.space import SearchSpace
+from xpert_evo.space.genome import GENE_NAMES, Genomes
 
 SETTING_KEYS: tuple[str, ...] = (
     "lr",
@@ -225,5 +226,4 @@ class XPertGD(Algorithm):
                     "latency_ns": float(latency[i]),
                     "area_mm2": float(area[i]),
                     "score": float(score[i]),
-                    "key": int(row_keys(x[i : i + 1])[0]),
                 }

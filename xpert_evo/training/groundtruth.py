@@ -25,7 +25,6 @@ import io
 import json
 import logging
 import os
-import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timezone
@@ -36,12 +35,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from xpert_evo.accuracy.crossbar import CrossbarSpec, evaluate_genome
-from xpert_evo.accuracy.data import DataSpec, _plain, cache_root
-from xpert_evo.accuracy.models import build_network
-from xpert_evo.accuracy.training import Split, TrainSpec, decoded_split, train_network
-from xpert_evo.backbone import Backbone
-from xpert_evo.genome import ADC_TYPES, Genomes
+from xpert_evo.config import plain_config
+from xpert_evo.crossbar.evaluate import evaluate_genome
+from xpert_evo.crossbar.quantise import CrossbarSpec
+from xpert_evo.files import atomic_write
+from xpert_evo.space.backbone import Backbone
+from xpert_evo.space.genome import ADC_TYPES, Genomes
+from xpert_evo.training.data import DataSpec, cache_root
+from xpert_evo.training.network import build_network
+from xpert_evo.training.train import Split, TrainSpec, decoded_split, train_network
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +83,7 @@ COLUMNS: dict[str, str] = {
 
 def default_path(cfg: Mapping[str, Any] | None = None, cache_dir: str | None = None) -> Path:
     """`ground_truth.path` from `cfg` (the ground_truth node) or `<cache>/ground_truth.csv`."""
-    node = _plain(cfg)
+    node = dict(plain_config(cfg) or {})
     if node.get("path"):
         return Path(str(node["path"])).expanduser()
     return cache_root(cache_dir) / TABLE_FILE
@@ -147,19 +149,6 @@ def _frame(
     return frame[[*COLUMNS, *unknown]]
 
 
-def _atomic_write(frame: pd.DataFrame, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="") as fh:
-            frame.to_csv(fh, index=False)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def append_rows(rows: Sequence[Mapping[str, Any]] | pd.DataFrame, path: str | Path) -> Path:
     """Append rows (dicts or a DataFrame with columns from `COLUMNS`) to the table at `path`.
 
@@ -184,7 +173,7 @@ def append_rows(rows: Sequence[Mapping[str, Any]] | pd.DataFrame, path: str | Pa
         else:
             if header:
                 frame = _frame(pd.concat([_read(path), frame], ignore_index=True), True)
-            _atomic_write(frame, path)
+            atomic_write(path, lambda fh: frame.to_csv(fh, index=False))
     return path
 
 
@@ -245,11 +234,11 @@ def measure(genomes: Genomes, cfg: Mapping[str, Any]) -> pd.DataFrame:
         The appended rows (`COLUMNS`), in genome order: `accuracy_pct` is the clean accuracy,
         `nonideal_accuracy_pct` the crossbar accuracy.
     """
-    node = _plain(cfg)
+    node = dict(plain_config(cfg) or {})
     data = DataSpec.from_config(node.get("data"))
     spec = TrainSpec.from_config(node.get("train"))
     xbar = CrossbarSpec.from_config(node.get("crossbar"), node.get("hardware"))
-    gt = _plain(node.get("ground_truth"))
+    gt = dict(plain_config(node.get("ground_truth")) or {})
     seed = int(node.get("seed", 0))
     cache_dir = node.get("cache_dir")
     table = default_path(gt, cache_dir)
@@ -333,126 +322,6 @@ def save_checkpoint(
     model: torch.nn.Module, accuracy: float, device: str, test_images: int, path: Path
 ) -> Path:
     """Save a trained network's state_dict with its clean accuracy (atomic rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".pt", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save({"state_dict": model.state_dict(), "accuracy_pct": accuracy,
-                    "device": device, "test_images": test_images}, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
-
-
-_ALIASES: dict[str, tuple[str, ...]] = {
-    "channels": ("channels", "cout", "out_channels", "c_out"),
-    "col_share": ("col_share", "column_sharing", "m", "mux"),
-    "adc_type": ("adc_type", "adc", "adc_flash"),
-    "adc_bits": ("adc_bits", "adc_precision", "adc_resolution"),
-    "input_bits": ("input_bits", "input_precision", "in_bits"),
-}
-
-
-def _adc_index(value: Any) -> int:
-    text = str(value).strip().lower()
-    if text in ADC_TYPES:
-        return ADC_TYPES.index(text)
-    if text in ("0", "1", "0.0", "1.0"):
-        return int(float(text))
-    raise ValueError(f"adc_type {value!r} is not one of {list(ADC_TYPES)} (or 0 = sar, 1 = flash)")
-
-
-def read_design(
-    path: str | Path,
-    n_layers: int,
-    defaults: Mapping[str, Any] | None = None,
-    row: int = 0,
-) -> Genomes:
-    """The genome of a design file: a run's per-layer table or a one-design-per-row table.
-
-    Accepts `designs/<role>_layers.csv` (one row per layer; rows whose `layer` is not a conv
-    layer, e.g. "classifier", and rows with an empty `channels` are dropped) and tables with
-    dash-joined genes per row (`pareto.csv`, `archive.csv`, the ground-truth table; `row`
-    selects the design). Column names are matched case-insensitively with common aliases;
-    peripheral genes missing from the file come from `defaults` (gene -> value) with a warning.
-
-    Raises:
-        FileNotFoundError: the file does not exist.
-        ValueError: the file has no channels column, or not `n_layers` conv layers.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"design file {path} does not exist")
-    table = pd.read_csv(path, dtype=str, keep_default_na=False)
-    table.columns = [str(c).strip().lower() for c in table.columns]
-    found = {g: next((a for a in names if a in table.columns), None)
-             for g, names in _ALIASES.items()}
-    if found["channels"] is None:
-        raise ValueError(
-            f"design file {path} has no channels column (columns: {list(table.columns)}); "
-            "expected a designs/*_layers.csv per-layer table or a table of dash-joined genes"
-        )
-    ch = table[found["channels"]].str.strip()
-    compact = ch.str.contains("-").any()
-    if compact:
-        if not 0 <= row < len(table):
-            raise ValueError(f"design_row={row} but {path} holds {len(table)} designs")
-        picked = table.iloc[row]
-
-        def values(col: str) -> list[str]:
-            return str(picked[col]).split("-")
-    else:
-        keep = ch != ""
-        if "layer" in table.columns:
-            names = table["layer"].str.strip().str.lower()
-            keep &= names.str.fullmatch(r"(conv)?\s*\d+")
-        layers = table[keep]
-
-        def values(col: str) -> list[str]:
-            return layers[col].str.strip().tolist()
-    genes: dict[str, np.ndarray] = {}
-    for gene, col in found.items():
-        if col is None:
-            if defaults is None or defaults.get(gene) is None:
-                raise ValueError(f"design file {path} has no {gene} column and no default")
-            log.warning("design file %s has no %s column; using %s=%s", path, gene, gene,
-                        defaults[gene])
-            genes[gene] = np.array([_per_layer(defaults[gene], n_layers, gene)])
-            continue
-        raw = values(col)
-        if gene == "adc_type":
-            genes[gene] = np.array([[_adc_index(v) for v in raw]])
-        else:
-            genes[gene] = np.array([[int(float(v)) for v in raw]])
-    lengths = {g: v.shape[1] for g, v in genes.items()}
-    if any(n != n_layers for n in lengths.values()):
-        raise ValueError(f"design file {path}: per-gene layer counts {lengths}, backbone has "
-                         f"{n_layers} conv layers")
-    return Genomes(genes["channels"], genes["col_share"], genes["adc_type"], genes["adc_bits"],
-                   genes["input_bits"])
-
-
-def _per_layer(value: Any, n_layers: int, gene: str) -> list[int]:
-    """A scalar or per-layer list of one gene as n_layers integers (ADC types as 0/1)."""
-    items = list(value) if isinstance(value, Sequence) and not isinstance(value, str) else [value]
-    if len(items) == 1:
-        items = items * n_layers
-    if len(items) != n_layers:
-        raise ValueError(f"genome.{gene} has {len(items)} values; the backbone has {n_layers} "
-                         "conv layers (give one value or one per layer)")
-    return [_adc_index(v) if gene == "adc_type" else int(v) for v in items]
-
-
-def genome_from_config(node: Mapping[str, Any], n_layers: int) -> Genomes:
-    """The genome of a `genome:` node (channels list required; other genes scalar or lists)."""
-    node = _plain(node)
-    if node.get("channels") is None:
-        raise ValueError(
-            "no design given: set genome.channels=[c1,...,c13] (13 output channels) or "
-            "design=<run dir> / design=<path to designs/knee_layers.csv>"
-        )
-    genes = {g: np.array([_per_layer(node.get(g), n_layers, g)]) for g in _ALIASES}
-    return Genomes(genes["channels"], genes["col_share"], genes["adc_type"], genes["adc_bits"],
-                   genes["input_bits"])
+    state = {"state_dict": model.state_dict(), "accuracy_pct": accuracy, "device": device,
+             "test_images": test_images}
+    return atomic_write(path, lambda fh: torch.save(state, fh))

@@ -9,11 +9,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from xpert_evo.genome import ADC_TYPES, GENE_NAMES, Genomes
 from xpert_evo.hardware import write_neurosim_csv
 from xpert_evo.report import RunTables, accuracy_column
 from xpert_evo.search.archive import HW_METRICS
-from xpert_evo.search.runner import SearchResult
+from xpert_evo.search.loop import SearchResult
+from xpert_evo.space.genome import ADC_TYPES, GENE_NAMES, Genomes
 
 GENE_COLUMNS: dict[str, str] = {
     "channels": "channels",
@@ -68,6 +68,9 @@ def knee_index(f: np.ndarray) -> int:
     """Row of the knee of a 2-objective front ``f`` (N, 2), minimised and normalised: the point
     farthest from the line through the two extreme points, on the ideal point's side (the point
     closest to the ideal when N < 3 or the extremes coincide).
+
+    Kept over ``pymoo.mcdm.HighTradeoffPoints``: that returns the trade-off outliers among
+    neighbours (none, or several; it raises on two points), not the one knee of the front.
     """
     f = np.asarray(f, dtype=float)
     a, b = f[np.argmin(f[:, 0])], f[np.argmin(f[:, 1])]

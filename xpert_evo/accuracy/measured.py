@@ -18,11 +18,12 @@ from typing import Any
 
 import numpy as np
 from sklearn.linear_model import BayesianRidge
+from sklearn.model_selection import LeaveOneOut, cross_val_predict
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from xpert_evo.accuracy.surrogate import channel_features, rank_agreement
-from xpert_evo.backbone import Backbone
+from xpert_evo.space.backbone import Backbone
 
 MIN_FIT = 3
 """Fewest trained networks the model is fitted on (two points fix no slope against three
@@ -77,9 +78,7 @@ class MeasuredAccuracy:
             raise ValueError(f"measured accuracies must be percentages in 0..100, got {y}")
         held_out = np.full(len(y), np.nan)
         if len(y) >= MIN_FIT + 1:
-            for i in range(len(y)):
-                keep = np.arange(len(y)) != i
-                held_out[i] = _regressor().fit(x[keep], y[keep]).predict(x[i : i + 1])[0]
+            held_out = cross_val_predict(_regressor(), x, y, cv=LeaveOneOut())
         tau, _ = rank_agreement(y, held_out) if np.isfinite(held_out).all() else (np.nan, 0)
         rmse = float(np.sqrt(np.mean((held_out - y) ** 2)))
         self._model = _regressor().fit(x, y)

@@ -8,12 +8,15 @@ training and crossbar evaluation can all walk its modules in order.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import os
+from collections.abc import Iterator, Sequence
 
 import numpy as np
+import torch
 from torch import nn
 
-from xpert_evo.backbone import Backbone
+from xpert_evo.space.backbone import Backbone
 
 
 def scaled_channels(channels: Sequence[int], width_mult: float = 1.0) -> list[int]:
@@ -54,3 +57,19 @@ def build_network(
         c_in = c_out
     layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c_in, backbone.num_classes)]
     return nn.Sequential(*layers)
+
+
+@contextlib.contextmanager
+def torch_threads(n: int | None) -> Iterator[int]:
+    """Run the block with `n` intra-op threads (all usable cores if None), then restore."""
+    previous = torch.get_num_threads()
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        usable = os.cpu_count() or 1
+    wanted = max(1, int(n) if n else usable)
+    torch.set_num_threads(wanted)
+    try:
+        yield wanted
+    finally:
+        torch.set_num_threads(previous)

@@ -33,6 +33,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from xpert_evo.config import plain_config
+
 log = logging.getLogger(__name__)
 
 DATA_ENV = "XPERT_EVO_DATA"
@@ -104,7 +106,7 @@ class DataSpec:
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any] | None) -> DataSpec:
         """Build from a dict or DictConfig; unknown keys are an error, missing keys default."""
-        values = _plain(cfg)
+        values = dict(plain_config(cfg) or {})
         unknown = set(values) - {f for f in cls.__dataclass_fields__}
         if unknown:
             raise ValueError(f"unknown data config keys {sorted(unknown)}")
@@ -112,20 +114,6 @@ class DataSpec:
         if spec.dataset not in (*DATASETS, "none"):
             raise ValueError(f"data.dataset={spec.dataset!r} is not one of {[*DATASETS, 'none']}")
         return spec
-
-
-def _plain(cfg: Mapping[str, Any] | None) -> dict[str, Any]:
-    """A resolved plain dict from a dict, a DictConfig or None."""
-    if cfg is None:
-        return {}
-    try:
-        from omegaconf import DictConfig, OmegaConf
-
-        if isinstance(cfg, DictConfig):
-            return dict(OmegaConf.to_container(cfg, resolve=True))
-    except ImportError:  # pragma: no cover - omegaconf is a dependency
-        pass
-    return dict(cfg)
 
 
 def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
@@ -428,86 +416,3 @@ def _opened(dataset: str, path: Path, layout: str, split: str, num_classes: int)
         raise DataError(f"{dataset} at {path} ({layout}) is unreadable: {e}") from e
     _check(images, num_classes)
     return images
-
-
-@dataclass(frozen=True)
-class ProxyBatch:
-    """One batch the accuracy proxies see.
-
-    Attributes:
-        images: (B, 3, S, S) float32 tensor, normalised.
-        identity: stable string naming the batch (data set, format, split size, size, seed,
-            augmentation); part of every proxy cache key.
-        source: human-readable origin, e.g. "cifar10 train batch (real data)".
-        data_free: True when the images are Gaussian noise rather than data.
-    """
-
-    images: torch.Tensor
-    identity: str
-    source: str
-    data_free: bool
-
-
-def _augment(images: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
-    """Resize to `size`, zero-pad 4 pixels, random-crop back to `size`, random horizontal flip.
-
-    Args:
-        images: (B, H, W, 3) uint8.
-    Returns:
-        (B, 3, size, size) float32 in 0..1.
-    """
-    if images.shape[1] != size or images.shape[2] != size:
-        images = np.stack(
-            [np.asarray(Image.fromarray(im).resize((size, size), Image.BILINEAR)) for im in images]
-        )
-    x = images.astype(np.float32).transpose(0, 3, 1, 2) / 255.0
-    padded = np.pad(x, ((0, 0), (0, 0), (4, 4), (4, 4)))
-    out = np.empty_like(x)
-    offsets = rng.integers(0, 9, size=(len(x), 2))
-    flips = rng.random(len(x)) < 0.5
-    for i, (dy, dx) in enumerate(offsets):
-        crop = padded[i, :, dy : dy + size, dx : dx + size]
-        out[i] = crop[:, :, ::-1] if flips[i] else crop
-    return out
-
-
-def proxy_batch(
-    spec: DataSpec | Mapping[str, Any],
-    batch_size: int = 128,
-    seed: int = 0,
-    cache_dir: str | os.PathLike | None = None,
-) -> ProxyBatch:
-    """One training batch (random crop 4 + flip, normalised), the same for the same seed.
-
-    Samples `batch_size` indices first and decodes only those images, so it costs a directory
-    listing and `batch_size` JPEG decodes, not a pass over the data set.
-    Raises `DataError` when the data set cannot be found or read.
-    """
-    spec = spec if isinstance(spec, DataSpec) else DataSpec.from_config(spec)
-    images = load_split(spec, "train", cache_dir)
-    if batch_size > len(images):
-        raise DataError(f"batch_size={batch_size} exceeds the {len(images)} training images")
-    rng = np.random.default_rng(seed)
-    picks = np.sort(rng.choice(len(images), size=batch_size, replace=False))
-    raw = np.stack([images.image(int(i)) for i in picks])
-    x = _augment(raw, spec.input_size, rng)
-    mean, std = NORMALISATION[spec.dataset]
-    x = (x - np.array(mean, np.float32)[:, None, None]) / np.array(std, np.float32)[:, None, None]
-    identity = (
-        f"{spec.dataset}/{images.fmt}/train{len(images)}/b{batch_size}/s{spec.input_size}"
-        f"/seed{seed}/crop4flip"
-    )
-    source = f"{spec.dataset} train batch of {batch_size} from {images.location} (real data)"
-    return ProxyBatch(torch.from_numpy(np.ascontiguousarray(x)), identity, source, False)
-
-
-def noise_batch(batch_size: int = 128, input_size: int = 32, seed: int = 0) -> ProxyBatch:
-    """The data-free stand-in: i.i.d. standard Gaussian images of shape (B, 3, S, S).
-
-    On this backbone NASWOT ranks architectures on such a batch almost exactly as on real
-    CIFAR-10 images (Kendall tau 0.97), though its absolute scale differs.
-    """
-    gen = torch.Generator().manual_seed(seed)
-    images = torch.randn(batch_size, 3, input_size, input_size, generator=gen)
-    identity = f"gaussian/b{batch_size}/s{input_size}/seed{seed}"
-    return ProxyBatch(images, identity, f"gaussian noise batch of {batch_size} (data-free)", True)

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m xpert_evo.compare MULTIRUN_DIR
+    python -m xpert_evo.sweep MULTIRUN_DIR
 
 also run automatically at the end of every ``python -m xpert_evo -m ...`` sweep (the
 ``AggregateSweep`` Hydra callback in ``conf/config.yaml``). It writes into MULTIRUN_DIR:
@@ -236,7 +236,7 @@ class AggregateSweep(Callback):
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; returns the exit code."""
     parser = argparse.ArgumentParser(
-        prog="python -m xpert_evo.compare", description=__doc__.split("\n\n")[0]
+        prog="python -m xpert_evo.sweep", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("multirun_dir", help="a multirun directory (hydra.sweep.dir)")
     args = parser.parse_args(argv)
@@ -248,7 +248,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     sys.stdout.write("".join(f"wrote {p}\n" for p in paths))
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

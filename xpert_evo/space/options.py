@@ -5,7 +5,7 @@ Encoding (the vector layout pymoo sees). A genome of L conv layers is a vector o
 
     x[g * L + l] = index of layer l's value of gene g in that gene's option list
 
-with genes in `xpert_evo.genome.GENE_NAMES` order (channels, col_share, adc_flash, adc_bits,
+with genes in `xpert_evo.space.genome.GENE_NAMES` order (channels, col_share, adc_flash, adc_bits,
 input_bits). Numeric option lists are sorted ascending, so neighbouring indices are neighbouring
 values and SBX / polynomial mutation on the indices make small steps. The ADC type list keeps the
 order given in the config (``adc_type: [flash, sar]`` -> index 0 = flash). Index bounds are
@@ -17,45 +17,19 @@ baseline may use values outside the searched option sets.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from xpert_evo.genome import ADC_TYPES, GENE_NAMES, GeneError, Genomes
-
-
-class ConfigError(ValueError):
-    """A configuration value that cannot work; the message names the key and the fix."""
-
+from xpert_evo.config import ConfigError, check_keys, plain_config
+from xpert_evo.space.genome import ADC_TYPES, GENE_NAMES, GeneError, Genomes
 
 SPACE_KEYS: tuple[str, ...] = ("channels", "col_share", "adc_type", "adc_bits", "input_bits")
 """Option-set keys of the ``space`` config node, one per gene (``adc_type`` -> ``adc_flash``)."""
 
 BASELINE_KEYS: tuple[str, ...] = ("name",) + SPACE_KEYS
-
-
-def plain_config(value: Any) -> Any:
-    """OmegaConf containers -> plain Python lists/dicts; anything else unchanged."""
-    try:
-        from omegaconf import DictConfig, ListConfig, OmegaConf
-    except ImportError:  # pragma: no cover - omegaconf is a hard dependency
-        return value
-    if isinstance(value, DictConfig | ListConfig):
-        return OmegaConf.to_container(value, resolve=True)
-    return value
-
-
-def check_keys(node: Mapping[str, Any], allowed: Iterable[str], where: str) -> None:
-    """Raise `ConfigError` naming the first key of ``node`` that is not in ``allowed``."""
-    allowed = tuple(allowed)
-    for key in node:
-        if key not in allowed:
-            raise ConfigError(
-                f"unknown config key {where}.{key}; allowed keys of {where} are "
-                f"{list(allowed)} (fix the spelling or remove it)"
-            )
 
 
 def _adc_code(name: Any, key: str) -> int:

@@ -48,150 +48,25 @@ from __future__ import annotations
 import copy
 import logging
 import math
-import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
-from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as fn
 
-from xpert_evo.accuracy.data import _plain
-from xpert_evo.accuracy.training import Split, pick_device
-from xpert_evo.genome import Genomes
+from xpert_evo.crossbar.quantise import (
+    CrossbarSpec,
+    QuantLayer,
+    fold_batchnorm,
+    percentile,
+    quantise_weights,
+)
 
 log = logging.getLogger(__name__)
 
 MODES: tuple[str, ...] = ("crossbar", "fake_quant", "float")
 """Evaluation modes: crossbar decomposition, plain conv on quantised values, BN-folded float."""
-
-ENCODINGS: tuple[str, ...] = ("differential", "offset")
-"""How signed weights are stored (see the module docstring)."""
-
-
-@dataclass(frozen=True)
-class CrossbarSpec:
-    """Fixed crossbar hardware and calibration settings.
-
-    Attributes:
-        xbar_rows: crossbar rows; the unfolded inputs are split into groups of this many.
-        cell_bits: bits stored per RRAM cell (one weight slice).
-        weight_bits: weight precision in bits, sign included.
-        weight_encoding: "differential" or "offset" (see the module docstring).
-        per_channel: quantise weights per output channel (True) or per layer (False).
-        input_percentile: percentile (0..100) of a layer's float input activations taken as
-            the top of its input range (100 - it as the bottom for the signed first layer).
-        adc_percentile: percentile (0..100) of |partial sums| taken as the ADC range.
-        calib_images: training images used to calibrate input and ADC ranges.
-        test_images: test images evaluated on the crossbar (evenly spaced over the test split,
-            so every class is represented); None = all.
-        batch_size: images per forward pass in `accuracy_pct`.
-        max_elements: largest intermediate tensor (elements) a layer may build at once; bigger
-            batches are processed in chunks of images and row groups.
-    """
-
-    xbar_rows: int = 64
-    cell_bits: int = 4
-    weight_bits: int = 8
-    weight_encoding: str = "differential"
-    per_channel: bool = True
-    input_percentile: float = 99.99
-    adc_percentile: float = 99.9
-    calib_images: int = 256
-    test_images: int | None = 1000
-    batch_size: int = 100
-    max_elements: int = 1 << 24
-
-    def __post_init__(self) -> None:
-        if self.weight_encoding not in ENCODINGS:
-            raise ValueError(
-                f"crossbar.weight_encoding={self.weight_encoding!r} is not one of {ENCODINGS}"
-            )
-        if min(self.xbar_rows, self.cell_bits, self.weight_bits) < 1 or self.weight_bits < 2:
-            raise ValueError("xbar_rows, cell_bits must be >= 1 and weight_bits >= 2")
-        for key in ("input_percentile", "adc_percentile"):
-            if not 50.0 < getattr(self, key) <= 100.0:
-                raise ValueError(f"crossbar.{key}={getattr(self, key)} must be in (50, 100]")
-
-    @property
-    def n_slices(self) -> int:
-        """Weight slices (cells) per weight: ceil(weight_bits / cell_bits)."""
-        return math.ceil(self.weight_bits / self.cell_bits)
-
-    @classmethod
-    def from_config(
-        cls, cfg: Mapping[str, Any] | None, hardware: Mapping[str, Any] | None = None
-    ) -> CrossbarSpec:
-        """From the `crossbar:` node, taking xbar_rows / cell_bits / weight_bits from the
-        `hardware:` node when given (the crossbar node wins if it sets them too).
-        """
-        values = _plain(cfg)
-        names = {f.name for f in fields(cls)}
-        unknown = set(values) - names
-        if unknown:
-            raise ValueError(
-                f"unknown crossbar config keys {sorted(unknown)}; known {sorted(names)}"
-            )
-        hw = _plain(hardware)
-        from_hw = {k: hw[k] for k in ("xbar_rows", "cell_bits", "weight_bits") if k in hw}
-        return cls(**{**from_hw, **values})
-
-
-@dataclass
-class QuantLayer:
-    """One crossbar-mapped layer: a BN-folded conv (or the classifier) with quantised weights.
-
-    Attributes:
-        gene_layer: index of the genome layer whose input_bits / adc_bits apply (0-based).
-        kernel, padding: conv geometry (1, 0 for the classifier).
-        weight: (O, R) BN-folded float64 weights, R = Cin K K in `fn.unfold` order.
-        q: (O, R) integer-valued quantised weights.
-        w_scale: (O,) weight scale s_w (w = s_w q).
-        bias: (O,) digital bias (folded BatchNorm, or the classifier's bias).
-        in_lo, in_hi: calibrated float input range (in_lo < 0 only for the first layer).
-        is_linear: True for the classifier.
-    """
-
-    gene_layer: int
-    kernel: int
-    padding: int
-    weight: torch.Tensor
-    q: torch.Tensor
-    w_scale: torch.Tensor
-    bias: torch.Tensor
-    in_lo: float
-    in_hi: float
-    is_linear: bool
-
-
-def _fold(conv: nn.Conv2d, bn: nn.BatchNorm2d | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Weights (O, Cin, K, K) and bias (O,) of conv followed by BN in eval mode."""
-    w = conv.weight.detach().double()
-    b = (conv.bias.detach().double() if conv.bias is not None
-         else torch.zeros(w.shape[0], dtype=torch.float64))
-    if bn is None:
-        return w, b
-    gain = bn.weight.detach().double() / torch.sqrt(bn.running_var.double() + bn.eps)
-    bias = bn.bias.detach().double() + (b - bn.running_mean.double()) * gain
-    return w * gain.view(-1, 1, 1, 1), bias
-
-
-def _quantise_weights(w: torch.Tensor, spec: CrossbarSpec) -> tuple[torch.Tensor, torch.Tensor]:
-    """(O, R) float64 weights -> integer-valued q (O, R) and scales s_w (O,), symmetric."""
-    qmax = 2 ** (spec.weight_bits - 1) - 1
-    peak = w.abs().amax(dim=1) if spec.per_channel else w.abs().amax().expand(w.shape[0])
-    scale = torch.where(peak > 0, peak / qmax, torch.ones_like(peak))
-    q = torch.clamp(torch.round(w / scale[:, None]), -qmax, qmax)
-    return q, scale
-
-
-def _percentile(values: list[torch.Tensor], pct: float) -> float:
-    """Percentile (0..100) of the concatenated values, on a strided sub-sample of <= 4M."""
-    flat = torch.cat([v.reshape(-1) for v in values]).double()
-    stride = max(1, flat.numel() // (1 << 22))
-    return float(np.percentile(flat[::stride].cpu().numpy(), pct))
 
 
 class CrossbarNetwork:
@@ -227,10 +102,10 @@ class CrossbarNetwork:
             if isinstance(m, nn.Conv2d):
                 bn = modules[i + 1] if i + 1 < len(modules) else None
                 bn = bn if isinstance(bn, nn.BatchNorm2d) else None
-                w, b = _fold(m, bn)
+                w, b = fold_batchnorm(m, bn)
                 conv_index += 1
                 w = w.reshape(w.shape[0], -1)
-                q, scale = _quantise_weights(w, spec)
+                q, scale = quantise_weights(w, spec)
                 self.steps.append(QuantLayer(conv_index, m.kernel_size[0], m.padding[0], w, q,
                                              scale, b, 0.0, 0.0, False))
                 i += 2 if bn is not None else 1
@@ -239,7 +114,7 @@ class CrossbarNetwork:
                 w = m.weight.detach().double()
                 b = (m.bias.detach().double() if m.bias is not None
                      else torch.zeros(w.shape[0], dtype=torch.float64))
-                q, scale = _quantise_weights(w, spec)
+                q, scale = quantise_weights(w, spec)
                 self.steps.append(QuantLayer(max(conv_index, 0), 1, 0, w, q, scale, b, 0.0, 0.0,
                                              True))
             elif isinstance(m, nn.BatchNorm2d):
@@ -265,8 +140,8 @@ class CrossbarNetwork:
         first = self.layers[0]
         for step in self.steps:
             if isinstance(step, QuantLayer):
-                step.in_hi = max(_percentile([x], pct), 1e-12)
-                step.in_lo = min(_percentile([x], 100.0 - pct), 0.0) if step is first else 0.0
+                step.in_hi = max(percentile([x], pct), 1e-12)
+                step.in_lo = min(percentile([x], 100.0 - pct), 0.0) if step is first else 0.0
                 x = self._float_layer(step, x)
             else:
                 x = step(x)
@@ -497,7 +372,7 @@ class CrossbarNetwork:
                                   record)
             per_slice = torch.cat(record, dim=1)
             ranges.append(torch.tensor(
-                [max(_percentile([row], self.spec.adc_percentile), 1.0) for row in per_slice],
+                [max(percentile([row], self.spec.adc_percentile), 1.0) for row in per_slice],
                 dtype=torch.float64,
             ))
         self._range_cache[key] = ranges
@@ -568,92 +443,3 @@ class CrossbarNetwork:
                                   ranges)
             correct += int((logits.argmax(1).cpu() == labels[start : start + bs]).sum())
         return 100.0 * correct / max(1, len(images))
-
-
-def spread(n_total: int, n: int | None) -> np.ndarray:
-    """`n` indices evenly spaced over `range(n_total)` (all if None or n >= n_total)."""
-    if n is None or n >= n_total:
-        return np.arange(n_total)
-    return np.unique(np.linspace(0, n_total - 1, n).round().astype(np.int64))
-
-
-@dataclass(frozen=True)
-class NonIdealResult:
-    """Crossbar accuracy of one genome.
-
-    Attributes:
-        accuracy_pct: top-1 accuracy on the crossbar at the genome's precisions, %.
-        reference_accuracy_pct: the float network (BN folded, unquantised) on the same images, %.
-        n_images: test images evaluated.
-        wall_s: seconds spent (calibration and evaluation).
-    """
-
-    accuracy_pct: float
-    reference_accuracy_pct: float
-    n_images: int
-    wall_s: float
-
-
-def evaluation_data(
-    spec: CrossbarSpec, test: Split, calib_source: Split
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(test images, test labels, calibration images) as normalised tensors per `spec`."""
-    picks = spread(len(test), spec.test_images)
-    calib = calib_source.normalised(spread(len(calib_source), spec.calib_images))
-    return test.normalised(picks), torch.from_numpy(test.labels[picks]), calib
-
-
-def evaluate_genome(
-    model: nn.Sequential,
-    genome: Genomes,
-    spec: CrossbarSpec,
-    test: Split,
-    calib_source: Split,
-    device: str = "auto",
-) -> NonIdealResult:
-    """Non-ideal accuracy of a trained network at one genome's per-layer precisions.
-
-    Args:
-        model: the trained network of the genome's channels (from `build_network`).
-        genome: a batch of one; its `input_bits` and `adc_bits` (per conv layer) are used.
-        spec: crossbar hardware and calibration settings.
-        test: test split (`spec.test_images` of it are evaluated).
-        calib_source: training split (`spec.calib_images` of it calibrate the ranges).
-        device: "auto" (cuda if available, else cpu), "cpu", "cuda", ...
-    """
-    start = time.perf_counter()
-    images, labels, calib = evaluation_data(spec, test, calib_source)
-    net = CrossbarNetwork(model, spec, calib, pick_device(device))
-    reference = net.accuracy_pct(images, labels, calib, 8, None, mode="float")
-    acc = net.accuracy_pct(images, labels, calib, genome.input_bits[0], genome.adc_bits[0])
-    return NonIdealResult(acc, reference, len(labels), time.perf_counter() - start)
-
-
-def sweep_uniform(
-    model: nn.Sequential,
-    spec: CrossbarSpec,
-    test: Split,
-    calib_source: Split,
-    input_bits: Sequence[int],
-    adc_bits: Sequence[int | None],
-    device: str = "auto",
-) -> list[dict[str, Any]]:
-    """Crossbar accuracy over a grid of precisions, each uniform across layers.
-
-    The network is mapped once (weights, input ranges); ADC ranges are recalibrated for every
-    (input_bits, adc_bits) pair. Returns one dict per pair: input_bits, adc_bits,
-    accuracy_pct, reference_accuracy_pct (float network, same images), n_images, wall_s.
-    """
-    images, labels, calib = evaluation_data(spec, test, calib_source)
-    net = CrossbarNetwork(model, spec, calib, pick_device(device))
-    reference = net.accuracy_pct(images, labels, calib, 8, None, mode="float")
-    rows = []
-    for p in input_bits:
-        for b in adc_bits:
-            start = time.perf_counter()
-            acc = net.accuracy_pct(images, labels, calib, int(p), b)
-            rows.append({"input_bits": int(p), "adc_bits": b, "accuracy_pct": acc,
-                         "reference_accuracy_pct": reference, "n_images": len(labels),
-                         "wall_s": time.perf_counter() - start})
-            log.info("input %s bits, ADC %s bits: %.2f %% (float %.2f %%)", p, b, acc, reference)
-    return rows

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import least_squares
 
-from xpert_evo.genome import Genomes
+from xpert_evo.space.genome import Genomes
 
 REFERENCE_BITS = 8.0
 """Bits at which exp(a_in), exp(a_adc) are the per-layer noise levels."""

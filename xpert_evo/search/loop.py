@@ -1,62 +1,36 @@
-"""The search loop: generations, surrogate refit rounds, history, checkpoints and resume.
+"""The search loop: pymoo's ask/tell generation by generation, the history and the result.
 
-One run is a single pymoo algorithm driven generation by generation with ask/tell. With a
-surrogate budget (NSGANetV2 scheme) the true proxy first scores ``budget.initial`` channel
-configurations (the uniform-width anchors, the baseline's channels and random ones), the surrogate
-is fitted, and the algorithm evaluates designs with surrogate-predicted accuracy. Each time the
-search passes another ``1 / budget.rounds`` of its termination budget, ``budget.per_round`` of the
-most promising unmeasured designs (spread along the current feasible front, then the next fronts)
-are scored with the true proxy, the surrogate is refitted and every archived design and the
-population are re-predicted; the last round runs when the search ends.
-
-With online refinement (``accuracy.refine=true``) networks are trained too: ``refine.initial``
-channel configurations before the search (the uniform-width anchors, then the baseline's
-channels), then in every refit round the ``refine.per_round`` most promising untrained designs,
-chosen the same way. The measured-accuracy model is refitted on them and the accuracy objective is
-in % from then on. Each trained design is logged to ``refine.csv`` with the accuracy the search
-predicted for it before training, so the prediction error can be read off.
-
-After every generation the whole state (algorithm incl. its RNG, archive, true scores, history) is
-pickled atomically (temp file + ``os.replace``) to ``checkpoint.pkl`` in the output directory, so
-an interrupted run loses at most the generation in progress and a resumed run with the same
-config follows exactly the path of an uninterrupted one.
+One run is a single pymoo algorithm driven generation by generation with ask/tell. After every
+generation the evaluated designs go to the archive, the rounds that are due run
+(`xpert_evo.search.rounds`: true-proxy scores, surrogate refits, online training), a history row
+is logged and the state is checkpointed (`xpert_evo.search.checkpoint`).
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import pickle
-import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from xpert_evo.accuracy.refine import MeasuredAccuracy
-from xpert_evo.genome import Genomes
+from xpert_evo.accuracy.measured import MeasuredAccuracy
 from xpert_evo.search.algorithms import TERMINATION_KEYS, build_algorithm, build_termination
-from xpert_evo.search.archive import HW_METRICS, Archive, Bounds, nondominated, row_keys
+from xpert_evo.search.archive import HW_METRICS, Archive, Bounds
+from xpert_evo.search.checkpoint import save_checkpoint
 from xpert_evo.search.oracle import AccuracyOracle
 from xpert_evo.search.problem import CoDesignProblem
+from xpert_evo.search.rounds import Rounds, candidates
 from xpert_evo.search.setup import SearchSetup
-from xpert_evo.space import ConfigError
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT = "checkpoint.pkl"
-CHECKPOINT_VERSION = 2
-REFINE_FILE = "refine.csv"
 _EDAP = HW_METRICS.index("edap")
 _EXTRA = ["F", "G", "hw", "acc", "acc_std", "measured"]
-REFINE_COLUMNS = [
-    "round", "design", "channels", "input_bits", "adc_bits", "predicted_pct", "accuracy_pct",
-    "nonideal_accuracy_pct", "penalty_predicted_nonideal_pct", "fidelity", "device", "wall_s",
-]
 
 
 @dataclass
@@ -73,7 +47,7 @@ class SearchResult:
         baseline_accuracy: the baseline's accuracy (true proxy, estimator units).
         oracle: true scores and surrogate fit statistics.
         search_s: search wall time in seconds, summed over resumed sessions.
-        refined: one row per network trained by online refinement (see `SearchRun.refine_frame`).
+        refined: one row per network trained by online refinement (see `Rounds.frame`).
     """
 
     setup: SearchSetup
@@ -91,41 +65,6 @@ class SearchResult:
     def n_evals(self) -> int:
         """Designs evaluated by the search (distinct genomes)."""
         return len(self.archive)
-
-
-def atomic_pickle(obj: Any, path: Path) -> None:
-    """Pickle ``obj`` to ``path`` atomically: a reader sees the old file or the new one."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            pickle.dump(obj, fh, protocol=pickle.HIGHEST_PROTOCOL)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def load_checkpoint(run_dir: str | Path) -> dict[str, Any]:
-    """Read ``<run_dir>/checkpoint.pkl``; raises `ConfigError` naming ``resume`` if unusable."""
-    path = Path(run_dir).expanduser() / CHECKPOINT
-    if not path.is_file():
-        raise ConfigError(
-            f"resume={str(run_dir)!r}: no {CHECKPOINT} there; fix: point resume at the run "
-            "directory of an earlier run (e.g. runs/2024-01-31/12-00-00), or drop resume"
-        )
-    try:
-        with path.open("rb") as fh:
-            state = pickle.load(fh)
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError) as err:
-        raise ConfigError(f"resume={str(run_dir)!r}: {CHECKPOINT} is unreadable ({err})") from err
-    if not isinstance(state, dict) or state.get("version") != CHECKPOINT_VERSION:
-        raise ConfigError(
-            f"resume={str(run_dir)!r}: {CHECKPOINT} was written by an incompatible version"
-        )
-    return state
 
 
 class SearchRun:
@@ -164,8 +103,7 @@ class SearchRun:
         self.baseline_hw = np.zeros(len(HW_METRICS))
         self.baseline_accuracy = float("nan")
         self.history: list[dict[str, Any]] = []
-        self.refined: list[dict[str, Any]] = []
-        self.rounds_done = 0
+        self.rounds = Rounds(setup, self.oracle, self.out_dir)
         self._session_start = time.perf_counter()
         self._search_s_before = 0.0
 
@@ -188,14 +126,7 @@ class SearchRun:
             n_random = max(setup.budget.initial - len(sample), 0)
             draws = widths[rng.integers(0, len(widths), size=(n_random, space.n_layers))]
             sample = np.concatenate([sample, draws])
-        log.info("scoring %d channel configurations with the true accuracy proxy", len(sample))
-        self.oracle.measure(sample)
-        if setup.budget is not None:
-            stats = self.oracle.refit()
-            log.info("surrogate fitted on %d: %s", self.oracle.n_measured, _fmt_stats(stats))
-        if setup.refine is not None:
-            first = self._initial_training(sample)
-            self.train(first, np.full(first.n, -1), 0)
+        self.rounds.initial(sample)
         acc_anchor = self.oracle.accuracy(anchors)[0]
         grid = setup.cost_model.evaluate(space.uniform_grid(), breakdown=False)
         log_edap = np.log10(np.asarray(grid.edap, dtype=float))
@@ -224,8 +155,8 @@ class SearchRun:
         self.bounds = state["bounds"]
         self.baseline_hw, self.baseline_accuracy = state["baseline"]
         self.history = list(state["history"])
-        self.refined = list(state["refined"])
-        self.rounds_done = int(state["rounds_done"])
+        self.rounds.refined = list(state["refined"])
+        self.rounds.done = int(state["rounds_done"])
         self._search_s_before = float(self.algorithm.data.get("search_s", 0.0))
         self._session_start = time.perf_counter()
         saved = state["config"].get("algorithm", {})
@@ -267,7 +198,7 @@ class SearchRun:
             self.checkpoint()
             if self.on_generation is not None:
                 self.on_generation(self, generation)
-        if self.setup.budget is not None and self.rounds_done < self.setup.budget.rounds:
+        if self.setup.budget is not None and self.rounds.done < self.setup.budget.rounds:
             last = self.history[-1]["generation"] if self.history else 0
             self._record(last, self._due_rounds(final=True))
             self.checkpoint()
@@ -277,135 +208,13 @@ class SearchRun:
         return self._search_s_before + time.perf_counter() - self._session_start
 
     def _due_rounds(self, final: bool = False) -> list[dict[str, Any]]:
-        budget = self.setup.budget
-        fits: list[dict[str, Any]] = []
-        if budget is None:
-            return fits
         term = self.algorithm.termination
-        while self.rounds_done < budget.rounds and (
-            final
-            or term.has_terminated()
-            or term.perc >= (self.rounds_done + 1) / budget.rounds - 1e-9
-        ):
-            fits.append(self._refit_round(budget.per_round))
-            self.rounds_done += 1
-        return fits
-
-    def _refit_round(self, k: int) -> dict[str, Any]:
-        chosen = self.candidates(k)
-        if len(chosen):
-            self.oracle.measure(self.setup.space.decode(self.archive.x[chosen]).channels)
-        stats = self.oracle.refit()
-        log.info(
-            "refit round %d: %d new true scores (%d total); surrogate %s",
-            self.rounds_done + 1,
-            len(chosen),
-            self.oracle.n_measured,
-            _fmt_stats(stats),
-        )
-        if self.setup.refine is not None:
-            self._repredict()
-            channels = self.setup.space.decode(self.archive.x).channels
-            picked = self.candidates(self.setup.refine.per_round, self.oracle.trained(channels)[0])
-            if len(picked):
-                genomes = self.setup.space.decode(self.archive.x[picked])
-                self.train(genomes, picked, self.rounds_done + 1)
-        self._repredict()
-        return stats
-
-    def _initial_training(self, sample: np.ndarray) -> Genomes:
-        """The first ``refine.initial`` distinct channel rows of ``sample`` (anchors, baseline,
-        random draws), with the baseline's peripheral genes.
-        """
-        _, first = np.unique(sample, axis=0, return_index=True)
-        channels = sample[np.sort(first)][: self.setup.refine.initial]
-        copies = self.setup.space.baseline[np.zeros(len(channels), dtype=np.int64)]
-        return replace(copies, channels=channels)
-
-    def train(self, genomes: Genomes, designs: np.ndarray, round_: int) -> pd.DataFrame:
-        """Train and evaluate ``genomes`` (online refinement), refit the measured-accuracy model.
-
-        Args:
-            genomes: the designs to train.
-            designs: their archive indices (-1 for designs not in the archive).
-            round_: refit round (0 = before the search).
-
-        Returns:
-            The new `refine_frame` rows; they are also written to ``refine.csv``.
-        """
-        channels = genomes.channels
-        predicted = (
-            self.oracle.accuracy(channels)[0] if self.oracle.uses_measured
-            else np.full(genomes.n, np.nan)
-        )
-        log.info("refine round %d: training %d designs (%s)", round_, genomes.n,
-                 self.setup.measured_description)
-        rows = self.setup.measure(genomes)
-        clean = rows["accuracy_pct"].to_numpy(dtype=float)
-        nonideal = rows["nonideal_accuracy_pct"].to_numpy(dtype=float)
-        penalty = self.setup.penalty
-        loss = penalty.predict(genomes, clean) if penalty is not None else np.zeros(genomes.n)
-        new = pd.DataFrame({
-            "round": round_,
-            "design": np.asarray(designs, dtype=np.int64),
-            "channels": ["-".join(map(str, c)) for c in channels.tolist()],
-            "input_bits": ["-".join(map(str, c)) for c in genomes.input_bits.tolist()],
-            "adc_bits": ["-".join(map(str, c)) for c in genomes.adc_bits.tolist()],
-            "predicted_pct": predicted,
-            "accuracy_pct": clean,
-            "nonideal_accuracy_pct": nonideal,
-            "penalty_predicted_nonideal_pct": clean - loss,
-            "fidelity": rows.get("fidelity", ""),
-            "device": rows.get("device", ""),
-            "wall_s": rows.get("wall_s", np.nan),
-        })
-        self.refined.extend(new.to_dict("records"))
-        self.oracle.add_trained(channels, clean)
-        stats = self.oracle.refit_measured()
-        error = np.abs(predicted - clean)
-        log.info(
-            "refine round %d: clean accuracy %s %%; predicted before training: %s; "
-            "measured-accuracy model on %d networks: %s",
-            round_,
-            ", ".join(f"{v:.1f}" for v in clean),
-            f"mean abs error {np.mean(error):.2f} pp" if np.isfinite(error).all() else "-",
-            self.oracle.n_trained,
-            _fmt_stats(stats),
-        )
-        self.refine_frame().to_csv(self.out_dir / REFINE_FILE, index=False)
-        return new
+        progress = 1.0 if term.has_terminated() else float(term.perc)
+        return self.rounds.due(self.archive, progress, self._repredict, final)
 
     def candidates(self, k: int, exclude: np.ndarray | None = None) -> np.ndarray:
-        """Archive indices of up to ``k`` designs with distinct channels to score (or train) next.
-
-        Feasible designs not in ``exclude`` (a mask over the archive; default: those with a true
-        proxy score); taken front by front, each front spread evenly along EDAP.
-        """
-        a = self.archive
-        remaining = np.flatnonzero((a.cv <= 0) & ~(a.measured if exclude is None else exclude))
-        channels = self.setup.space.decode(a.x).channels if len(a) else np.zeros((0, 0))
-        f = a.objectives()
-        chosen: list[np.ndarray] = []
-        chosen_keys = np.zeros(0, dtype=np.uint64)
-        n_chosen = 0
-        while n_chosen < k and len(remaining):
-            nd = remaining[nondominated(f[remaining])]
-            remaining = np.setdiff1d(remaining, nd)
-            nd = nd[np.argsort(a.hw[nd, _EDAP], kind="stable")]
-            keys = row_keys(channels[nd])
-            _, first = np.unique(keys, return_index=True)
-            first = np.sort(first)
-            nd, keys = nd[first], keys[first]
-            fresh = ~np.isin(keys, chosen_keys)
-            nd, keys = nd[fresh], keys[fresh]
-            need = k - n_chosen
-            if len(nd) > need:
-                pick = np.unique(np.round(np.linspace(0, len(nd) - 1, need)).astype(np.int64))
-                nd, keys = nd[pick], keys[pick]
-            chosen.append(nd)
-            chosen_keys = np.concatenate([chosen_keys, keys])
-            n_chosen += len(nd)
-        return np.concatenate(chosen) if chosen else np.zeros(0, dtype=np.int64)
+        """Archive indices of up to ``k`` designs to score or train next (`rounds.candidates`)."""
+        return candidates(self.archive, self.setup, k, exclude)
 
     def _repredict(self) -> None:
         """Re-evaluate the archive and the population under the refitted surrogate."""
@@ -469,7 +278,6 @@ class SearchRun:
     def state(self) -> dict[str, Any]:
         """The picklable run state (the problem, cost model and estimator are rebuilt on load)."""
         return {
-            "version": CHECKPOINT_VERSION,
             "config": self.setup.config,
             "algorithm": self.algorithm,
             "archive": self.archive,
@@ -477,20 +285,18 @@ class SearchRun:
             "bounds": self.bounds,
             "baseline": (self.baseline_hw, self.baseline_accuracy),
             "history": self.history,
-            "refined": self.refined,
-            "rounds_done": self.rounds_done,
+            "refined": self.rounds.refined,
+            "rounds_done": self.rounds.done,
         }
 
     def checkpoint(self) -> Path:
         """Write ``checkpoint.pkl`` atomically; returns its path."""
-        path = self.out_dir / CHECKPOINT
         problem = self.algorithm.problem
         self.algorithm.problem = None
         try:
-            atomic_pickle(self.state(), path)
+            return save_checkpoint(self.state(), self.out_dir)
         finally:
             self.algorithm.problem = problem
-        return path
 
     def history_frame(self) -> pd.DataFrame:
         """Per-generation history: generation, n_evals, n_true_evals, hypervolume (normalised,
@@ -498,16 +304,6 @@ class SearchRun:
         kendall_tau.
         """
         return pd.DataFrame(self.history)
-
-    def refine_frame(self) -> pd.DataFrame:
-        """One row per network trained by online refinement: round (0 = before the search),
-        design (archive index, -1 if not archived), channels / input_bits / adc_bits,
-        predicted_pct (the search's clean-accuracy prediction before training; empty before the
-        first fit), accuracy_pct (measured clean), nonideal_accuracy_pct (measured on the
-        crossbar at the design's precisions), penalty_predicted_nonideal_pct (measured clean minus
-        the precision penalty model's loss), fidelity, device, wall_s.
-        """
-        return pd.DataFrame(self.refined, columns=REFINE_COLUMNS)
 
     def result(self) -> SearchResult:
         """The current state as a `SearchResult`."""
@@ -521,11 +317,5 @@ class SearchRun:
             baseline_accuracy=self.baseline_accuracy,
             oracle=self.oracle,
             search_s=float(self.algorithm.data.get("search_s", 0.0)),
-            refined=self.refine_frame(),
+            refined=self.rounds.frame(),
         )
-
-
-def _fmt_stats(stats: dict[str, Any]) -> str:
-    return ", ".join(
-        f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in stats.items()
-    )

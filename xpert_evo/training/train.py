@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -28,19 +27,20 @@ import numpy as np
 import torch
 from PIL import Image
 from torch import nn
-from torch.nn import functional as fn
+from torch.optim.lr_scheduler import CosineAnnealingLR, LinearLR, LRScheduler, SequentialLR
 
-from xpert_evo.accuracy.data import (
-    NORMALISATION,
+from xpert_evo.config import plain_config
+from xpert_evo.files import atomic_write
+from xpert_evo.space.backbone import Backbone
+from xpert_evo.training.data import (
     DataError,
     DataSpec,
     ImageSet,
-    _plain,
     cache_root,
     load_split,
 )
-from xpert_evo.accuracy.models import build_network
-from xpert_evo.backbone import Backbone
+from xpert_evo.training.network import build_network, torch_threads
+from xpert_evo.training.transforms import augment, normalise
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ class TrainSpec:
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any] | None) -> TrainSpec:
         """Build from a dict or DictConfig; unknown keys are an error, missing keys default."""
-        values = _plain(cfg)
+        values = dict(plain_config(cfg) or {})
         unknown = set(values) - {f.name for f in fields(cls)}
         if unknown:
             raise ValueError(
@@ -148,13 +148,6 @@ def pick_device(name: str = "auto") -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise RuntimeError(f"train.device={name!r} but CUDA is not available; use device=auto")
     return device
-
-
-def set_threads(num_threads: int | None) -> int:
-    """Set torch's intra-op CPU threads (`os.cpu_count()` if None) and return the number."""
-    wanted = max(1, int(num_threads) if num_threads else (os.cpu_count() or 1))
-    torch.set_num_threads(wanted)
-    return wanted
 
 
 def _subset_indices(labels: np.ndarray, per_class: int | None) -> np.ndarray:
@@ -212,7 +205,7 @@ def decoded_split(
     else:
         start = time.perf_counter()
         pixels, labels = _decode(images, indices, data.input_size), images.targets[indices]
-        _write_npz(path, pixels, labels)
+        atomic_write(path, lambda fh: np.savez(fh, images=pixels, labels=labels))
         log.info("decoded %d %s %s images in %.1f s -> %s", len(labels), data.dataset, split,
                  time.perf_counter() - start, path)
     return Split(pixels, labels, data.dataset, data.num_classes)
@@ -224,50 +217,6 @@ def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
             return z["images"], z["labels"]
     except (OSError, KeyError, ValueError) as e:
         raise DataError(f"decoded cache {path} is unreadable ({e}); delete it to re-decode") from e
-
-
-def _write_npz(path: Path, pixels: np.ndarray, labels: np.ndarray) -> None:
-    """Write atomically: a temporary file in the same folder renamed into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".npz", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, images=pixels, labels=labels)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def normalise(pixels: torch.Tensor, dataset: str) -> torch.Tensor:
-    """(B, 3, H, W) uint8 pixels -> float32 normalised with the data set's mean and std."""
-    mean, std = NORMALISATION[dataset]
-    mean_t = torch.tensor(mean, device=pixels.device).view(1, 3, 1, 1)
-    std_t = torch.tensor(std, device=pixels.device).view(1, 3, 1, 1)
-    return (pixels.float() / 255.0 - mean_t) / std_t
-
-
-def augment(pixels: torch.Tensor, generator: torch.Generator, pad: int = 4) -> torch.Tensor:
-    """Random crop (zero padding `pad`) and random horizontal flip of a uint8 batch, one gather.
-
-    Args:
-        pixels: (B, 3, H, W) uint8 (any device).
-        generator: random source on the same device as `pixels`.
-    Returns:
-        (B, 3, H, W) uint8, each image shifted by up to `pad` pixels and flipped with p = 0.5.
-    """
-    b, _, h, w = pixels.shape
-    dev = pixels.device
-    padded = fn.pad(pixels, (pad, pad, pad, pad))
-    dy = torch.randint(0, 2 * pad + 1, (b, 1), generator=generator, device=dev)
-    dx = torch.randint(0, 2 * pad + 1, (b, 1), generator=generator, device=dev)
-    flip = torch.rand((b, 1), generator=generator, device=dev) < 0.5
-    cols = torch.arange(w, device=dev).expand(b, w)
-    cols = torch.where(flip, w - 1 - cols, cols) + dx
-    rows = torch.arange(h, device=dev).expand(b, h) + dy
-    batch = torch.arange(b, device=dev).view(b, 1, 1)
-    out = padded.permute(0, 2, 3, 1)[batch, rows[:, :, None], cols[:, None, :]]
-    return out.permute(0, 3, 1, 2)
 
 
 @dataclass
@@ -294,12 +243,14 @@ class TrainResult:
     spec: TrainSpec = field(repr=False)
 
 
-def _lr_at(step: int, total: int, warmup: int, peak: float) -> float:
-    """Linear warm-up over `warmup` steps, then cosine decay from `peak` to 0 at `total`."""
-    if step < warmup:
-        return peak * (step + 1) / warmup
-    progress = (step - warmup) / max(1, total - warmup)
-    return 0.5 * peak * (1.0 + math.cos(math.pi * progress))
+def lr_schedule(optimiser: torch.optim.Optimizer, warmup: int, total: int) -> LRScheduler:
+    """Per-step learning rate: linear warm-up over ``warmup`` steps (peak (s + 1) / warmup at
+    step s), then cosine decay from the optimiser's peak lr to 0 at step ``total``."""
+    cosine = CosineAnnealingLR(optimiser, T_max=max(1, total - warmup))
+    if warmup <= 0:
+        return cosine
+    linear = LinearLR(optimiser, start_factor=1.0 / warmup, total_iters=max(1, warmup - 1))
+    return SequentialLR(optimiser, [linear, cosine], milestones=[warmup])
 
 
 @torch.no_grad()
@@ -344,58 +295,57 @@ def train_network(
     start = time.perf_counter()
     data = data if isinstance(data, DataSpec) else DataSpec.from_config(data)
     spec = spec if isinstance(spec, TrainSpec) else TrainSpec.from_config(spec)
-    set_threads(spec.num_threads)
-    device = pick_device(spec.device)
-    train = train_split or decoded_split(data, "train", spec.train_per_class, cache_dir)
-    test = test_split or decoded_split(data, "test", spec.test_per_class, cache_dir)
-    backbone = Backbone(input_size=data.input_size, num_classes=data.num_classes)
-    torch.manual_seed(seed)
-    model = build_network(channels, backbone, spec.width_mult).to(device)
-    optimiser = torch.optim.SGD(
-        model.parameters(), lr=spec.lr, momentum=spec.momentum, nesterov=True,
-        weight_decay=spec.weight_decay,
-    )
-    loss_fn = nn.CrossEntropyLoss(label_smoothing=spec.label_smoothing)
-    pixels = torch.from_numpy(train.images).permute(0, 3, 1, 2).contiguous().to(device)
-    labels = torch.from_numpy(train.labels).to(device)
-    gen = torch.Generator(device=device).manual_seed(seed)
-    steps_per_epoch = max(1, len(train) // spec.batch_size)
-    total = steps_per_epoch * spec.epochs
-    warmup = int(round(spec.warmup_epochs * steps_per_epoch))
-    history: list[dict[str, float]] = []
-    step = 0
-    for epoch in range(1, spec.epochs + 1):
-        model.train()
-        order = torch.randperm(len(train), generator=gen, device=device)
-        loss_sum, correct, seen = 0.0, 0, 0
-        for i in range(steps_per_epoch):
-            idx = order[i * spec.batch_size : (i + 1) * spec.batch_size]
-            x = normalise(augment(pixels[idx], gen), data.dataset)
-            y = labels[idx]
-            lr = _lr_at(step, total, warmup, spec.lr)
-            for group in optimiser.param_groups:
-                group["lr"] = lr
-            logits = model(x)
-            loss = loss_fn(logits, y)
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
-            step += 1
-            loss_sum += float(loss.detach()) * len(y)
-            correct += int((logits.argmax(1) == y).sum())
-            seen += len(y)
-        if not math.isfinite(loss_sum):
-            raise FloatingPointError(
-                f"training diverged in epoch {epoch} (loss {loss_sum}); lower train.lr={spec.lr}"
-            )
-        history.append({"epoch": epoch, "loss": loss_sum / seen,
-                        "train_accuracy_pct": 100.0 * correct / seen, "lr": lr})
-        log.info("epoch %d/%d: loss %.3f, train accuracy %.1f %%", epoch, spec.epochs,
-                 loss_sum / seen, 100.0 * correct / seen)
-    clean = accuracy_pct(model, test, spec.eval_batch_size, device)
-    name = str(device)
-    if device.type == "cuda":
-        name += f" ({torch.cuda.get_device_name(device)})"
-    model = model.cpu().eval()
-    return TrainResult(model, clean, history, time.perf_counter() - start, name, len(train),
-                       len(test), spec)
+    with torch_threads(spec.num_threads):
+        device = pick_device(spec.device)
+        train = train_split or decoded_split(data, "train", spec.train_per_class, cache_dir)
+        test = test_split or decoded_split(data, "test", spec.test_per_class, cache_dir)
+        backbone = Backbone(input_size=data.input_size, num_classes=data.num_classes)
+        torch.manual_seed(seed)
+        model = build_network(channels, backbone, spec.width_mult).to(device)
+        optimiser = torch.optim.SGD(
+            model.parameters(), lr=spec.lr, momentum=spec.momentum, nesterov=True,
+            weight_decay=spec.weight_decay,
+        )
+        loss_fn = nn.CrossEntropyLoss(label_smoothing=spec.label_smoothing)
+        pixels = torch.from_numpy(train.images).permute(0, 3, 1, 2).contiguous().to(device)
+        labels = torch.from_numpy(train.labels).to(device)
+        gen = torch.Generator(device=device).manual_seed(seed)
+        steps_per_epoch = max(1, len(train) // spec.batch_size)
+        total = steps_per_epoch * spec.epochs
+        warmup = int(round(spec.warmup_epochs * steps_per_epoch))
+        scheduler = lr_schedule(optimiser, warmup, total)
+        history: list[dict[str, float]] = []
+        for epoch in range(1, spec.epochs + 1):
+            model.train()
+            order = torch.randperm(len(train), generator=gen, device=device)
+            loss_sum, correct, seen = 0.0, 0, 0
+            for i in range(steps_per_epoch):
+                idx = order[i * spec.batch_size : (i + 1) * spec.batch_size]
+                x = normalise(augment(pixels[idx], gen), data.dataset)
+                y = labels[idx]
+                lr = scheduler.get_last_lr()[0]
+                logits = model(x)
+                loss = loss_fn(logits, y)
+                optimiser.zero_grad(set_to_none=True)
+                loss.backward()
+                optimiser.step()
+                scheduler.step()
+                loss_sum += float(loss.detach()) * len(y)
+                correct += int((logits.argmax(1) == y).sum())
+                seen += len(y)
+            if not math.isfinite(loss_sum):
+                raise FloatingPointError(
+                    f"training diverged in epoch {epoch} (loss {loss_sum}); "
+                    f"lower train.lr={spec.lr}"
+                )
+            history.append({"epoch": epoch, "loss": loss_sum / seen,
+                            "train_accuracy_pct": 100.0 * correct / seen, "lr": lr})
+            log.info("epoch %d/%d: loss %.3f, train accuracy %.1f %%", epoch, spec.epochs,
+                     loss_sum / seen, 100.0 * correct / seen)
+        clean = accuracy_pct(model, test, spec.eval_batch_size, device)
+        name = str(device)
+        if device.type == "cuda":
+            name += f" ({torch.cuda.get_device_name(device)})"
+        model = model.cpu().eval()
+        return TrainResult(model, clean, history, time.perf_counter() - start, name, len(train),
+                           len(test), spec)

@@ -1,0 +1,234 @@
+"""The rounds the search loop calls: true-proxy rounds and, with online refinement, training.
+
+With a surrogate budget (NSGANetV2 scheme) the true proxy first scores ``budget.initial`` channel
+configurations (the uniform-width anchors, the baseline's channels and random ones) and the
+surrogate is fitted. Each time the search passes another ``1 / budget.rounds`` of its
+termination budget, ``budget.per_round`` of the most promising unmeasured designs (spread along
+the current feasible front, then the next fronts) are scored with the true proxy and the
+surrogate is refitted; the last round runs when the search ends.
+
+With online refinement (``accuracy.refine=true``) networks are trained too: ``refine.initial``
+channel configurations before the search (the uniform-width anchors, then the baseline's
+channels), then in every round the ``refine.per_round`` most promising untrained designs, chosen
+the same way. The measured-accuracy model is refitted on them and the accuracy objective is in %
+from then on. Each trained design is logged to ``refine.csv`` with the accuracy the search
+predicted for it before training, so the prediction error can be read off.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from xpert_evo.search.archive import HW_METRICS, Archive, nondominated, row_keys
+from xpert_evo.search.oracle import AccuracyOracle
+from xpert_evo.search.setup import SearchSetup
+from xpert_evo.space.genome import Genomes
+
+log = logging.getLogger(__name__)
+
+REFINE_FILE = "refine.csv"
+REFINE_COLUMNS = [
+    "round", "design", "channels", "input_bits", "adc_bits", "predicted_pct", "accuracy_pct",
+    "nonideal_accuracy_pct", "penalty_predicted_nonideal_pct", "fidelity", "device", "wall_s",
+]
+_EDAP = HW_METRICS.index("edap")
+
+
+def candidates(
+    archive: Archive, setup: SearchSetup, k: int, exclude: np.ndarray | None = None
+) -> np.ndarray:
+    """Archive indices of up to ``k`` designs with distinct channels to score (or train) next.
+
+    Feasible designs not in ``exclude`` (a mask over the archive; default: those with a true
+    proxy score); taken front by front, each front spread evenly along EDAP.
+    """
+    a = archive
+    remaining = np.flatnonzero((a.cv <= 0) & ~(a.measured if exclude is None else exclude))
+    channels = setup.space.decode(a.x).channels if len(a) else np.zeros((0, setup.space.n_layers))
+    f = a.objectives()
+    chosen: list[np.ndarray] = []
+    chosen_keys = row_keys(np.zeros((0, channels.shape[1]), dtype=np.int64))
+    n_chosen = 0
+    while n_chosen < k and len(remaining):
+        nd = remaining[nondominated(f[remaining])]
+        remaining = np.setdiff1d(remaining, nd)
+        nd = nd[np.argsort(a.hw[nd, _EDAP], kind="stable")]
+        keys = row_keys(channels[nd])
+        _, first = np.unique(keys, return_index=True)
+        first = np.sort(first)
+        nd, keys = nd[first], keys[first]
+        fresh = ~np.isin(keys, chosen_keys)
+        nd, keys = nd[fresh], keys[fresh]
+        need = k - n_chosen
+        if len(nd) > need:
+            pick = np.unique(np.round(np.linspace(0, len(nd) - 1, need)).astype(np.int64))
+            nd, keys = nd[pick], keys[pick]
+        chosen.append(nd)
+        chosen_keys = np.concatenate([chosen_keys, keys])
+        n_chosen += len(nd)
+    return np.concatenate(chosen) if chosen else np.zeros(0, dtype=np.int64)
+
+
+class Rounds:
+    """When the rounds are due and what each one measures, trains and refits.
+
+    Args:
+        setup: the run's ingredients (budget, refine budget, measure function).
+        oracle: the accuracy answers the rounds refit.
+        out_dir: where ``refine.csv`` is written.
+
+    Attributes:
+        done: rounds run so far.
+        refined: one dict per network trained by online refinement (see `frame`).
+    """
+
+    def __init__(self, setup: SearchSetup, oracle: AccuracyOracle, out_dir: str | Path) -> None:
+        self.setup = setup
+        self.oracle = oracle
+        self.out_dir = Path(out_dir)
+        self.done = 0
+        self.refined: list[dict[str, Any]] = []
+
+    def initial(self, sample: np.ndarray) -> None:
+        """Before the search: score ``sample`` (channels (N, L)) with the true proxy, fit the
+        surrogate, and train the first networks of online refinement."""
+        log.info("scoring %d channel configurations with the true accuracy proxy", len(sample))
+        self.oracle.measure(sample)
+        if self.setup.budget is not None:
+            stats = self.oracle.refit()
+            log.info("surrogate fitted on %d: %s", self.oracle.n_measured, fmt_stats(stats))
+        if self.setup.refine is not None:
+            first = self._initial_training(sample)
+            self.train(first, np.full(first.n, -1), 0)
+
+    def due(
+        self,
+        archive: Archive,
+        progress: float,
+        repredict: Callable[[], None],
+        final: bool = False,
+    ) -> list[dict[str, Any]]:
+        """Run every round due at ``progress`` (the termination's fraction done, 0..1; all the
+        remaining ones when ``final``); returns the surrogate fit statistics of each.
+
+        ``repredict`` re-evaluates the archive and the population under the refitted models.
+        """
+        budget = self.setup.budget
+        fits: list[dict[str, Any]] = []
+        if budget is None:
+            return fits
+        while self.done < budget.rounds and (
+            final or progress >= (self.done + 1) / budget.rounds - 1e-9
+        ):
+            fits.append(self._round(archive, repredict))
+            self.done += 1
+        return fits
+
+    def _round(self, archive: Archive, repredict: Callable[[], None]) -> dict[str, Any]:
+        chosen = candidates(archive, self.setup, self.setup.budget.per_round)
+        if len(chosen):
+            self.oracle.measure(self.setup.space.decode(archive.x[chosen]).channels)
+        stats = self.oracle.refit()
+        log.info(
+            "refit round %d: %d new true scores (%d total); surrogate %s",
+            self.done + 1,
+            len(chosen),
+            self.oracle.n_measured,
+            fmt_stats(stats),
+        )
+        if self.setup.refine is not None:
+            repredict()
+            channels = self.setup.space.decode(archive.x).channels
+            trained = self.oracle.trained(channels)[0]
+            picked = candidates(archive, self.setup, self.setup.refine.per_round, trained)
+            if len(picked):
+                genomes = self.setup.space.decode(archive.x[picked])
+                self.train(genomes, picked, self.done + 1)
+        repredict()
+        return stats
+
+    def _initial_training(self, sample: np.ndarray) -> Genomes:
+        """The first ``refine.initial`` distinct channel rows of ``sample`` (anchors, baseline,
+        random draws), with the baseline's peripheral genes.
+        """
+        _, first = np.unique(sample, axis=0, return_index=True)
+        channels = sample[np.sort(first)][: self.setup.refine.initial]
+        copies = self.setup.space.baseline[np.zeros(len(channels), dtype=np.int64)]
+        return replace(copies, channels=channels)
+
+    def train(self, genomes: Genomes, designs: np.ndarray, round_: int) -> pd.DataFrame:
+        """Train and evaluate ``genomes`` (online refinement), refit the measured-accuracy model.
+
+        Args:
+            genomes: the designs to train.
+            designs: their archive indices (-1 for designs not in the archive).
+            round_: refit round (0 = before the search).
+
+        Returns:
+            The new `frame` rows; they are also written to ``refine.csv``.
+        """
+        channels = genomes.channels
+        predicted = (
+            self.oracle.accuracy(channels)[0] if self.oracle.uses_measured
+            else np.full(genomes.n, np.nan)
+        )
+        log.info("refine round %d: training %d designs (%s)", round_, genomes.n,
+                 self.setup.measured_description)
+        rows = self.setup.measure(genomes)
+        clean = rows["accuracy_pct"].to_numpy(dtype=float)
+        nonideal = rows["nonideal_accuracy_pct"].to_numpy(dtype=float)
+        penalty = self.setup.penalty
+        loss = penalty.predict(genomes, clean) if penalty is not None else np.zeros(genomes.n)
+        new = pd.DataFrame({
+            "round": round_,
+            "design": np.asarray(designs, dtype=np.int64),
+            "channels": ["-".join(map(str, c)) for c in channels.tolist()],
+            "input_bits": ["-".join(map(str, c)) for c in genomes.input_bits.tolist()],
+            "adc_bits": ["-".join(map(str, c)) for c in genomes.adc_bits.tolist()],
+            "predicted_pct": predicted,
+            "accuracy_pct": clean,
+            "nonideal_accuracy_pct": nonideal,
+            "penalty_predicted_nonideal_pct": clean - loss,
+            "fidelity": rows.get("fidelity", ""),
+            "device": rows.get("device", ""),
+            "wall_s": rows.get("wall_s", np.nan),
+        })
+        self.refined.extend(new.to_dict("records"))
+        self.oracle.add_trained(channels, clean)
+        stats = self.oracle.refit_measured()
+        error = np.abs(predicted - clean)
+        log.info(
+            "refine round %d: clean accuracy %s %%; predicted before training: %s; "
+            "measured-accuracy model on %d networks: %s",
+            round_,
+            ", ".join(f"{v:.1f}" for v in clean),
+            f"mean abs error {np.mean(error):.2f} pp" if np.isfinite(error).all() else "-",
+            self.oracle.n_trained,
+            fmt_stats(stats),
+        )
+        self.frame().to_csv(self.out_dir / REFINE_FILE, index=False)
+        return new
+
+    def frame(self) -> pd.DataFrame:
+        """One row per network trained by online refinement: round (0 = before the search),
+        design (archive index, -1 if not archived), channels / input_bits / adc_bits,
+        predicted_pct (the search's clean-accuracy prediction before training; empty before the
+        first fit), accuracy_pct (measured clean), nonideal_accuracy_pct (measured on the
+        crossbar at the design's precisions), penalty_predicted_nonideal_pct (measured clean minus
+        the precision penalty model's loss), fidelity, device, wall_s.
+        """
+        return pd.DataFrame(self.refined, columns=REFINE_COLUMNS)
+
+
+def fmt_stats(stats: dict[str, Any]) -> str:
+    """Fit statistics as ``key=value`` text for the log (floats to 3 decimals)."""
+    return ", ".join(
+        f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in stats.items()
+    )
