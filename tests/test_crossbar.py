@@ -124,6 +124,10 @@ def test_spec_takes_hardware_constants_and_spread_is_balanced() -> None:
     spec = CrossbarSpec.from_config({"calib_images": 8}, {"xbar_rows": 128, "cell_bits": 2,
                                                           "weight_bits": 8, "name": "x"})
     assert (spec.xbar_rows, spec.cell_bits, spec.n_slices, spec.calib_images) == (128, 2, 4, 8)
+    offset = CrossbarSpec.from_config({}, {"weight_encoding": "offset"})
+    assert offset.weight_encoding == "offset"
+    with pytest.raises(ValueError, match="set hardware.weight_encoding instead"):
+        CrossbarSpec.from_config({"weight_encoding": "differential"}, {"weight_encoding": "offset"})
     picks = spread(10_000, 1000)
     assert len(picks) == 1000 and picks[0] == 0 and picks[-1] == 9999
     assert (torch.bincount(torch.from_numpy(picks // 1000)) == 100).all()

@@ -158,7 +158,7 @@ def test_layer_clocking_never_slower_than_chip_and_equal_when_homogeneous() -> N
 
 def test_differential_encoding_doubles_the_columns() -> None:
     hw = load_hardware_config()
-    assert hw.weight_encoding == "differential"  # as conf/crossbar/default.yaml
+    assert hw.weight_encoding == "differential"  # the crossbar simulation reads this key too
     diff = CostModel(hw, Backbone()).evaluate(vgg())
     offset = CostModel(replace(hw, weight_encoding="offset"), Backbone()).evaluate(vgg())
     # conv4 128 -> 128: 18 row blocks x (2 x 128 x 2 / 64 = 8) vs 4 column blocks

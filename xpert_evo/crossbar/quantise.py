@@ -23,6 +23,10 @@ ENCODINGS: tuple[str, ...] = ("differential", "offset")
 """How signed weights are stored (see the module docstring)."""
 
 
+HARDWARE_KEYS: tuple[str, ...] = ("xbar_rows", "cell_bits", "weight_bits", "weight_encoding")
+"""CrossbarSpec fields that come from the `hardware:` config node."""
+
+
 @dataclass(frozen=True)
 class CrossbarSpec:
     """Fixed crossbar hardware and calibration settings.
@@ -76,8 +80,10 @@ class CrossbarSpec:
     def from_config(
         cls, cfg: Mapping[str, Any] | None, hardware: Mapping[str, Any] | None = None
     ) -> CrossbarSpec:
-        """From the `crossbar:` node, taking xbar_rows / cell_bits / weight_bits from the
-        `hardware:` node when given (the crossbar node wins if it sets them too).
+        """From the `crossbar:` node, taking `HARDWARE_KEYS` (array size, cell and weight bits,
+        weight encoding) from the `hardware:` node when given, so that the simulation computes with
+        the hardware the cost model prices. A crossbar node that sets one of them to another value
+        than the hardware node is an error.
         """
         values = dict(plain_config(cfg) or {})
         names = {f.name for f in fields(cls)}
@@ -87,8 +93,14 @@ class CrossbarSpec:
                 f"unknown crossbar config keys {sorted(unknown)}; known {sorted(names)}"
             )
         hw = dict(plain_config(hardware) or {})
-        from_hw = {k: hw[k] for k in ("xbar_rows", "cell_bits", "weight_bits") if k in hw}
-        return cls(**{**from_hw, **values})
+        from_hw = {k: hw[k] for k in HARDWARE_KEYS if k in hw}
+        clash = sorted(k for k in from_hw if k in values and values[k] != from_hw[k])
+        if clash:
+            raise ValueError(
+                f"crossbar.{clash[0]}={values[clash[0]]!r} disagrees with hardware.{clash[0]}="
+                f"{from_hw[clash[0]]!r}; set hardware.{clash[0]} instead (the cost model prices it)"
+            )
+        return cls(**{**values, **from_hw})
 
 
 @dataclass
