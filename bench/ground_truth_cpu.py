@@ -101,9 +101,8 @@ def main() -> None:
             naswot = score_architecture(get_proxy("naswot"), channels, batch.images, backbone, 0)
             result = train_network(channels, data, spec, args.seed, train_split=train,
                                    test_split=test)
-            ckpt = save_checkpoint(result.model, result.clean_accuracy_pct, result.device,
-                                   result.n_test, checkpoint_path(channels, data, spec, args.seed,
-                                                                  folder))
+            ckpt = save_checkpoint(result.model, result.measured(),
+                                   checkpoint_path(channels, data, spec, args.seed, folder))
             genome = Genomes.uniform(channels, 8, "flash", 6, 8)
             nonideal = evaluate_genome(result.model, genome, xbar, test, train)
             widths = np.maximum(1, np.round(np.asarray(channels) * spec.width_mult))

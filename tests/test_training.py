@@ -8,12 +8,14 @@ import numpy as np
 import pytest
 import torch
 
-from xpert_evo.training.data import load_split
+from xpert_evo.training.data import DataSpec, load_split
 from xpert_evo.training.train import (
     TrainSpec,
+    budget_splits,
     decoded_split,
     lr_schedule,
     pick_device,
+    split_indices,
     train_network,
 )
 from xpert_evo.training.transforms import augment
@@ -70,10 +72,11 @@ def test_decoded_split_subset_is_cached_and_matches_the_images(
 def test_short_training_on_real_cifar10_beats_chance(cifar10_zip: Path, data_cache: Path) -> None:
     """Width 0.25, 100 images per class, 2 epochs: well above the 10 % of a random guess."""
     spec = TrainSpec(epochs=2, train_per_class=100, test_per_class=50, width_mult=0.25,
-                     batch_size=32, lr=0.05, warmup_epochs=0.5)
+                     batch_size=32, lr=0.05, warmup_epochs=0.5, val_per_class=20)
     result = train_network([64] * 13, {"root": str(cifar10_zip.parent)}, spec, seed=0,
                            cache_dir=data_cache)
-    assert result.n_train == 1000 and result.n_test == 500
+    assert result.n_train == 1000 and result.n_test == 500 and result.n_val == 200
+    assert result.val_accuracy_pct > 15.0, result.val_accuracy_pct
     assert result.history[-1]["loss"] < result.history[0]["loss"]
     assert result.clean_accuracy_pct > 15.0, result.clean_accuracy_pct
     assert not result.model.training and result.device.startswith("cpu")
@@ -89,3 +92,20 @@ def test_lr_schedule_warms_up_linearly_then_decays_to_zero() -> None:
         schedule.step()
     assert lrs[:5] == pytest.approx([0.025, 0.05, 0.075, 0.1, 0.1])
     assert lrs[-1] == pytest.approx(0.05 * (1 + np.cos(np.pi * 15 / 16)))
+
+
+def test_validation_split_is_held_out_of_the_training_images(
+    cifar10_zip: Path, data_cache: Path
+) -> None:
+    data = {"root": str(cifar10_zip.parent)}
+    spec = TrainSpec(train_per_class=4, val_per_class=2, epochs=1)
+    splits = budget_splits(DataSpec.from_config(data), spec, data_cache)
+    assert np.bincount(splits.train.labels).tolist() == [4] * 10
+    assert np.bincount(splits.val.labels).tolist() == [2] * 10
+    images = load_split(data, "train", data_cache)
+    last_of_class_0 = int(np.flatnonzero(images.targets == 0)[-1])
+    assert np.array_equal(splits.val.images[1], images.image(last_of_class_0))
+    train_rows = {splits.train.images[i].tobytes() for i in range(len(splits.train))}
+    assert not train_rows & {splits.val.images[i].tobytes() for i in range(len(splits.val))}
+    with pytest.raises(ValueError, match="train.train_per_class=4990 \\+ train.val_per_class=20"):
+        split_indices(images.targets, "train", 4990, 20)

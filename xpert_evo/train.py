@@ -27,7 +27,7 @@ from xpert_evo.training.groundtruth import (
     default_path,
     measure_one,
 )
-from xpert_evo.training.train import TrainSpec, decoded_split
+from xpert_evo.training.train import TrainSpec, budget_splits
 
 log = logging.getLogger("xpert_evo.train")
 
@@ -87,12 +87,11 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     genome, source = resolve_genome(cfg, backbone.n_conv)
     xbar = CrossbarSpec.from_config(cfg.crossbar, cfg.hardware) if cfg.crossbar_eval else None
     cache_dir = cfg.get("cache_dir")
-    train = decoded_split(data, "train", spec.train_per_class, cache_dir)
-    test = decoded_split(data, "test", spec.test_per_class, cache_dir)
-    log.info("training %s from %s on %s (%s, %d train / %d test images)",
-             genome.channels[0].tolist(), source, data.dataset, spec.fidelity(), len(train),
-             len(test))
-    row = measure_one(genome, data, spec, xbar, int(cfg.seed), backbone, train, test,
+    splits = budget_splits(data, spec, cache_dir)
+    log.info("training %s from %s on %s (%s, %d train / %d validation / %d test images)",
+             genome.channels[0].tolist(), source, data.dataset, spec.fidelity(),
+             len(splits.train), 0 if splits.val is None else len(splits.val), len(splits.test))
+    row = measure_one(genome, data, spec, xbar, int(cfg.seed), backbone, splits,
                       cache_root(cache_dir) / "checkpoints",
                       bool(cfg.ground_truth.keep_checkpoints))
     row["note"] = source
@@ -113,7 +112,11 @@ def main(cfg: DictConfig) -> None:
     nonideal = row.get("nonideal_accuracy_pct")
     print(f"design        {row['channels']} ({row['note']})")
     print(f"budget        {row['fidelity']} on {row['dataset']}, device {row['device']}")
-    print(f"clean acc     {row['accuracy_pct']:.2f} % ({row['test_images']} test images)")
+    if row.get("val_accuracy_pct") is not None:
+        print(f"val acc       {row['val_accuracy_pct']:.2f} % ({row['val_images']} held-out "
+              "training images; what models select on)")
+    print(f"test acc      {row['accuracy_pct']:.2f} % ({row['test_images']} test images; "
+          "reported only)")
     if nonideal is not None:
         print(f"crossbar acc  {nonideal:.2f} % at input_bits {row['input_bits']}, adc_bits "
               f"{row['adc_bits']} ({row['crossbar_test_images']} images; float "

@@ -43,7 +43,7 @@ from xpert_evo.space.backbone import Backbone
 from xpert_evo.space.genome import ADC_TYPES, Genomes
 from xpert_evo.training.data import DataSpec, cache_root
 from xpert_evo.training.network import build_network
-from xpert_evo.training.train import Split, TrainSpec, decoded_split, train_network
+from xpert_evo.training.train import Splits, TrainSpec, budget_splits, train_network
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +67,10 @@ COLUMNS: dict[str, str] = {
     "batch_size": "Int64",
     "fidelity": "str",  # TrainSpec.fidelity() label
     "seed": "Int64",
-    "accuracy_pct": "float64",  # clean (float) top-1 test accuracy, %
+    "accuracy_pct": "float64",  # clean (float) top-1 test accuracy, % (reported only)
     "test_images": "Int64",  # images behind accuracy_pct
+    "val_accuracy_pct": "float64",  # clean top-1 validation accuracy, % (what models select on)
+    "val_images": "Int64",  # held-out training images behind val_accuracy_pct
     "reference_accuracy_pct": "float64",  # float accuracy on the crossbar's test images, %
     "nonideal_accuracy_pct": "float64",  # crossbar accuracy at the row's precisions, %
     "crossbar_test_images": "Int64",
@@ -245,13 +247,11 @@ def measure(genomes: Genomes, cfg: Mapping[str, Any]) -> pd.DataFrame:
     folder = cache_root(cache_dir) / "checkpoints"
     keep = bool(gt.get("keep_checkpoints", True))
     backbone = Backbone(input_size=data.input_size, num_classes=data.num_classes)
-    train = decoded_split(data, "train", spec.train_per_class, cache_dir)
-    test = decoded_split(data, "test", spec.test_per_class, cache_dir)
+    splits = budget_splits(data, spec, cache_dir)
     rows = []
     for i in range(genomes.n):
         genome = genomes[i]
-        rows.append(measure_one(genome, data, spec, xbar, seed, backbone, train, test, folder,
-                                keep))
+        rows.append(measure_one(genome, data, spec, xbar, seed, backbone, splits, folder, keep))
         append_rows(rows[-1:], table)
         log.info("measured %s: clean %.2f %%, crossbar %.2f %%", rows[-1]["channels"],
                  rows[-1]["accuracy_pct"], rows[-1]["nonideal_accuracy_pct"])
@@ -265,14 +265,14 @@ def measure_one(
     xbar: CrossbarSpec | None,
     seed: int,
     backbone: Backbone,
-    train: Split,
-    test: Split,
+    splits: Splits,
     folder: Path,
     keep_checkpoint: bool = True,
 ) -> dict[str, Any]:
     """Train (or load) and crossbar-evaluate one genome (a batch of one); the table row.
 
-    `xbar=None` skips the crossbar evaluation (kind "train", non-ideal accuracy empty).
+    `xbar=None` skips the crossbar evaluation (kind "train", non-ideal accuracy empty). The
+    crossbar runs on test images and calibrates its ranges on training images.
     """
     start = time.perf_counter()
     channels = genome.channels[0].tolist()
@@ -282,25 +282,24 @@ def measure_one(
         saved = torch.load(ckpt, map_location="cpu", weights_only=False)
         model = build_network(channels, backbone, spec.width_mult)
         model.load_state_dict(saved["state_dict"])
-        clean, device, n_test = saved["accuracy_pct"], saved["device"], saved["test_images"]
+        measured = {k: saved.get(k) for k in MEASURED}
         kind = "crossbar"
     else:
-        result = train_network(channels, data, spec, seed, train_split=train, test_split=test)
-        model, clean, device, n_test = (result.model, result.clean_accuracy_pct, result.device,
-                                        result.n_test)
+        result = train_network(channels, data, spec, seed, train_split=splits.train,
+                               test_split=splits.test, val_split=splits.val)
+        model, measured = result.model, result.measured()
         if keep_checkpoint:
-            save_checkpoint(model, clean, device, n_test, ckpt)
+            save_checkpoint(model, measured, ckpt)
     row = {
         "timestamp": _now(), "kind": kind, "dataset": data.dataset,
         "input_size": data.input_size, "num_classes": data.num_classes,
-        **genome_columns(genome), **fidelity_columns(spec), "seed": seed,
-        "accuracy_pct": clean, "test_images": n_test,
-        "device": device, "checkpoint": str(ckpt) if ckpt.is_file() else "",
+        **genome_columns(genome), **fidelity_columns(spec), "seed": seed, **measured,
+        "checkpoint": str(ckpt) if ckpt.is_file() else "",
     }
     if xbar is None:
         row["kind"] = "train"
     else:
-        evaluation = evaluate_genome(model, genome, xbar, test, train)
+        evaluation = evaluate_genome(model, genome, xbar, splits.test, splits.train)
         row.update({
             "reference_accuracy_pct": evaluation.reference_accuracy_pct,
             "nonideal_accuracy_pct": evaluation.accuracy_pct,
@@ -318,10 +317,13 @@ def fidelity_columns(spec: TrainSpec) -> dict[str, Any]:
             "fidelity": spec.fidelity()}
 
 
-def save_checkpoint(
-    model: torch.nn.Module, accuracy: float, device: str, test_images: int, path: Path
-) -> Path:
-    """Save a trained network's state_dict with its clean accuracy (atomic rename)."""
-    state = {"state_dict": model.state_dict(), "accuracy_pct": accuracy, "device": device,
-             "test_images": test_images}
+MEASURED: tuple[str, ...] = ("accuracy_pct", "test_images", "val_accuracy_pct", "val_images",
+                             "device")
+"""What a checkpoint keeps beside the weights: the measurements of its training run
+(`TrainResult.measured`)."""
+
+
+def save_checkpoint(model: torch.nn.Module, measured: Mapping[str, Any], path: Path) -> Path:
+    """Save a trained network's state_dict with its `MEASURED` facts (atomic rename)."""
+    state = {"state_dict": model.state_dict(), **{k: measured.get(k) for k in MEASURED}}
     return atomic_write(path, lambda fh: torch.save(state, fh))

@@ -54,6 +54,9 @@ class TrainSpec:
         train_per_class: training images per class (the first ones of each class in file
             order, so the subset is the same for every seed); None = the whole split.
         test_per_class: test images per class used for the clean accuracy; None = all.
+        val_per_class: validation images per class: the last ones of each class of the
+            training split, never trained on; models select on the validation accuracy and the
+            test accuracy is only reported. 0 = no validation split.
         width_mult: multiplies every layer's channels (1.0 = the genome as searched).
         batch_size: images per SGD step.
         lr: peak learning rate (reached after the warm-up), scaled for `batch_size` as given.
@@ -69,6 +72,7 @@ class TrainSpec:
     epochs: int = 30
     train_per_class: int | None = None
     test_per_class: int | None = None
+    val_per_class: int = 0
     width_mult: float = 1.0
     batch_size: int = 128
     lr: float = 0.1
@@ -90,6 +94,8 @@ class TrainSpec:
             value = getattr(self, key)
             if value is not None and value < 1:
                 raise ValueError(f"train.{key}={value} must be >= 1 or null (the whole split)")
+        if self.val_per_class < 0:
+            raise ValueError(f"train.val_per_class={self.val_per_class} must be >= 0")
         if self.width_mult <= 0 or self.lr <= 0:
             raise ValueError(
                 f"train.width_mult={self.width_mult} and train.lr={self.lr} must be > 0"
@@ -150,11 +156,32 @@ def pick_device(name: str = "auto") -> torch.device:
     return device
 
 
-def _subset_indices(labels: np.ndarray, per_class: int | None) -> np.ndarray:
-    """Indices of the first `per_class` images of every class (all if None), in file order."""
-    if per_class is None:
-        return np.arange(len(labels))
-    picks = [np.flatnonzero(labels == c)[:per_class] for c in np.unique(labels)]
+def split_indices(
+    labels: np.ndarray, split: str, per_class: int | None, val_per_class: int = 0
+) -> np.ndarray:
+    """Indices into a split's files (labels in file order) of the images a split uses.
+
+    "test": the first `per_class` images of every class (all if None). "train": the first
+    `per_class` of every class among those not held out for validation (all of them if None).
+    "val": the last `val_per_class` images of every class of the training split.
+
+    Raises:
+        ValueError: a class has fewer images than training and validation together need.
+    """
+    held = val_per_class if split in ("train", "val") else 0
+    picks = []
+    for c in np.unique(labels):
+        mine = np.flatnonzero(labels == c)
+        if per_class is not None and split == "train" and per_class + held > len(mine):
+            raise ValueError(
+                f"train.train_per_class={per_class} + train.val_per_class={held} exceeds the "
+                f"{len(mine)} training images of class {c}; lower one of them"
+            )
+        if split == "val":
+            picks.append(mine[len(mine) - held:])
+        else:
+            kept = mine[: len(mine) - held]
+            picks.append(kept if per_class is None else kept[:per_class])
     return np.sort(np.concatenate(picks))
 
 
@@ -177,29 +204,37 @@ def decoded_split(
     split: str,
     per_class: int | None = None,
     cache_dir: str | os.PathLike | None = None,
+    val_per_class: int = 0,
 ) -> Split:
     """One split as uint8 pixels, decoded once and cached in `<cache>/decoded/` as `.npz`.
 
     Args:
         data: the `data:` node (data set, root, input size, classes).
-        split: "train" or "test".
-        per_class: keep the first `per_class` images of each class (None = all). A subset is
-            cut from the full-split cache when that exists, else decoded and cached on its own.
+        split: "train", "val" (held out of the training images) or "test".
+        per_class: images per class (None = all); see `split_indices`. A subset is cut from the
+            full-split cache when that exists, else decoded and cached on its own.
         cache_dir: cache directory (default `$XPERT_EVO_CACHE` or `~/.cache/xpert_evo`).
+        val_per_class: training images per class held out for validation (the last ones).
 
     Raises:
         DataError: the data set is missing or unreadable (the message says where we looked).
+        ValueError: `split` is unknown, or the classes are too small for the split.
     """
+    if split not in ("train", "val", "test"):
+        raise ValueError(f"split={split!r} is not one of ['train', 'val', 'test']")
     data = data if isinstance(data, DataSpec) else DataSpec.from_config(data)
-    images = load_split(data, split, cache_dir)
+    files = "test" if split == "test" else "train"
+    images = load_split(data, files, cache_dir)
     folder = cache_root(cache_dir) / "decoded"
-    stem = f"{data.dataset}-{split}-{images.fmt}-n{len(images)}-s{data.input_size}"
+    stem = f"{data.dataset}-{files}-{images.fmt}-n{len(images)}-s{data.input_size}"
     full = folder / f"{stem}.npz"
-    indices = _subset_indices(images.targets, per_class)
+    indices = split_indices(images.targets, split, per_class, val_per_class)
     if full.is_file():
         pixels, labels = _read_npz(full)
         return Split(pixels[indices], labels[indices], data.dataset, data.num_classes)
-    path = full if per_class is None else folder / f"{stem}-pc{per_class}.npz"
+    whole = len(indices) == len(images)
+    tag = f"{split}-pc{per_class}" + (f"-v{val_per_class}" if val_per_class else "")
+    path = full if whole else folder / f"{stem}-{tag}.npz"
     if path.is_file():
         pixels, labels = _read_npz(path)
     else:
@@ -209,6 +244,28 @@ def decoded_split(
         log.info("decoded %d %s %s images in %.1f s -> %s", len(labels), data.dataset, split,
                  time.perf_counter() - start, path)
     return Split(pixels, labels, data.dataset, data.num_classes)
+
+
+@dataclass
+class Splits:
+    """The three splits of one training budget: train, validation (None if none) and test."""
+
+    train: Split
+    val: Split | None
+    test: Split
+
+
+def budget_splits(
+    data: DataSpec, spec: TrainSpec, cache_dir: str | os.PathLike | None = None
+) -> Splits:
+    """The train / validation / test splits `spec` asks for (decoded and cached once)."""
+    val = (decoded_split(data, "val", None, cache_dir, spec.val_per_class)
+           if spec.val_per_class else None)
+    return Splits(
+        decoded_split(data, "train", spec.train_per_class, cache_dir, spec.val_per_class),
+        val,
+        decoded_split(data, "test", spec.test_per_class, cache_dir),
+    )
 
 
 def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -231,6 +288,8 @@ class TrainResult:
         device: device trained on, e.g. "cpu" or "cuda:0 (NVIDIA H100)".
         n_train: training images used; n_test: test images evaluated.
         spec: the budget and recipe.
+        val_accuracy_pct: top-1 accuracy on the validation images in % (None without them).
+        n_val: validation images evaluated (0 without them).
     """
 
     model: nn.Sequential
@@ -241,6 +300,14 @@ class TrainResult:
     n_train: int
     n_test: int
     spec: TrainSpec = field(repr=False)
+    val_accuracy_pct: float | None = None
+    n_val: int = 0
+
+    def measured(self) -> dict[str, Any]:
+        """The run's measurements as ground-truth table columns."""
+        return {"accuracy_pct": self.clean_accuracy_pct, "test_images": self.n_test,
+                "val_accuracy_pct": self.val_accuracy_pct, "val_images": self.n_val,
+                "device": self.device}
 
 
 def lr_schedule(optimiser: torch.optim.Optimizer, warmup: int, total: int) -> LRScheduler:
@@ -277,8 +344,9 @@ def train_network(
     cache_dir: str | os.PathLike | None = None,
     train_split: Split | None = None,
     test_split: Split | None = None,
+    val_split: Split | None = None,
 ) -> TrainResult:
-    """Train the network of `channels` from scratch and measure its clean test accuracy.
+    """Train the network of `channels` from scratch; measure its validation and test accuracy.
 
     Args:
         channels: output channels per conv layer as searched (before `spec.width_mult`).
@@ -286,8 +354,10 @@ def train_network(
         spec: budget and recipe (`TrainSpec` or the `train:` node).
         seed: seeds weights, batch order and augmentation.
         cache_dir: where decoded splits are cached.
-        train_split, test_split: already decoded splits (skip loading; e.g. in a benchmark
-            that trains many networks on the same data).
+        train_split, test_split, val_split: already decoded splits (skip loading; e.g. in a
+            benchmark that trains many networks on the same data). Without `train_split` the
+            splits come from `budget_splits`; `val_split` None then means none is measured
+            unless `spec.val_per_class` asks for one.
 
     Raises:
         DataError: the data set is missing (the message names the paths tried and the fix).
@@ -297,7 +367,11 @@ def train_network(
     spec = spec if isinstance(spec, TrainSpec) else TrainSpec.from_config(spec)
     with torch_threads(spec.num_threads):
         device = pick_device(spec.device)
-        train = train_split or decoded_split(data, "train", spec.train_per_class, cache_dir)
+        if train_split is None:
+            splits = budget_splits(data, spec, cache_dir)
+            train_split, val_split = splits.train, splits.val
+            test_split = test_split or splits.test
+        train = train_split
         test = test_split or decoded_split(data, "test", spec.test_per_class, cache_dir)
         backbone = Backbone(input_size=data.input_size, num_classes=data.num_classes)
         torch.manual_seed(seed)
@@ -343,9 +417,11 @@ def train_network(
             log.info("epoch %d/%d: loss %.3f, train accuracy %.1f %%", epoch, spec.epochs,
                      loss_sum / seen, 100.0 * correct / seen)
         clean = accuracy_pct(model, test, spec.eval_batch_size, device)
+        val = None if val_split is None else accuracy_pct(model, val_split,
+                                                          spec.eval_batch_size, device)
         name = str(device)
         if device.type == "cuda":
             name += f" ({torch.cuda.get_device_name(device)})"
         model = model.cpu().eval()
         return TrainResult(model, clean, history, time.perf_counter() - start, name, len(train),
-                           len(test), spec)
+                           len(test), spec, val, 0 if val_split is None else len(val_split))
