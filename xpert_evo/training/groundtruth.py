@@ -79,6 +79,8 @@ COLUMNS: dict[str, str] = {
     "device": "str",
     "checkpoint": "str",  # state_dict file of the trained network ("" if not kept)
     "note": "str",
+    "net_id": "Int64",  # measured source only: the network's id in the source plan
+    "role": "str",  # measured source only: "fit" (predictors learn from it) or "heldout"
 }
 """Table columns and their pandas dtypes, in file order."""
 
@@ -202,7 +204,7 @@ def load_table(path: str | Path) -> pd.DataFrame:
 def _train_key(channels: Sequence[int], data: DataSpec, spec: TrainSpec, seed: int) -> str:
     blob = json.dumps([list(map(int, channels)), data.dataset, data.input_size, data.num_classes,
                        spec.fidelity(), spec.test_per_class, spec.lr, spec.weight_decay,
-                       spec.label_smoothing, spec.warmup_epochs, seed])
+                       spec.label_smoothing, spec.warmup_epochs, spec.val_per_class, seed])
     return hashlib.sha1(blob.encode()).hexdigest()[:16]
 
 

@@ -1,0 +1,48 @@
+"""`python -m xpert_evo.source`: build (or extend) the measured-accuracy source.
+
+Trains this shard's planned networks at the `train:` budget and appends their rows to
+``<source.dir>/<dataset>-<fidelity>/shard-<k>-of-<n>.csv`` (see `xpert_evo.training.source` and
+conf/source.yaml). Run it as a Hydra multirun over ``source.shard`` to train shards in parallel.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+
+from xpert_evo.config import ConfigError
+from xpert_evo.space import SearchSpace
+from xpert_evo.space.backbone import Backbone
+from xpert_evo.training.data import DataError, DataSpec
+from xpert_evo.training.source import build_source, plan_from_config, read_source, source_dir
+from xpert_evo.training.train import TrainSpec
+
+log = logging.getLogger("xpert_evo.source")
+
+
+@hydra.main(config_path="../conf", config_name="source", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    """Hydra entry point (see the module docstring)."""
+    try:
+        data = DataSpec.from_config(cfg.data)
+        spec = TrainSpec.from_config(cfg.train)
+        backbone = Backbone(input_size=data.input_size, num_classes=data.num_classes)
+        space = SearchSpace.from_config(cfg.space, backbone.n_conv)
+        plan = plan_from_config(cfg.source, space.allowed()["channels"], backbone.n_conv)
+        folder = source_dir(Path(str(cfg.source.dir)) if cfg.source.dir else None, data, spec)
+        path = build_source(plan, data, spec, folder, int(cfg.source.shard),
+                            int(cfg.source.n_shards), cfg.get("cache_dir"))
+    except (ConfigError, DataError, ValueError) as e:
+        log.error("error: %s", e)
+        sys.exit(2)
+    table = read_source([folder])
+    print(f"source {folder}: {len(table)} rows in {len(list(folder.glob('*.csv')))} shard files; "
+          f"this shard's file: {path}")
+
+
+if __name__ == "__main__":
+    main()

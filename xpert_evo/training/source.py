@@ -1,0 +1,167 @@
+"""The measured-accuracy source: stand-alone trainings of a fixed sample of the channel space.
+
+`python -m xpert_evo.source` trains the networks of a `SourcePlan` at the `train:` budget and
+appends one ground-truth row per training (`xpert_evo.training.groundtruth` columns plus
+`net_id` and `role`) to ``<source.dir>/<dataset>-<fidelity>/shard-<k>-of-<n>.csv``. Each network
+is trained on the first ``train.train_per_class`` training images of every class; its
+validation accuracy (``val_accuracy_pct``, on the last ``train.val_per_class`` training images
+of every class) is what models are fitted on, its test accuracy (``accuracy_pct``) is only
+reported.
+
+Plan: network k draws a preference p ~ Dirichlet(1, 1, 1, 1) over the channel options, then
+each layer's channels from p, so the sample spans narrow, mixed and wide networks instead of
+clustering around the mean width. Even k are fitted on ("fit"), odd k held out ("heldout").
+The first `noise_networks` networks are also trained at `noise_seeds` (the seed-to-seed
+noise study); those jobs come right after the first 10 networks.
+
+Shards: job i (in plan order) belongs to shard ``i % n_shards``; a Hydra multirun over
+``source.shard`` builds the source in parallel (joblib locally, submitit on SLURM) and every
+shard writes its own file, so no two processes write one file. A row is written as soon as its
+network is trained: a killed job loses at most the network in progress, and a rerun skips the
+(net_id, seed) pairs its shard file already holds.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from xpert_evo.config import ConfigError, check_keys, plain_config
+from xpert_evo.space.backbone import Backbone
+from xpert_evo.space.genome import Genomes
+from xpert_evo.training.data import DataSpec, cache_root
+from xpert_evo.training.groundtruth import append_rows, load_table, measure_one
+from xpert_evo.training.train import TrainSpec, budget_splits
+
+log = logging.getLogger(__name__)
+
+PACKAGED = Path(__file__).resolve().parent / "sources"
+"""Sources shipped with the package: ``<dataset>-<fidelity>/*.csv``."""
+
+TRAINING_PERIPHERALS: tuple[int, str, int, int] = (8, "flash", 6, 8)
+"""Peripheral genes written into source rows (col_share, adc_type, adc_bits, input_bits): the
+VGG16 baseline's. Training does not depend on them; they only fill the table's gene columns."""
+
+
+@dataclass(frozen=True)
+class SourcePlan:
+    """The networks of the measured source and the order they are trained in.
+
+    Attributes:
+        n_networks: sampled networks.
+        options: channel options of every conv layer (the space's `channels`).
+        n_layers: conv layers.
+        seed: seeds the sample.
+        noise_networks: the first networks also trained at `noise_seeds`.
+        noise_seeds: extra training seeds of the noise study (seed 0 is every network's).
+    """
+
+    n_networks: int = 120
+    options: tuple[int, ...] = (64, 128, 256, 512)
+    n_layers: int = 13
+    seed: int = 2026
+    noise_networks: int = 5
+    noise_seeds: tuple[int, ...] = (1, 2)
+
+    def channels(self) -> np.ndarray:
+        """Channels of every planned network, (n_networks, n_layers) int64."""
+        rng = np.random.default_rng(self.seed)
+        options = np.asarray(self.options, dtype=np.int64)
+        rows = []
+        for _ in range(self.n_networks):
+            p = rng.dirichlet(np.ones(len(options)))
+            rows.append(options[rng.choice(len(options), size=self.n_layers, p=p)])
+        return np.stack(rows) if rows else np.zeros((0, self.n_layers), np.int64)
+
+    def jobs(self) -> list[tuple[int, int]]:
+        """(net_id, seed) in training order: 10 networks, the noise seeds, the rest."""
+        head = min(10, self.n_networks)
+        noisy = min(self.noise_networks, self.n_networks)
+        return ([(k, 0) for k in range(head)]
+                + [(k, s) for s in self.noise_seeds for k in range(noisy)]
+                + [(k, 0) for k in range(head, self.n_networks)])
+
+    @staticmethod
+    def role(net_id: int) -> str:
+        """"fit" (even ids: the predictor learns from them) or "heldout" (odd ids)."""
+        return "fit" if net_id % 2 == 0 else "heldout"
+
+
+def source_dir(root: str | Path | None, data: DataSpec, spec: TrainSpec) -> Path:
+    """Folder of one data set's source at one budget: ``<root>/<dataset>-<fidelity>``."""
+    base = Path(root).expanduser() if root else cache_root() / "sources"
+    return base / f"{data.dataset}-{spec.fidelity()}"
+
+
+def shard_file(folder: Path, shard: int, n_shards: int) -> Path:
+    """The file one shard appends to."""
+    return folder / f"shard-{shard}-of-{n_shards}.csv"
+
+
+def build_source(
+    plan: SourcePlan,
+    data: DataSpec,
+    spec: TrainSpec,
+    folder: Path,
+    shard: int = 0,
+    n_shards: int = 1,
+    cache_dir: str | None = None,
+) -> Path:
+    """Train this shard's planned networks that its file does not hold yet; returns the file.
+
+    Raises:
+        ConfigError: shard not in 0..n_shards-1.
+        DataError: the data set is missing.
+    """
+    if not 0 <= shard < n_shards:
+        raise ConfigError(f"source.shard={shard} must be in 0..source.n_shards-1 ({n_shards - 1})")
+    path = shard_file(folder, shard, n_shards)
+    done: set[tuple[int, int]] = set()
+    if path.is_file():
+        table = load_table(path)
+        done = set(zip(table["net_id"].astype(int), table["seed"].astype(int), strict=True))
+    channels = plan.channels()
+    todo = [job for i, job in enumerate(plan.jobs()) if i % n_shards == shard and job not in done]
+    log.info("source %s, shard %d of %d: %d networks to train, %d done", folder.name, shard,
+             n_shards, len(todo), len(done))
+    if not todo:
+        return path
+    if not spec.val_per_class:
+        raise ConfigError("train.val_per_class=0: the source needs a validation split to select "
+                          "on; set train.val_per_class (e.g. 500 for CIFAR-10)")
+    backbone = Backbone(input_size=data.input_size, num_classes=data.num_classes)
+    splits = budget_splits(data, spec, cache_dir)
+    checkpoints = cache_root(cache_dir) / "checkpoints"
+    for n, (net_id, seed) in enumerate(todo, start=1):
+        genome = Genomes.uniform(channels[net_id].tolist(), *TRAINING_PERIPHERALS)
+        row = measure_one(genome, data, spec, None, seed, backbone, splits, checkpoints)
+        row.update(net_id=net_id, role=plan.role(net_id), note=f"source plan seed {plan.seed}")
+        append_rows([row], path)
+        log.info("[%d/%d] net %d seed %d (%s): val %.2f %%, test %.2f %%, %.0f s", n, len(todo),
+                 net_id, seed, row["channels"], row["val_accuracy_pct"], row["accuracy_pct"],
+                 row["wall_s"])
+    return path
+
+
+def read_source(folders: Sequence[Path]) -> pd.DataFrame:
+    """Every row of every ``*.csv`` in `folders` (the shards of one source), one frame."""
+    frames = [load_table(p) for folder in folders for p in sorted(folder.glob("*.csv"))]
+    if not frames:
+        return pd.DataFrame()
+    return pd.concat(frames, ignore_index=True)
+
+
+def plan_from_config(node: Mapping[str, Any], options: Sequence[int], n_layers: int) -> SourcePlan:
+    """`SourcePlan` from the `source:` config node (raises `ConfigError` naming a bad key)."""
+    values = dict(plain_config(node) or {})
+    values = {k: v for k, v in values.items() if k not in ("dir", "shard", "n_shards")}
+    check_keys(values, ("n_networks", "seed", "noise_networks", "noise_seeds"), "source")
+    if "noise_seeds" in values:
+        values["noise_seeds"] = tuple(int(s) for s in values["noise_seeds"])
+    return SourcePlan(options=tuple(int(c) for c in options), n_layers=n_layers, **values)
