@@ -30,6 +30,7 @@ class CapacityStandIn:
 
     label = "capacity_standin_score (synthetic, not %)"
     is_percent = False
+    score_kind = "proxy"
     source = "synthetic capacity stand-in (no data, no network; for benchmarks and tests only)"
 
     def __init__(self, noise: float = 0.0) -> None:

@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 from xpert_evo.accuracy.batch import ProxyBatch, noise_batch, proxy_batch
 from xpert_evo.accuracy.cache import CACHE_FILE, ScoreCache, cache_key
+from xpert_evo.accuracy.model import AccuracyModel
 from xpert_evo.accuracy.proxies import Proxy, get_proxy, score_architecture
 from xpert_evo.accuracy.surrogate import Surrogate, SurrogateBudget, rank_agreement
 from xpert_evo.config import plain_config
@@ -33,6 +34,10 @@ from xpert_evo.training.network import torch_threads
 
 log = logging.getLogger(__name__)
 
+MEASURED = "measured"
+"""``accuracy.proxy`` value that ranks by accuracy predicted from the measured source
+(`xpert_evo.accuracy.predictor`) instead of a zero-cost proxy."""
+
 
 @dataclass(frozen=True)
 class AccuracySpec:
@@ -41,6 +46,8 @@ class AccuracySpec:
     `surrogate: null` (the search then scores every design with the true proxy) and
     `budget: null` are accepted and give the defaults. `refine` and `refine_budget` configure
     the search's online refinement (`xpert_evo.search.setup.RefineBudget`), not the estimator.
+    With ``proxy: measured`` (conf/accuracy/measured.yaml) `source_dir`, `fidelity` and `model`
+    choose the measured source and its predictor; the proxy keys are unused.
     """
 
     proxy: str = "naswot"
@@ -51,6 +58,9 @@ class AccuracySpec:
     num_threads: int | None = None
     calibration: str | None = None
     calibration_fidelity: str | None = None
+    source_dir: str | None = None
+    fidelity: str | None = None
+    model: str = "auto"
     refine: bool = False
     refine_budget: dict[str, Any] = field(default_factory=dict)
 
@@ -85,6 +95,8 @@ class ProxyEstimator:
         fit_history: the metrics dict of every `fit`, in order.
         n_true_calls: true proxy evaluations actually computed (cache misses).
     """
+
+    score_kind = "proxy"
 
     def __init__(
         self,
@@ -253,8 +265,9 @@ def build_accuracy(
     backbone: Backbone,
     seed: int,
     cache_dir: str | Path | None = None,
-) -> ProxyEstimator:
-    """The estimator for one run, from the `accuracy:` and `data:` config nodes.
+) -> AccuracyModel:
+    """The accuracy model for one run, from the `accuracy:` and `data:` config nodes: a
+    `SourceAccuracy` for ``accuracy.proxy=measured``, else a `ProxyEstimator`.
 
     Args:
         cfg_accuracy: dict or DictConfig with keys of `AccuracySpec`.
@@ -269,6 +282,13 @@ def build_accuracy(
     """
     spec = AccuracySpec.from_config(cfg_accuracy)
     data = DataSpec.from_config(cfg_data)
+    if spec.proxy == MEASURED:
+        from xpert_evo.accuracy.predictor import source_accuracy
+
+        model = source_accuracy(data.dataset, backbone, spec.fidelity, spec.source_dir,
+                                spec.model)
+        log.info("accuracy objective: %s", model.source)
+        return model
     if data.dataset != "none" and (
         data.input_size != backbone.input_size or data.num_classes != backbone.num_classes
     ):

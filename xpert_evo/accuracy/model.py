@@ -26,12 +26,15 @@ class AccuracyModel(Protocol):
         is_percent: True when `to_accuracy` returns accuracy in %.
         source: where the scores come from, in words.
         n_true_calls: true scores actually computed so far.
+        score_kind: what a true score is, for the run tables' `accuracy_from` column: "proxy"
+            (a zero-cost proxy) or "predicted" (the measured-source predictor).
     """
 
     label: str
     is_percent: bool
     source: str
     n_true_calls: int
+    score_kind: str
 
     def true_score(self, channels: np.ndarray) -> np.ndarray:
         """True scores (N,) of channel configurations (N, L)."""

@@ -85,7 +85,8 @@ def knee_index(f: np.ndarray) -> int:
 
 def design_frame(result: SearchResult, index: np.ndarray) -> pd.DataFrame:
     """One row per archived design ``index``: id, generation, accuracy (+ std, and where it came
-    from: "trained", "proxy" or "surrogate"), hardware metrics, ratios vs the baseline,
+    from: "trained", the accuracy model's `score_kind` ("proxy" or "predicted"), or
+    "surrogate"), hardware metrics, ratios vs the baseline,
     feasibility and readable genes.
     """
     a = result.archive
@@ -102,7 +103,8 @@ def design_frame(result: SearchResult, index: np.ndarray) -> pd.DataFrame:
             acc: a.accuracy[index],
             f"{acc}_std": a.accuracy_std[index],
             "accuracy_from": np.where(
-                trained, "trained", np.where(a.measured[index], "proxy", "surrogate")
+                trained, "trained",
+                np.where(a.measured[index], est.estimator.score_kind, "surrogate"),
             ),
             **{m: hw[:, i] for i, m in enumerate(HW_METRICS)},
             "edap_reduction_x": base[HW_METRICS.index("edap")] / hw[:, HW_METRICS.index("edap")],

@@ -37,8 +37,8 @@ TOP_KEYS: tuple[str, ...] = (
     "ground_truth",
 )
 PENALTY_KEYS: tuple[str, ...] = (
-    "model", "a_in", "k_in", "a_adc", "k_adc", "chance_pct", "max_loss_pp", "n_fit", "rmse_pp",
-    "source",
+    "model", "dataset", "a_in", "k_in", "a_adc", "k_adc", "chance_pct", "max_loss_pp", "n_fit",
+    "rmse_pp", "source",
 )
 REPORT_KEYS: tuple[str, ...] = ("top_k",)
 
@@ -152,7 +152,8 @@ def build_penalty(node: Mapping[str, Any] | None) -> PrecisionPenalty | None:
         return None
     if node["model"] != "precision_penalty_v1":
         raise ConfigError(f"penalty.model={node['model']!r} is unknown; use precision_penalty_v1")
-    values = {k: node[k] for k in PENALTY_KEYS if k not in ("model", "source") and k in node}
+    values = {k: node[k] for k in PENALTY_KEYS
+              if k not in ("model", "source", "dataset") and k in node}
     try:
         return PrecisionPenalty(**{k: float(v) for k, v in values.items()})
     except TypeError as err:
@@ -262,6 +263,15 @@ def build_search(
             "least that, or allow smaller options in space.*"
         )
     penalty = build_penalty(config.get("penalty"))
+    fitted_on = (config.get("penalty") or {}).get("dataset")
+    dataset = data.get("dataset", "cifar10")
+    if penalty is not None and fitted_on not in (None, dataset):
+        raise ConfigError(
+            f"penalty.dataset={fitted_on}: this precision-loss fit holds for {fitted_on}, not for "
+            f"data.dataset={dataset}. Fit one on {dataset} crossbar evaluations "
+            "(bench/precision_penalty.py) and select it with penalty=<name>, or run without the "
+            "crossbar loss: penalty=none constraints.precision_loss_pp=null"
+        )
     if constraints.precision_loss_pp is not None and penalty is None:
         raise ConfigError(
             "constraints.precision_loss_pp needs a precision penalty model; fix: choose "

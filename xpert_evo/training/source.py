@@ -165,3 +165,63 @@ def plan_from_config(node: Mapping[str, Any], options: Sequence[int], n_layers: 
     if "noise_seeds" in values:
         values["noise_seeds"] = tuple(int(s) for s in values["noise_seeds"])
     return SourcePlan(options=tuple(int(c) for c in options), n_layers=n_layers, **values)
+
+
+def build_command(dataset: str) -> str:
+    """The command that builds a data set's source at the default low-fidelity budget."""
+    extra = ("" if dataset == "cifar10" else
+             " data.input_size=64 data.num_classes=200 train.train_per_class=80 "
+             "train.val_per_class=20")
+    return (f"python -m xpert_evo.source data.dataset={dataset}{extra} source.dir=<DIR> "
+            "(add -m hydra/launcher=joblib source.n_shards=2 source.shard=0,1 to use 2 "
+            "processes), then pass accuracy.source_dir=<DIR>")
+
+
+def find_source(
+    dataset: str, fidelity: str | None = None, root: str | Path | None = None
+) -> tuple[str, pd.DataFrame]:
+    """The fidelity and the rows of a data set's measured source.
+
+    Looks in `root` (a folder of ``<dataset>-<fidelity>`` sources) or, when None, in the sources
+    shipped with the package. `fidelity` None takes the data set's only source.
+
+    Raises:
+        ConfigError: no source for the data set (the message gives the command that builds one),
+            no source at the requested fidelity or several to choose from (it lists them), or a
+            source without rows.
+    """
+    base = Path(root).expanduser() if root else PACKAGED
+    found = {p.name[len(dataset) + 1:]: p for p in sorted(base.glob(f"{dataset}-*"))
+             if p.is_dir() and any(p.glob("*.csv"))}
+    where = f"accuracy.source_dir={root}" if root else f"the packaged sources ({PACKAGED})"
+    if not found:
+        raise ConfigError(
+            f"no measured accuracy source for data.dataset={dataset} in {where}. Build one: "
+            f"{build_command(dataset)}; or rank by a proxy with accuracy=naswot"
+        )
+    if fidelity is None and len(found) > 1:
+        raise ConfigError(f"{where} holds {dataset} sources at several training budgets "
+                          f"{sorted(found)}; choose one with accuracy.fidelity=<budget>")
+    if fidelity is not None and fidelity not in found:
+        raise ConfigError(
+            f"accuracy.fidelity={fidelity}: {where} has no {dataset} source built at that training "
+            f"budget; it has {sorted(found)}. Choose one of them, or build one at {fidelity}"
+        )
+    chosen = fidelity if fidelity is not None else next(iter(found))
+    table = read_source([found[chosen]])
+    table = table[table["val_accuracy_pct"].notna()] if len(table) else table
+    if len(table) == 0:
+        raise ConfigError(f"the {dataset} source at {chosen} in {where} has no measured rows yet")
+    return chosen, table
+
+
+def network_means(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per network (channels) of a source table: mean validation and test accuracy over
+    its seeds, the number of seeds, and its role (`fit` / `heldout`)."""
+    grouped = table.groupby("channels", sort=False)
+    return pd.DataFrame({
+        "val_accuracy_pct": grouped["val_accuracy_pct"].mean(),
+        "accuracy_pct": grouped["accuracy_pct"].mean(),
+        "n_seeds": grouped["seed"].nunique(),
+        "role": grouped["role"].first() if "role" in table else "fit",
+    }).reset_index()

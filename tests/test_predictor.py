@@ -1,0 +1,170 @@
+"""Measured-accuracy source and predictor: the plan, shard building and resuming, the predictor's
+interface and fit, source look-up errors, and the predict command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import kendalltau
+
+from xpert_evo.accuracy.predictor import (
+    CleanAccuracyPredictor,
+    capacity_features,
+    source_accuracy,
+)
+from xpert_evo.config import ConfigError
+from xpert_evo.predict import main as predict_main
+from xpert_evo.space.backbone import VGG16_CHANNELS, Backbone
+from xpert_evo.space.genome import Genomes
+from xpert_evo.training.data import DataSpec
+from xpert_evo.training.groundtruth import append_rows, fidelity_columns, genome_columns
+from xpert_evo.training.source import (
+    SourcePlan,
+    build_source,
+    find_source,
+    read_source,
+    source_dir,
+)
+from xpert_evo.training.train import TrainSpec
+
+OPTIONS = np.array([64, 128, 256, 512])
+
+
+def synthetic_accuracy(channels: np.ndarray) -> np.ndarray:
+    """A known capacity -> accuracy law (wider middle stages help most), in %."""
+    x = capacity_features(channels, Backbone())
+    return 40.0 + 2.0 * x[:, 2] + 1.5 * x[:, 3] + 0.5 * x[:, 0]
+
+
+def write_source(root: Path, channels: np.ndarray, fidelity: str = "e5-pc500-w0.25-b64",
+                 dataset: str = "cifar10") -> Path:
+    """A source folder with one row per network, accuracies from `synthetic_accuracy`."""
+    folder = root / f"{dataset}-{fidelity}"
+    acc = synthetic_accuracy(channels)
+    spec = TrainSpec(epochs=5, train_per_class=500, width_mult=0.25, batch_size=64)
+    rows = [{**genome_columns(Genomes.uniform(c.tolist(), 8, "flash", 6, 8)),
+             **fidelity_columns(spec), "dataset": dataset, "kind": "train", "seed": 0,
+             "accuracy_pct": a + 0.3, "val_accuracy_pct": a, "net_id": i,
+             "role": SourcePlan.role(i)}
+            for i, (c, a) in enumerate(zip(channels, acc, strict=True))]
+    append_rows(rows, folder / "shard-0-of-1.csv")
+    return folder
+
+
+def test_plan_is_deterministic_spans_widths_and_shards_partition_it() -> None:
+    plan = SourcePlan(n_networks=40)
+    channels = plan.channels()
+    assert channels.shape == (40, 13) and np.isin(channels, OPTIONS).all()
+    np.testing.assert_array_equal(channels, SourcePlan(n_networks=40).channels())
+    mean_width = np.log2(channels / 64).mean(axis=1)
+    assert mean_width.min() < 0.9 and mean_width.max() > 2.1  # narrow and wide networks
+    jobs = plan.jobs()
+    assert jobs[:10] == [(k, 0) for k in range(10)]
+    assert jobs[10:20] == [(k, s) for s in (1, 2) for k in range(5)]
+    assert len(jobs) == len(set(jobs)) == 50
+    assert [SourcePlan.role(k) for k in range(4)] == ["fit", "heldout", "fit", "heldout"]
+    shards = [{j for i, j in enumerate(jobs) if i % 3 == s} for s in range(3)]
+    assert set().union(*shards) == set(jobs) and sum(map(len, shards)) == len(jobs)
+
+
+def test_build_source_trains_its_shard_and_resumes(cifar10_zip: Path, data_cache: Path,
+                                                   tmp_path: Path) -> None:
+    data = DataSpec.from_config({"root": str(cifar10_zip.parent)})
+    spec = TrainSpec(epochs=1, train_per_class=4, val_per_class=2, test_per_class=2,
+                     width_mult=0.125, batch_size=8)
+    plan = SourcePlan(n_networks=3, noise_networks=1, noise_seeds=(1,))
+    folder = source_dir(tmp_path, data, spec)
+    for shard in (0, 1):
+        build_source(plan, data, spec, folder, shard, 2, str(data_cache))
+    table = read_source([folder])
+    assert sorted(zip(table["net_id"], table["seed"], strict=True)) == [(0, 0), (0, 1), (1, 0),
+                                                                       (2, 0)]
+    assert table["val_images"].eq(20).all() and table["test_images"].eq(20).all()
+    assert table["val_accuracy_pct"].between(0, 100).all()
+    assert set(table["role"]) == {"fit", "heldout"}
+    before = (folder / "shard-0-of-2.csv").read_text()
+    build_source(plan, data, spec, folder, 0, 2, str(data_cache))
+    assert (folder / "shard-0-of-2.csv").read_text() == before  # nothing retrained
+    with pytest.raises(ConfigError, match="source.shard=2"):
+        build_source(plan, data, spec, folder, 2, 2)
+
+
+def test_predictor_ranks_held_out_networks_and_states_its_error() -> None:
+    rng = np.random.default_rng(1)
+    fit = OPTIONS[rng.integers(0, 4, size=(30, 13))]
+    held = OPTIONS[rng.integers(0, 4, size=(30, 13))]
+    noise = rng.normal(0, 0.2, size=30)
+    predictor = CleanAccuracyPredictor(Backbone()).fit(fit, synthetic_accuracy(fit) + noise)
+    mean, std = predictor.predict(held)
+    assert mean.shape == std.shape == (30,) and (std > 0).all()
+    assert kendalltau(mean, synthetic_accuracy(held))[0] > 0.8
+    report = predictor.report
+    assert report["n_fit"] == 30 and report["model"] in report["candidates"]
+    assert report["candidates"][report["model"]]["cv_mae_pp"] < 1.0
+    with pytest.raises(ValueError, match="at least 4"):
+        CleanAccuracyPredictor(Backbone()).fit(fit[:3], np.ones(3))
+    with pytest.raises(RuntimeError, match="before fit"):
+        CleanAccuracyPredictor(Backbone()).predict(fit)
+
+
+def test_source_accuracy_answers_in_percent_at_its_fidelity(tmp_path: Path) -> None:
+    channels = OPTIONS[np.random.default_rng(2).integers(0, 4, size=(12, 13))]
+    write_source(tmp_path, channels)
+    model = source_accuracy("cifar10", Backbone(), source_dir=str(tmp_path))
+    assert model.is_percent and model.score_kind == "predicted"
+    assert model.fidelity == "e5-pc500-w0.25-b64" and "e5-pc500-w0.25-b64" in model.label
+    assert "12 stand-alone trainings" in model.source
+    vgg = np.array([VGG16_CHANNELS])
+    np.testing.assert_allclose(model.true_score(vgg), model.predict(vgg)[0])
+    np.testing.assert_array_equal(model.to_accuracy(np.array([51.0])), [51.0])
+    report = model.fit(vgg, np.array([60.0]))
+    assert report["n_fit"] == 13
+
+
+def test_source_lookup_errors_name_the_fix(tmp_path: Path) -> None:
+    channels = OPTIONS[np.random.default_rng(3).integers(0, 4, size=(6, 13))]
+    with pytest.raises(ConfigError, match="python -m xpert_evo.source data.dataset=tinyimagenet"):
+        find_source("tinyimagenet", root=tmp_path)
+    write_source(tmp_path, channels)
+    with pytest.raises(ConfigError, match=r"accuracy.fidelity=e9.*has \['e5-pc500-w0.25-b64'\]"):
+        find_source("cifar10", "e9-pc500-w0.25-b64", tmp_path)
+    write_source(tmp_path, channels, fidelity="e10-pc500-w0.25-b64")
+    with pytest.raises(ConfigError, match="several training budgets"):
+        find_source("cifar10", None, tmp_path)
+    fidelity, table = find_source("cifar10", "e10-pc500-w0.25-b64", tmp_path)
+    assert fidelity == "e10-pc500-w0.25-b64" and len(table) == 6
+
+
+def test_predict_command_adds_predictions_and_refuses_bad_rows(tmp_path: Path, capsys) -> None:
+    channels = OPTIONS[np.random.default_rng(4).integers(0, 4, size=(10, 13))]
+    write_source(tmp_path / "src", channels)
+    designs = tmp_path / "designs.csv"
+    pd.DataFrame({"channels": ["-".join(map(str, VGG16_CHANNELS)), "64"],
+                  "input_bits": ["8", "3-3-3-3-3-3-3-3-3-3-3-3-3"],
+                  "note": ["vgg", "tiny"]}).to_csv(designs, index=False)
+    out = tmp_path / "out.csv"
+    args = [str(designs), "--out", str(out), "--source-dir", str(tmp_path / "src")]
+    assert predict_main(args) == 0
+    result = pd.read_csv(out)
+    assert list(result["note"]) == ["vgg", "tiny"]
+    np.testing.assert_allclose(result["accuracy_pct"],
+                               result["clean_accuracy_pct"] - result["precision_loss_pp"])
+    assert result["precision_loss_pp"][1] > result["precision_loss_pp"][0] >= 0
+    assert (result["fidelity"] == "e5-pc500-w0.25-b64").all()
+    assert (result["accuracy_std_pct"] > 0).all()
+    bad = tmp_path / "bad.csv"
+    for content, message in [
+        ("channels,adc_bits\n64,6\n64,6-6\n", "row 2, column adc_bits: 2 values"),
+        ("channels\n64-64-64-64-64-64-64-64-64-64-64-64-96\n",
+         "row 1, column channels: layer 13 has 96 channels; the search space allows"),
+        ("width\n64\n", "column channels is missing"),
+        ("channels,dataset\n64,tinyimagenet\n", "no measured accuracy source for "
+                                                "data.dataset=tinyimagenet"),
+    ]:
+        bad.write_text(content)
+        assert predict_main([str(bad), "--out", str(out), "--source-dir",
+                             str(tmp_path / "src")]) == 2
+        assert message in capsys.readouterr().err

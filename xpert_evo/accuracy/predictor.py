@@ -1,0 +1,220 @@
+"""Clean accuracy in % of any channel configuration, predicted from stand-alone trainings.
+
+`CleanAccuracyPredictor` is fitted on a measured source (`xpert_evo.training.source`): networks of
+the search space trained stand-alone at one budget (fidelity), each with its validation accuracy.
+It predicts the validation accuracy in % of any channel configuration at that budget, with a
+standard deviation, for a whole population in one call (`bench/accuracy_fidelity.py` measures the
+rate).
+
+Features (`capacity_features`, computed at full width from the backbone's geometry): the mean
+log2(channels / smallest option) of each resolution stage (the layers between max-pools), log10
+parameters and log10 multiply-accumulates per image. Models (`MODELS`): Bayesian ridge on all
+features or on the stage widths only, and a Gaussian process (isotropic RBF + linear + white
+noise). With ``model="auto"`` the one with the lowest cross-validated mean absolute error on the
+fitting networks is used (scikit-learn `cross_val_predict`); every candidate's figures are kept in
+`report`. The std is the predictive std, training noise included: the expected error of the
+prediction against one training run. Why not the 16-feature extra-trees surrogate: tens of
+trainings cannot support a tree ensemble.
+
+`SourceAccuracy` puts a fitted predictor behind the search's `AccuracyModel` interface.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy.stats import kendalltau
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.gaussian_process import GaussianProcessRegressor
+from sklearn.gaussian_process.kernels import RBF, ConstantKernel, DotProduct, WhiteKernel
+from sklearn.linear_model import BayesianRidge
+from sklearn.model_selection import KFold, LeaveOneOut, cross_val_predict
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
+
+from xpert_evo.space.backbone import Backbone
+
+
+def stage_slices(backbone: Backbone) -> list[slice]:
+    """The conv layers of each resolution stage (layers between max-pools), as slices."""
+    bounds = [0, *backbone.pool_after]
+    if bounds[-1] != backbone.n_conv:
+        bounds.append(backbone.n_conv)
+    return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
+def capacity_features(channels: np.ndarray, backbone: Backbone, smallest: int = 64) -> np.ndarray:
+    """Predictor features of channel configurations (N, n_conv) -> (N, stages + 2), float64.
+
+    Columns: mean log2(channels / `smallest`) per stage, log10 parameters, log10 MACs per image.
+    """
+    c = np.asarray(channels, dtype=np.float64).reshape(-1, backbone.n_conv)
+    width = np.log2(c / smallest)
+    stages = np.column_stack([width[:, s].mean(axis=1) for s in stage_slices(backbone)])
+    cin = backbone.in_channels_of(c)
+    k2 = backbone.kernel**2
+    params = (cin * c * k2).sum(axis=1) + c[:, -1] * backbone.num_classes
+    pixels = backbone.feature_sizes().astype(np.float64) ** 2
+    macs = (cin * c * k2 * pixels).sum(axis=1) + c[:, -1] * backbone.num_classes
+    return np.column_stack([stages, np.log10(params), np.log10(macs)])
+
+
+def _gp() -> GaussianProcessRegressor:
+    kernel = (ConstantKernel() * RBF(3.0, (0.5, 100.0)) + ConstantKernel() * DotProduct()
+              + WhiteKernel())
+    return GaussianProcessRegressor(kernel, normalize_y=True, random_state=0)
+
+
+MODELS: dict[str, Callable[[int], Pipeline]] = {
+    "bayes_ridge": lambda n_stages: make_pipeline(StandardScaler(), BayesianRidge()),
+    "bayes_ridge_stages": lambda n_stages: make_pipeline(
+        FunctionTransformer(lambda x: x[:, :n_stages]), StandardScaler(), BayesianRidge()),
+    "gp": lambda n_stages: make_pipeline(StandardScaler(), _gp()),
+}
+"""Candidate models by name: a scikit-learn pipeline from the feature matrix to accuracy %."""
+
+LOO_MAX = 30
+"""Up to this many networks model selection cross-validates leave-one-out, above it 10-fold."""
+
+
+def _predict_std(model: Pipeline, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, predictive std) of a fitted pipeline whose last step returns a std."""
+    *steps, last = model.steps
+    for _, step in steps:
+        x = step.transform(x)
+    return last[1].predict(x, return_std=True)
+
+
+@dataclass
+class CleanAccuracyPredictor:
+    """Clean accuracy (%) of channel configurations, fitted on measured ones.
+
+    Attributes:
+        backbone: network geometry (features are computed from it).
+        model: a `MODELS` name, or "auto" (lowest cross-validated MAE on the fitting networks).
+        smallest: the smallest channel option (features are log2 multiples of it).
+        report: after `fit`: per candidate its cross-validated MAE (pp) and Kendall tau
+            (leave-one-out up to `LOO_MAX` networks, else 10-fold), the chosen model and the
+            number of networks fitted on.
+    """
+
+    backbone: Backbone
+    model: str = "auto"
+    smallest: int = 64
+    report: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.model != "auto" and self.model not in MODELS:
+            raise ValueError(f"predictor model={self.model!r} is not one of "
+                             f"{['auto', *MODELS]}")
+        self._fitted: Pipeline | None = None
+
+    def features(self, channels: np.ndarray) -> np.ndarray:
+        """`capacity_features` of this predictor's backbone."""
+        return capacity_features(channels, self.backbone, self.smallest)
+
+    def fit(self, channels: np.ndarray, accuracy_pct: np.ndarray) -> CleanAccuracyPredictor:
+        """Fit on measured (N, n_conv) channel configurations and their accuracies in %."""
+        y = np.asarray(accuracy_pct, dtype=np.float64).reshape(-1)
+        if len(y) < 4:
+            raise ValueError(f"the predictor needs at least 4 measured networks, got {len(y)}")
+        x = self.features(channels)
+        n_stages = len(stage_slices(self.backbone))
+        names = list(MODELS) if self.model == "auto" else [self.model]
+        scores: dict[str, dict[str, float]] = {}
+        cv = LeaveOneOut() if len(y) <= LOO_MAX else KFold(10, shuffle=True, random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            for name in names:
+                pred = cross_val_predict(MODELS[name](n_stages), x, y, cv=cv)
+                scores[name] = {"cv_mae_pp": float(np.abs(pred - y).mean()),
+                                "cv_kendall_tau": float(kendalltau(pred, y)[0])}
+            chosen = min(names, key=lambda n: scores[n]["cv_mae_pp"])
+            self._fitted = MODELS[chosen](n_stages).fit(x, y)
+        self.report = {"model": chosen, "n_fit": len(y), "candidates": scores}
+        return self
+
+    def predict(self, channels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Predicted clean accuracy (mean %, std pp) of (N, n_conv) channel configurations."""
+        if self._fitted is None:
+            raise RuntimeError("CleanAccuracyPredictor.predict before fit")
+        mean, std = _predict_std(self._fitted, self.features(channels))
+        return np.asarray(mean, dtype=np.float64), np.asarray(std, dtype=np.float64)
+
+
+@dataclass
+class SourceAccuracy:
+    """The search's `AccuracyModel` on a measured source: clean accuracy in % predicted by a
+    `CleanAccuracyPredictor`. "True scores" are its predictions (cheap, so the search asks for
+    every design and needs no surrogate); `fit` refits on more measured networks.
+
+    Attributes:
+        predictor: the fitted predictor.
+        channels: (M, L) channel configurations it was fitted on; accuracy_pct: (M,) their %.
+        dataset, fidelity: what the % stands for (data set, training budget label).
+        n_networks: distinct networks behind the fit.
+    """
+
+    predictor: CleanAccuracyPredictor
+    channels: np.ndarray
+    accuracy_pct: np.ndarray
+    dataset: str
+    fidelity: str
+    is_percent: bool = True
+    n_true_calls: int = 0
+    score_kind: str = "predicted"
+
+    @property
+    def label(self) -> str:
+        """Axis / column label: accuracy in % at the source's training budget."""
+        return f"accuracy % at {self.fidelity}"
+
+    @property
+    def source(self) -> str:
+        """Where the accuracies come from, in words."""
+        report = self.predictor.report
+        mae = report["candidates"][report["model"]]["cv_mae_pp"]
+        return (f"predicted validation accuracy of {self.dataset} networks trained at "
+                f"{self.fidelity} ({report['model']} on {report['n_fit']} stand-alone trainings, "
+                f"cross-validated error {mae:.2f} pp)")
+
+    def true_score(self, channels: np.ndarray) -> np.ndarray:
+        """Predicted clean accuracy (N,) in % (the predictor is the source's answer)."""
+        return self.predictor.predict(channels)[0]
+
+    def fit(self, channels: np.ndarray, scores: np.ndarray) -> dict[str, Any]:
+        """Refit on the source plus measured (channels, accuracy %); returns the fit report."""
+        self.channels = np.concatenate([self.channels, np.asarray(channels, np.int64)])
+        self.accuracy_pct = np.concatenate([self.accuracy_pct, np.asarray(scores, float)])
+        return self.predictor.fit(self.channels, self.accuracy_pct).report
+
+    def predict(self, channels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Predicted clean accuracy (mean %, std pp), each (N,)."""
+        return self.predictor.predict(channels)
+
+    def to_accuracy(self, scores: np.ndarray) -> np.ndarray:
+        """Identity: scores are already accuracy in %."""
+        return np.asarray(scores, dtype=np.float64)
+
+
+def source_accuracy(
+    dataset: str,
+    backbone: Backbone,
+    fidelity: str | None = None,
+    source_dir: str | None = None,
+    model: str = "auto",
+) -> SourceAccuracy:
+    """A `SourceAccuracy` fitted on every network of a data set's measured source (one mean per
+    network over its training seeds). Raises `ConfigError` as `find_source` does."""
+    from xpert_evo.training.source import find_source, network_means
+
+    chosen, table = find_source(dataset, fidelity, source_dir)
+    nets = network_means(table)
+    channels = np.array([[int(c) for c in s.split("-")] for s in nets["channels"]], np.int64)
+    accuracy = nets["val_accuracy_pct"].to_numpy(dtype=np.float64)
+    predictor = CleanAccuracyPredictor(backbone, model).fit(channels, accuracy)
+    return SourceAccuracy(predictor, channels, accuracy, dataset, chosen)
