@@ -19,12 +19,7 @@ Every result file starts with the command, git commit, date and machine that pro
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import os
-import platform
 import re
-import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -46,6 +41,7 @@ from xpert_evo.hardware.validation import (  # noqa: E402
     split_validation,
     trend_check,
 )
+from xpert_evo.report.provenance import stamp
 from xpert_evo.space.backbone import Backbone  # noqa: E402
 from xpert_evo.space.genome import Genomes  # noqa: E402
 
@@ -54,23 +50,6 @@ RESULTS = ROOT / "docs" / "results"
 DOCS = ROOT / "docs"
 XPERTNET_GENES = {"col_share": 8, "adc_type": "flash", "adc_bits": 6, "input_bits": 4}
 """Peripheral genes of the published 50 mm2 design as the issue states them (every layer)."""
-
-
-def stamp() -> str:
-    """Provenance line: command, git commit, date, machine."""
-    commit = subprocess.run(
-        ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-    ).stdout.strip()
-    dirty = subprocess.run(
-        ["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    return (
-        f"produced by `python {' '.join(sys.argv)}` at commit {commit}"
-        f"{' (+ uncommitted changes)' if dirty else ''}, {dt.datetime.now():%Y-%m-%d %H:%M}, "
-        f"{platform.node()} ({os.cpu_count()} cores)"
-    )
 
 
 def write_config(fitted) -> None:

@@ -16,10 +16,6 @@ import os
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # one core, before numpy loads its BLAS
 
-import datetime as dt  # noqa: E402
-import platform  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
 import time  # noqa: E402
 import tracemalloc  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -28,6 +24,7 @@ import numpy as np  # noqa: E402
 import yaml  # noqa: E402
 
 from xpert_evo.hardware import CostModel, load_hardware_config  # noqa: E402
+from xpert_evo.report.provenance import stamp  # noqa: E402
 from xpert_evo.space import SearchSpace  # noqa: E402
 from xpert_evo.space.backbone import Backbone  # noqa: E402
 from xpert_evo.space.genome import Genomes  # noqa: E402
@@ -46,13 +43,9 @@ def random_genomes(n: int, n_layers: int, seed: int = 0) -> Genomes:
 def main() -> None:
     """Time `CostModel.evaluate` and print one line per batch size."""
     model = CostModel(load_hardware_config(), Backbone())
-    commit = subprocess.run(
-        ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-    ).stdout.strip()
+    threads = os.environ["OMP_NUM_THREADS"]
     lines = [
-        f"<!-- produced by `python {' '.join(sys.argv)}` at commit {commit}, "
-        f"{dt.datetime.now():%Y-%m-%d %H:%M}, {platform.node()} ({os.cpu_count()} cores, "
-        f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}) -->",
+        f"<!-- {stamp(f'OMP_NUM_THREADS={threads}')} -->",
         "",
         "```",
         f"{'mode':>9} {'batch':>8} {'s/call':>10} {'genomes/s':>12} {'peak MB':>9} "

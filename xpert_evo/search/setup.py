@@ -263,15 +263,6 @@ def build_search(
             "least that, or allow smaller options in space.*"
         )
     penalty = build_penalty(config.get("penalty"))
-    fitted_on = (config.get("penalty") or {}).get("dataset")
-    dataset = data.get("dataset", "cifar10")
-    if penalty is not None and fitted_on not in (None, dataset):
-        raise ConfigError(
-            f"penalty.dataset={fitted_on}: this precision-loss fit holds for {fitted_on}, not for "
-            f"data.dataset={dataset}. Fit one on {dataset} crossbar evaluations "
-            "(bench/precision_penalty.py) and select it with penalty=<name>, or run without the "
-            "crossbar loss: penalty=none constraints.precision_loss_pp=null"
-        )
     if constraints.precision_loss_pp is not None and penalty is None:
         raise ConfigError(
             "constraints.precision_loss_pp needs a precision penalty model; fix: choose "
@@ -285,6 +276,15 @@ def build_search(
         configured, description = build_measure(config)
         measure = measure or configured
     _check_data(data, trains=trains)
+    fitted_on = (config.get("penalty") or {}).get("dataset")
+    dataset = data.get("dataset", "cifar10")
+    if penalty is not None and fitted_on not in (None, dataset):
+        raise ConfigError(
+            f"penalty.dataset={fitted_on}: this precision-loss fit holds for {fitted_on}, not for "
+            f"data.dataset={dataset}. Fit one on {dataset} crossbar evaluations "
+            "(bench/precision_penalty.py) and select it with penalty=<name>, or run without the "
+            "crossbar loss: penalty=none constraints.precision_loss_pp=null"
+        )
     if estimator is None:
         from xpert_evo.accuracy import build_accuracy
 
