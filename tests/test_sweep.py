@@ -102,3 +102,25 @@ def test_two_job_sweep_through_a_real_slurm_cluster(slurm: SlurmCluster, tmp_pat
         assert (Path(job) / "status.json").is_file()
     logs = list((out / ".submitit").rglob("*_log.out"))
     assert logs, "submitit wrote no SLURM job logs: the jobs did not go through sbatch"
+
+
+def test_source_shards_build_through_a_real_slurm_cluster(
+    slurm: SlurmCluster, cifar10_zip: Path, tmp_path: Path
+) -> None:
+    """`python -m xpert_evo.source -m` over two shards, each trained as its own SLURM job."""
+    out, src = tmp_path / "sweep", tmp_path / "src"
+    cmd = [sys.executable, "-m", "xpert_evo.source", "-m", "hydra/launcher=slurm",
+           "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=null",
+           "hydra.launcher.timeout_min=10", "source.n_shards=2", "source.shard=0,1",
+           "source.n_networks=2", "source.noise_networks=0", "train.epochs=1",
+           "train.train_per_class=4", "train.val_per_class=2", "train.test_per_class=2",
+           "train.width_mult=0.125", "train.batch_size=8", "train.num_threads=1",
+           f"source.dir={src}", f"data.root={cifar10_zip.parent}",
+           f"cache_dir={tmp_path / 'cache'}", f"hydra.sweep.dir={out}"]
+    proc = subprocess.run(cmd, env=slurm.env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    shards = sorted(src.glob("cifar10-*/shard-*-of-2.csv"))
+    assert [p.name for p in shards] == ["shard-0-of-2.csv", "shard-1-of-2.csv"]
+    net_ids = sorted(int(pd.read_csv(p)["net_id"].iloc[0]) for p in shards)
+    assert net_ids == [0, 1]
+    assert list((out / ".submitit").rglob("*_log.out")), "the shards did not go through sbatch"
