@@ -24,6 +24,7 @@ from xpert_evo.space.genome import Genomes
 from xpert_evo.training.groundtruth import load_table
 
 TINY = [
+    "accuracy=naswot",  # the proxy + surrogate machinery (a stand-in replaces the proxy)
     "constraints.precision_loss_pp=null",
     "algorithm.pop_size=16",
     "algorithm.n_gen=6",

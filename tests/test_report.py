@@ -20,7 +20,7 @@ from xpert_evo.search import SearchRun, build_search
 def standin_run(out: Path, seed: int) -> Path:
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         cfg = compose(config_name="config", overrides=[
-            "algorithm.pop_size=16", "algorithm.n_gen=4", f"seed={seed}",
+            "accuracy=naswot", "algorithm.pop_size=16", "algorithm.n_gen=4", f"seed={seed}",
             "constraints.precision_loss_pp=null",
             "accuracy.budget.initial=10", "accuracy.budget.per_round=2",
             "accuracy.budget.rounds=1",

@@ -27,6 +27,7 @@ from xpert_evo.search.archive import Archive
 from xpert_evo.space.genome import Genomes
 
 TINY = [
+    "accuracy=naswot",  # the proxy + surrogate machinery (a stand-in replaces the proxy)
     "constraints.precision_loss_pp=null",  # mechanics under test; the penalty has its own tests
     "algorithm.pop_size=16",
     "algorithm.n_gen=6",
