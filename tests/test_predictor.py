@@ -17,6 +17,7 @@ from xpert_evo.accuracy.predictor import (
 )
 from xpert_evo.config import ConfigError
 from xpert_evo.predict import main as predict_main
+from xpert_evo.search.setup import RefineBudget
 from xpert_evo.space.backbone import VGG16_CHANNELS, Backbone
 from xpert_evo.space.genome import Genomes
 from xpert_evo.training.data import DataSpec
@@ -168,3 +169,8 @@ def test_predict_command_adds_predictions_and_refuses_bad_rows(tmp_path: Path, c
         assert predict_main([str(bad), "--out", str(out), "--source-dir",
                              str(tmp_path / "src")]) == 2
         assert message in capsys.readouterr().err
+
+
+def test_refinement_of_the_measured_objective_points_to_the_source() -> None:
+    with pytest.raises(ConfigError, match="accuracy.refine=true refines a proxy objective"):
+        RefineBudget.from_config({"proxy": "measured", "refine": True}, None)

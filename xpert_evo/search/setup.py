@@ -87,6 +87,13 @@ class RefineBudget:
             raise ConfigError(f"accuracy.refine={refine!r} must be true or false")
         if not refine:
             return None
+        if node.get("proxy") == "measured":
+            raise ConfigError(
+                "accuracy.refine=true refines a proxy objective (accuracy=naswot, synflow or "
+                "params); accuracy=measured already answers in % from stand-alone trainings. To "
+                "measure more networks, extend its source: python -m xpert_evo.source "
+                "source.n_networks=<more> source.dir=<DIR>, then accuracy.source_dir=<DIR>"
+            )
         values = check_counts(
             {"initial": 5, "per_round": 2}, node.get("refine_budget"), "accuracy.refine_budget"
         )

@@ -1,0 +1,158 @@
+"""Crossbar precision loss measured on many networks of the measured source, and its held-out error.
+
+For each network of the CIFAR-10 source whose trained weights are in the checkpoint cache (the
+machine that built the source), draw `--settings` per-layer precision settings: an input-bit level
+and an ADC-bit level per setting (uniform over the space's options), each layer one step above or
+below it at random, clipped to the options. Each setting is evaluated on the crossbar
+(`xpert_evo.crossbar.evaluate.evaluate_genome`, hardware and crossbar config as the search's
+defaults) on `--images` test images, and appended as a ground-truth row to
+docs/results/precision_loss.csv as soon as it is measured (a rerun skips what is there).
+
+Then the precision penalty model (`PrecisionPenalty`) is refitted on the rows of the source's
+"fit" networks and scored on the rows of its "heldout" networks, beside the shipped fit
+(conf/penalty/crossbar_cifar10.yaml, fitted on one network): RMSE and mean absolute error of the
+predicted loss in pp, fitted rows and held-out rows apart. Written to
+docs/results/precision_loss.md, stamped.
+
+Run: `python bench/precision_loss.py [--networks 12 --settings 2 --images 200]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import yaml
+
+from xpert_evo.crossbar.evaluate import evaluate_genome
+from xpert_evo.crossbar.penalty import PrecisionPenalty
+from xpert_evo.crossbar.quantise import CrossbarSpec
+from xpert_evo.report.provenance import stamp
+from xpert_evo.search.setup import build_penalty
+from xpert_evo.space.backbone import Backbone
+from xpert_evo.space.genome import Genomes
+from xpert_evo.training.data import DataSpec
+from xpert_evo.training.groundtruth import append_rows, genome_columns, load_table
+from xpert_evo.training.network import build_network, torch_threads
+from xpert_evo.training.source import find_source
+from xpert_evo.training.train import TrainSpec, budget_splits
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "docs" / "results"
+TABLE = OUT / "precision_loss.csv"
+CONF = ROOT / "conf"
+
+
+def settings(n_layers: int, count: int, inputs: list[int], adcs: list[int],
+             rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray]]:
+    """`count` (input_bits, adc_bits) per-layer settings around random levels."""
+    out = []
+    for _ in range(count):
+        levels = []
+        for options in (inputs, adcs):
+            level = rng.choice(options)
+            bits = np.clip(level + rng.integers(-1, 2, size=n_layers), min(options), max(options))
+            levels.append(bits.astype(np.int64))
+        out.append((levels[0], levels[1]))
+    return out
+
+
+def errors(penalty: PrecisionPenalty, rows: pd.DataFrame) -> dict[str, float]:
+    """RMSE and MAE (pp) of the penalty's predicted loss against the measured loss of `rows`."""
+    p = np.array([[int(v) for v in s.split("-")] for s in rows["input_bits"]])
+    b = np.array([[int(v) for v in s.split("-")] for s in rows["adc_bits"]])
+    genomes = Genomes(np.full_like(p, 64), np.full_like(p, 8), np.ones_like(p), b, p)
+    ref = rows["reference_accuracy_pct"].to_numpy(np.float64)
+    predicted = penalty.predict(genomes, ref)
+    measured = ref - rows["nonideal_accuracy_pct"].to_numpy(np.float64)
+    diff = predicted - measured
+    return {"rows": len(rows), "rmse_pp": float(np.sqrt(np.mean(diff**2))),
+            "mae_pp": float(np.mean(np.abs(diff))),
+            "measured_loss_pp_mean": float(measured.mean())}
+
+
+def measure(args: argparse.Namespace) -> pd.DataFrame:
+    """Evaluate the missing (network, setting) pairs; the whole table."""
+    space = yaml.safe_load((CONF / "space" / "default.yaml").read_text())
+    train_node = yaml.safe_load((CONF / "training" / "low_fidelity.yaml").read_text())
+    xbar = CrossbarSpec.from_config(
+        {**yaml.safe_load((CONF / "crossbar" / "default.yaml").read_text()),
+         "test_images": args.images},
+        yaml.safe_load((CONF / "hardware" / "xpert_rram_32nm.yaml").read_text()))
+    data = DataSpec(root=args.data_root, allow_data_free=False)
+    spec = TrainSpec.from_config(train_node)
+    _, source = find_source("cifar10", spec.fidelity())
+    source = source[(source["seed"] == 0) & source["checkpoint"].map(
+        lambda p: isinstance(p, str) and Path(p).is_file())].head(args.networks)
+    done = load_table(TABLE) if TABLE.is_file() else pd.DataFrame()
+    splits = budget_splits(data, spec)
+    backbone = Backbone()
+    rng = np.random.default_rng(0)
+    for _, net in source.iterrows():
+        channels = [int(c) for c in net["channels"].split("-")]
+        picks = settings(13, args.settings, space["input_bits"], space["adc_bits"], rng)
+        model = build_network(channels, backbone, spec.width_mult)
+        model.load_state_dict(torch.load(net["checkpoint"], map_location="cpu",
+                                         weights_only=False)["state_dict"])
+        for k, (p, b) in enumerate(picks):
+            if len(done) and ((done["net_id"] == net["net_id"]) & (done["note"] == f"setting {k}")
+                              ).any():
+                continue
+            genome = Genomes(np.array([channels]), np.full((1, 13), 8), np.ones((1, 13), int),
+                             b[None, :], p[None, :])
+            result = evaluate_genome(model, genome, xbar, splits.test, splits.train)
+            row = {"kind": "crossbar", "dataset": "cifar10", "num_classes": 10,
+                   **genome_columns(genome), "fidelity": spec.fidelity(), "seed": 0,
+                   "accuracy_pct": net["accuracy_pct"],
+                   "reference_accuracy_pct": result.reference_accuracy_pct,
+                   "nonideal_accuracy_pct": result.accuracy_pct,
+                   "crossbar_test_images": result.n_images,
+                   "weight_encoding": xbar.weight_encoding, "wall_s": result.wall_s,
+                   "net_id": net["net_id"], "role": net["role"], "note": f"setting {k}"}
+            append_rows([row], TABLE)
+            print(f"net {net['net_id']} ({net['role']}) setting {k}: float "
+                  f"{result.reference_accuracy_pct:.1f} %, crossbar {result.accuracy_pct:.1f} % "
+                  f"({result.wall_s:.0f} s)", flush=True)
+    return load_table(TABLE)
+
+
+def main() -> None:
+    """Measure, fit on the fit networks, score on the held-out ones, write the results."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--networks", type=int, default=12)
+    parser.add_argument("--settings", type=int, default=2)
+    parser.add_argument("--images", type=int, default=200)
+    parser.add_argument("--data-root", default=str(ROOT.parent / "shared" / "datasets"))
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    with torch_threads(1):
+        table = measure(args)
+    fit_rows, held_rows = table[table["role"] == "fit"], table[table["role"] == "heldout"]
+    shipped = build_penalty(yaml.safe_load((CONF / "penalty" / "crossbar_cifar10.yaml")
+                                           .read_text()))
+    lines = [f"<!-- {stamp()} -->", "",
+             f"Crossbar evaluations: {len(table)} ({table['net_id'].nunique()} networks of the "
+             f"measured source, {args.images} test images each, random per-layer precisions).", ""]
+    results = [{"penalty": "shipped (conf/penalty/crossbar_cifar10.yaml)", "rows": "all",
+                **errors(shipped, table)}]
+    if len(fit_rows) >= 4 and len(held_rows):
+        refit = PrecisionPenalty.fit(fit_rows, num_classes=10)
+        results += [{"penalty": "refit on fit networks", "rows": "fitted",
+                     **errors(refit, fit_rows)},
+                    {"penalty": "refit on fit networks", "rows": "held-out",
+                     **errors(refit, held_rows)}]
+        lines.append(f"Refit parameters: a_in {refit.a_in:.3f}, k_in {refit.k_in:.3f}, "
+                     f"a_adc {refit.a_adc:.3f}, k_adc {refit.k_adc:.3f}.")
+        lines.append("")
+    lines.append(pd.DataFrame(results).to_markdown(index=False, floatfmt=".2f"))
+    text = "\n".join(lines) + "\n"
+    (OUT / "precision_loss.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
