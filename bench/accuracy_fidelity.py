@@ -118,7 +118,10 @@ def main() -> None:
         "",
         f"Measured source: CIFAR-10, training budget {fidelity}; {len(table)} trainings of "
         f"{len(nets)} networks ({len(fit)} fit, {len(held)} held out); validation = the last "
-        f"500 training images per class, test = the 10,000 test images.",
+        f"500 training images per class, test = the 10,000 test images. Wall time per "
+        f"training: median {table['wall_s'].median():.0f} s, range {table['wall_s'].min():.0f}-"
+        f"{table['wall_s'].max():.0f} s, {table['wall_s'].sum() / 3600:.1f} h in all (one "
+        "thread each, two trainings sharing 2 cores with other work).",
         "",
         f"Seed noise: pooled std {noise_pp:.2f} pp over {noise_nets} networks x their seeds "
         f"({noise_runs} trainings); held-out validation accuracies spread {spread:.2f} pp "
