@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from xpert_evo.hardware.layers import LAYER_COLUMNS
 from xpert_evo.space.backbone import VGG16_CHANNELS
 
 REFERENCE_DIR = Path(
@@ -45,15 +46,8 @@ SWEEPS: dict[str, str] = {
 }
 """One-factor sweeps of the reference (around the base layer) and the gene each one varies."""
 
-GENE_COLUMNS: tuple[str, ...] = (
-    "cin",
-    "cout",
-    "out_map",
-    "col_share",
-    "adc_type",
-    "adc_bits",
-    "input_bits",
-)
+GENE_COLUMNS: tuple[str, ...] = LAYER_COLUMNS
+"""The reference file's gene columns: exactly a per-layer cost table's."""
 
 PUBLISHED: dict[str, list[int]] = {
     "VGG16": list(VGG16_CHANNELS),
