@@ -87,7 +87,9 @@ def measure(args: argparse.Namespace) -> pd.DataFrame:
     spec = TrainSpec.from_config(train_node)
     _, source = find_source("cifar10", spec.fidelity())
     source = source[(source["seed"] == 0) & source["checkpoint"].map(
-        lambda p: isinstance(p, str) and Path(p).is_file())].head(args.networks)
+        lambda p: isinstance(p, str) and Path(p).is_file())].sort_values("net_id")
+    half = (args.networks + 1) // 2
+    source = pd.concat([source[source["role"] == role].head(half) for role in ("fit", "heldout")])
     done = load_table(TABLE) if TABLE.is_file() else pd.DataFrame()
     splits = budget_splits(data, spec)
     backbone = Backbone()
