@@ -23,6 +23,7 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 import yaml  # noqa: E402
 
+from xpert_evo.config import conf_dir  # noqa: E402
 from xpert_evo.hardware import CostModel, load_hardware_config  # noqa: E402
 from xpert_evo.report.provenance import stamp  # noqa: E402
 from xpert_evo.space import SearchSpace  # noqa: E402
@@ -30,7 +31,7 @@ from xpert_evo.space.backbone import Backbone  # noqa: E402
 from xpert_evo.space.genome import Genomes  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-SPACE_FILE = ROOT / "conf" / "space" / "default.yaml"
+SPACE_FILE = conf_dir("space", "default.yaml")
 RESULT = ROOT / "docs" / "results" / "hardware_throughput.md"
 
 

@@ -11,12 +11,13 @@ from omegaconf import OmegaConf
 
 from xpert_evo.accuracy import build_accuracy
 from xpert_evo.accuracy.estimator import calibration_rows
+from xpert_evo.config import conf_dir
 from xpert_evo.space.backbone import Backbone
 from xpert_evo.space.genome import Genomes
 from xpert_evo.training.data import DataError
 from xpert_evo.training.groundtruth import append_rows
 
-CONF = Path(__file__).resolve().parents[1] / "conf" / "accuracy"
+CONF = conf_dir("accuracy")
 FAST = {"batch_size": 16, "surrogate": {"model": "extra_trees", "n_members": 8}}
 NO_DATA = {"dataset": "cifar10", "root": "/no/such/data", "allow_data_free": True}
 RNG_CHANNELS = np.random.default_rng(0).choice([64, 128], size=(6, 13))

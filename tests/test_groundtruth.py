@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from hydra import compose, initialize_config_dir
 
+from xpert_evo.config import conf_dir
 from xpert_evo.crossbar.penalty import PrecisionPenalty, plot_penalty
 from xpert_evo.space.backbone import VGG16_CHANNELS
 from xpert_evo.space.genome import Genomes
@@ -24,7 +25,7 @@ from xpert_evo.training.groundtruth import (
     measure,
 )
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
+CONF = conf_dir()
 
 
 def _genome(adc_bits: int = 6, input_bits: int = 8) -> Genomes:

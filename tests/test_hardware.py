@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import csv
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
 
+from xpert_evo.config import conf_dir
 from xpert_evo.hardware import (
     COMPONENTS,
     CostModel,
@@ -35,7 +35,7 @@ from xpert_evo.space.genome import GeneError, Genomes
 
 ADC = COMPONENTS.index("adc")
 SPACE = SearchSpace.from_config(
-    yaml.safe_load((Path(__file__).resolve().parents[1] / "conf/space/default.yaml").read_text()),
+    yaml.safe_load(conf_dir("space", "default.yaml").read_text()),
     13,
 )
 OPTIONS = SPACE.allowed()

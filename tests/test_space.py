@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from xpert_evo.config import ConfigError
+from xpert_evo.config import ConfigError, conf_dir
 from xpert_evo.space import SearchSpace
 from xpert_evo.space.backbone import VGG16_CHANNELS
 from xpert_evo.space.genome import GENE_NAMES, GeneError, Genomes
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
+CONF = conf_dir()
 
 
 def space_cfg(**changes: object) -> dict:

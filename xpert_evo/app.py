@@ -20,7 +20,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from xpert_evo.config import ConfigError, plain_config
+from xpert_evo.config import ConfigError, conf_dir, plain_config
 from xpert_evo.hardware.config import HardwareConfigError
 from xpert_evo.report import markdown_table, summary_table, write_report
 from xpert_evo.report.results import build_tables, export_designs
@@ -42,8 +42,8 @@ PROJECT_ERRORS: tuple[type[Exception], ...] = (
 )
 """Errors that mean "fix the input": reported in one line, exit code 2."""
 
-CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
-"""``../conf`` next to the package (editable install), as an absolute path: Hydra reads a relative
+CONF_DIR = str(conf_dir())
+"""The config root (`xpert_evo.config.conf_dir`) as an absolute path: Hydra reads a relative
 config_path as a python package when the app runs with ``python -m``."""
 
 OUTPUT_MARKERS: tuple[str, ...] = (CHECKPOINT, "pareto.csv", "archive.csv")

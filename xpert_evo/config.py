@@ -1,9 +1,28 @@
-"""Reading config nodes: the error every bad key raises, plain-Python conversion, key checks."""
+"""Config files and nodes: where the YAML lives, the error every bad key raises, plain-Python
+conversion, key checks."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
+
+
+def conf_dir(*parts: str) -> Path:
+    """The folder of the YAML configs (the Hydra config root), or a path inside it.
+
+    In a source checkout (editable install, or the repository on ``PYTHONPATH``) that is the
+    top-level ``conf/``, the place to edit. An installed wheel ships the same files as package
+    data in ``xpert_evo/conf/`` (pyproject.toml maps the package ``xpert_evo.conf`` onto
+    ``conf/``), found next to this module. Every config path is built here.
+
+    Args:
+        parts: path components below the config root, e.g. ``conf_dir("hardware")``.
+    """
+    package = Path(__file__).resolve().parent
+    shipped = package / "conf"
+    root = shipped if shipped.is_dir() else package.parent / "conf"
+    return root.joinpath(*parts)
 
 
 class ConfigError(ValueError):

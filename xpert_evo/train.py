@@ -17,6 +17,7 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from xpert_evo.config import conf_dir
 from xpert_evo.crossbar.quantise import CrossbarSpec
 from xpert_evo.space.backbone import Backbone
 from xpert_evo.space.genome import Genomes
@@ -100,7 +101,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     return row
 
 
-@hydra.main(config_path="../conf", config_name="train", version_base="1.3")
+@hydra.main(config_path=str(conf_dir()), config_name="train", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     """Hydra entry point (see the module docstring)."""
     try:

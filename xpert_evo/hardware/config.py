@@ -14,7 +14,10 @@ from typing import Any
 
 import yaml
 
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf" / "hardware"
+from xpert_evo.config import conf_dir
+
+CONF_DIR = conf_dir("hardware")
+"""Where the named hardware configs are (`xpert_evo.config.conf_dir`)."""
 
 
 class HardwareConfigError(ValueError):
