@@ -15,6 +15,7 @@ from hydra.errors import ConfigCompositionException
 
 from xpert_evo.app import CONF_DIR, resume_config, run_app
 from xpert_evo.config import ConfigError
+from xpert_evo.space.genome import GeneError
 from xpert_evo.training.data import DataError
 
 TINY = [
@@ -152,3 +153,47 @@ def test_cli_error_is_one_message_with_exit_code_2(tmp_path: Path) -> None:
     assert proc.returncode == 2, text
     assert "constraints.area_mm2=0.5 is below the smallest chip" in text
     assert "Traceback" not in text
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("space.col_share=[3]", "space.col_share=[3]: 3 does not divide the 64 crossbar columns; "
+                                "allowed: 1, 2, 4, 8, 16, 32, 64"),
+        ("space.adc_bits=[4,20]", "space.adc_bits=[4, 20]: 20 is outside the 1..16 ADC bits the "
+                                  "models support; allowed: 1..16"),
+    ],
+)
+def test_gene_the_hardware_cannot_build_exits_2_before_any_work(
+    tmp_path: Path, override: str, message: str
+) -> None:
+    env = {**os.environ, "XPERT_EVO_CACHE": str(tmp_path / "cache")}
+    run_dir = tmp_path / "run"
+    proc = subprocess.run(
+        [sys.executable, "-m", "xpert_evo", override, f"hydra.run.dir={run_dir}"],
+        capture_output=True, text=True, env=env, timeout=120, check=False,
+    )
+    text = proc.stdout + proc.stderr
+    assert proc.returncode == 2, text
+    assert message in text and "Traceback" not in text
+    written = {p.name for p in run_dir.iterdir()} if run_dir.exists() else set()
+    assert written <= {".hydra", "app.log"}, written  # Hydra's own files, no run output
+    assert not (tmp_path / "cache").exists()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["space.input_bits=[1,8]"], r"space\.input_bits=\[1, 8\]: 1 is outside the 2\.\.16"),
+        (["space.baseline.col_share=3"], r"space\.baseline\.col_share=3: 3 does not divide"),
+        (["hardware=rram_128x128_2bit", "space.col_share=[256]"],
+         r"256 does not divide the 128 crossbar columns; allowed: 1, 2, 4, 8, 16, 32, 64, 128$"),
+    ],
+)
+def test_gene_checks_follow_the_hardware(
+    tmp_path: Path, overrides: list[str], message: str
+) -> None:
+    cfg = compose_cfg(tmp_path, *overrides)
+    with pytest.raises(GeneError, match=message):
+        run_app(cfg, tmp_path / "out", overrides)
+    assert not (tmp_path / "out").exists()

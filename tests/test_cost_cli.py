@@ -92,7 +92,10 @@ def test_neurosim_network_csv_is_costed_per_layer(tmp_path: Path) -> None:
     [
         ({"drop": "col_share"}, r"header: missing column 'col_share'"),
         ({"adc_type": "pipeline"}, r"row 2, column 'adc_type': 'pipeline'.*\['sar', 'flash'\]"),
-        ({"col_share": 3}, r"row 2, column 'col_share': 3 does not divide.*64 columns"),
+        ({"col_share": 3}, r"row 2, column 'col_share': 3 does not divide the 64 crossbar "
+                           r"columns; allowed: 1, 2, 4, 8, 16, 32, 64$"),
+        ({"input_bits": 20}, r"row 2, column 'input_bits': 20 is outside the 2\.\.16 input "
+                             r"bits the models support; allowed: 2\.\.16$"),
     ],
 )
 def test_bad_input_names_row_and_column(tmp_path: Path, capsys, change, message) -> None:

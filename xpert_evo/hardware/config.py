@@ -141,6 +141,15 @@ class HardwareConfig:
         return self.cells_per_weight * (2 if self.weight_encoding == "differential" else 1)
 
     @property
+    def col_share_options(self) -> tuple[int, ...]:
+        """Column-sharing ratios m this crossbar can build: the powers of two that divide
+        `xbar_cols` (a column mux of m inputs has log2(m) decoder stages and every ADC serves m
+        whole columns)."""
+        return tuple(
+            m for m in range(1, self.xbar_cols + 1) if self.xbar_cols % m == 0 and m & (m - 1) == 0
+        )
+
+    @property
     def xbars_per_tile(self) -> int:
         """Crossbars in one tile."""
         return self.xbars_per_pe * self.pes_per_tile

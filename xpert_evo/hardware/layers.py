@@ -30,15 +30,26 @@ Leakage (uW per tile): P_tile + T^2 (X_c / m) P_ADC(type, b).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from xpert_evo.hardware.config import HardwareConfig
+from xpert_evo.space.genome import GeneError
 
 MAX_ADC_BITS = 16
 """Largest ADC resolution the model tabulates."""
+
+BIT_RANGES: dict[str, tuple[int, int]] = {"adc_bits": (1, MAX_ADC_BITS), "input_bits": (2, 16)}
+"""Inclusive (lowest, highest) value of each bits gene the models support; the one place these
+limits are stated (search-space and per-layer-table checks read them). ADC bits: the cost model
+tabulates ADCs of 1..`MAX_ADC_BITS` bits. Input bits: at least 2, the sign plane plus one
+magnitude bit (the cost model converts p - 1 bit planes; the crossbar simulation quantises to
+2^p - 1 levels); at most 16, as for the ADC: the simulation's bit planes, the ADC calibration
+and the precision penalty were built and checked for inputs of a few bits (the penalty's fit
+spans 2..8), and nothing here claims more."""
 
 DTYPE = np.float32
 """Working precision: float32 halves memory traffic; relative rounding ~1e-7 is far below the
@@ -265,31 +276,81 @@ def _check_table(hw: HardwareConfig, frame: pd.DataFrame, source: str) -> None:
     integer = [c for c in LAYER_COLUMNS if c != "adc_type"] + (["k"] if "k" in frame else [])
     for column in integer:
         values = pd.to_numeric(frame[column], errors="coerce")
-        bad = ~(values.notna() & (values >= 1) & (values == np.round(values)))
-        if column == "input_bits":
-            bad |= values < 2
-        if column == "adc_bits":
-            bad |= values > MAX_ADC_BITS
+        bad = ~(values.notna() & (values >= 1) & (values == np.round(values))).to_numpy()
         if bad.any():
-            i = int(np.flatnonzero(bad.to_numpy())[0])
-            allowed = {
-                "input_bits": "an integer >= 2 (the sign plane plus at least one magnitude bit)",
-                "adc_bits": f"an integer in 1..{MAX_ADC_BITS}",
-            }.get(column, "an integer >= 1")
+            i = int(np.flatnonzero(bad)[0])
             raise LayerTableError(
                 f"{source}: row {i + 1}, column {column!r}: {frame[column].iloc[i]!r} is not "
-                f"allowed; allowed values are {allowed}"
+                "an integer >= 1"
             )
-    share = frame["col_share"].astype(int).to_numpy()
-    bad = (hw.xbar_cols % share != 0) | (share & (share - 1) != 0)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        divisors = [d for d in range(1, hw.xbar_cols + 1) if hw.xbar_cols % d == 0]
-        raise LayerTableError(
-            f"{source}: row {i + 1}, column 'col_share': {share[i]} does not divide the "
-            f"crossbar's {hw.xbar_cols} columns into a power-of-two mux; allowed values are "
-            f"{divisors}"
-        )
+        if column in HARDWARE_GENES:
+            ints = values.to_numpy().astype(np.int64)
+            bad = unsupported(hw, column, ints)
+            if bad.any():
+                i = int(np.flatnonzero(bad)[0])
+                raise LayerTableError(
+                    f"{source}: row {i + 1}, column {column!r}: "
+                    f"{why_unsupported(hw, column, int(ints[i]))}; allowed: "
+                    f"{allowed_text(hw, column)}"
+                )
+
+
+HARDWARE_GENES: tuple[str, ...] = ("col_share", "adc_bits", "input_bits")
+"""Genes whose values the hardware limits (`unsupported`)."""
+
+
+def unsupported(hw: HardwareConfig, gene: str, values: np.ndarray) -> np.ndarray:
+    """Boolean mask of ``values`` of one of `HARDWARE_GENES` that ``hw`` and the models cannot
+    build: a column sharing not in ``hw.col_share_options``, bits outside `BIT_RANGES`."""
+    values = np.asarray(values, dtype=np.int64)
+    if gene == "col_share":
+        return ~np.isin(values, hw.col_share_options)
+    low, high = BIT_RANGES[gene]
+    return (values < low) | (values > high)
+
+
+def allowed_text(hw: HardwareConfig, gene: str) -> str:
+    """The values of one of `HARDWARE_GENES` that ``hw`` allows, as text: "1, 2, 4, ..." or
+    "1..16"."""
+    if gene == "col_share":
+        return ", ".join(map(str, hw.col_share_options))
+    low, high = BIT_RANGES[gene]
+    return f"{low}..{high}"
+
+
+def why_unsupported(hw: HardwareConfig, gene: str, value: int) -> str:
+    """Why one `unsupported` value of ``gene`` cannot be built, e.g. "3 does not divide the 64
+    crossbar columns"."""
+    if gene == "col_share":
+        if value < 1 or hw.xbar_cols % value:
+            return f"{value} does not divide the {hw.xbar_cols} crossbar columns"
+        return f"{value} is not a power of two (a column mux decodes log2(m) select bits)"
+    low, high = BIT_RANGES[gene]
+    what = {"adc_bits": "ADC bits", "input_bits": "input bits"}[gene]
+    return f"{value} is outside the {low}..{high} {what} the models support"
+
+
+def check_genes(hw: HardwareConfig, values: Mapping[str, Sequence[int]], key: str) -> None:
+    """Raise `GeneError` for the first gene value ``hw`` cannot build.
+
+    Args:
+        hw: the hardware.
+        values: gene name -> the values given for it (genes not in `HARDWARE_GENES` are skipped).
+        key: the config node the values come from (``space``, ``space.baseline``), named in the
+            message with the gene, the value and the allowed values, e.g. ``space.col_share=[3]:
+            3 does not divide the 64 crossbar columns; allowed: 1, 2, 4, 8, 16, 32, 64``.
+    """
+    for gene in HARDWARE_GENES:
+        if gene not in values:
+            continue
+        given = [int(v) for v in values[gene]]
+        bad = np.asarray(given)[unsupported(hw, gene, np.asarray(given))]
+        if len(bad):
+            shown = given[0] if len(set(given)) == 1 and key.endswith("baseline") else given
+            raise GeneError(
+                f"{key}.{gene}={shown}: {why_unsupported(hw, gene, int(bad[0]))}; allowed: "
+                f"{allowed_text(hw, gene)}"
+            )
 
 
 def cost_table(

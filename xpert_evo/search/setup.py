@@ -15,11 +15,12 @@ from xpert_evo.accuracy.surrogate import SurrogateBudget
 from xpert_evo.config import ConfigError, check_counts, check_keys, plain_config
 from xpert_evo.crossbar.penalty import PrecisionPenalty
 from xpert_evo.hardware import CostModel, HardwareConfig
+from xpert_evo.hardware.layers import check_genes
 from xpert_evo.search.algorithms import AlgorithmSettings
 from xpert_evo.search.problem import Constraints
 from xpert_evo.space import SearchSpace
 from xpert_evo.space.backbone import Backbone
-from xpert_evo.space.genome import Genomes
+from xpert_evo.space.genome import GENE_NAMES, Genomes
 
 TOP_KEYS: tuple[str, ...] = (
     "seed",
@@ -241,6 +242,7 @@ def build_search(
     Raises:
         ConfigError: unknown key, empty option set, area budget below the smallest chip the space
             can make, missing data root when data are required, bad algorithm settings.
+        GeneError: a gene value of ``space`` the hardware cannot build (`check_genes`).
     """
     config = plain_config(cfg)
     check_keys(config, TOP_KEYS, "<top level>")
@@ -261,6 +263,8 @@ def build_search(
     report = config.get("report") or {}
     check_keys(report, REPORT_KEYS, "report")
     hardware = HardwareConfig.from_config(config.get("hardware") or {})
+    check_genes(hardware, space.options, "space")
+    check_genes(hardware, {g: getattr(space.baseline, g)[0] for g in GENE_NAMES}, "space.baseline")
     cost_model = CostModel(hardware, backbone)
     smallest = float(cost_model.smallest_area_mm2(space.allowed()))
     if constraints.area_mm2 < smallest:
