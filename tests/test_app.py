@@ -79,6 +79,18 @@ def test_outputs_parse(finished_run: Path) -> None:
     assert neurosim.shape == (14, 12)
 
 
+@pytest.mark.parametrize("experiment", [["+experiment=cifar10"], []], ids=["cifar10", "default"])
+def test_short_run_writes_a_front_and_designs(tmp_path: Path, experiment: list[str]) -> None:
+    out = app(tmp_path, "short", *experiment, f"data.root={tmp_path}", "algorithm.n_gen=3",
+              "algorithm.pop_size=16")
+    pareto = pd.read_csv(out / "pareto.csv")
+    assert len(pareto) > 0 and pareto["feasible"].all()
+    assert (pareto["precision_loss_pp"] <= 1.0).all()  # the default precision bound is on
+    assert (out / "designs" / "knee_layers.csv").is_file()
+    archive = pd.read_csv(out / "archive.csv")
+    assert len(archive) == 48 and archive.loc[archive["generation"] == 1, "feasible"].any()
+
+
 def test_resume_continues_into_a_new_directory(finished_run: Path, tmp_path: Path) -> None:
     before = (finished_run / "pareto.csv").stat().st_mtime_ns
     out = app(tmp_path, "more", f"resume={finished_run}", "algorithm.n_gen=4")

@@ -102,3 +102,22 @@ def test_uniform_grid_covers_every_combination(space: SearchSpace) -> None:
     assert grid.n == 4 * 5 * 2 * 6 * 7
     assert len(np.unique(grid.stack()[:, 0, :], axis=0)) == grid.n
     space.validate(grid)
+
+
+def test_seeds_carry_the_baseline_peripherals_snapped_to_the_options() -> None:
+    baseline = {**space_cfg()["baseline"], "col_share": 64, "adc_type": "sar", "input_bits": 5}
+    space = SearchSpace.from_config(
+        space_cfg(baseline=baseline, adc_type=["flash"], input_bits=[4, 6, 8]), 13
+    )
+    x = space.seeds(9, np.random.default_rng(0))
+    assert len(x) == 9 and len(np.unique(x, axis=0)) == 9
+    genomes = space.decode(x)
+    assert (genomes.col_share == 32).all()  # 64 is not an option: the nearest, 32
+    assert (genomes.adc_flash == 1).all()  # SAR is not allowed: the first allowed type
+    assert (genomes.input_bits == 4).all()  # 5 lies between 4 and 6: ties go to the smaller
+    assert (genomes.adc_bits == 6).all()
+    widths = sorted(space.options["channels"])
+    np.testing.assert_array_equal(genomes.channels[:4], np.repeat(widths, 13).reshape(4, 13))
+    np.testing.assert_array_equal(genomes.channels[4], VGG16_CHANNELS)
+    assert np.isin(genomes.channels[5:], widths).all()
+    assert len(space.seeds(3, np.random.default_rng(0))) == 3

@@ -10,6 +10,7 @@ import numpy as np
 from pymoo.algorithms.moo.nsga2 import NSGA2
 from pymoo.core.algorithm import Algorithm
 from pymoo.core.duplicate import DuplicateElimination
+from pymoo.core.initialization import Initialization
 from pymoo.core.termination import TerminateIfAny, Termination
 from pymoo.operators.crossover.sbx import SBX
 from pymoo.operators.mutation.pm import PM
@@ -131,12 +132,16 @@ class ArchiveDuplicateElimination(DuplicateElimination):
 
 
 class RandomSearch(NSGA2):
-    """Uniform random search in NSGA-II's clothes: every generation samples ``pop_size`` fresh
-    designs uniformly from the space (no mating); survival only keeps the best for bookkeeping.
+    """Uniform random search in NSGA-II's clothes: after the initial population every
+    generation samples ``pop_size`` fresh designs uniformly from the space (no mating); survival
+    only keeps the best for bookkeeping.
     """
 
     def _infill(self) -> Any:
-        return self.initialization.do(
+        uniform = Initialization(
+            IntegerRandomSampling(), eliminate_duplicates=self.eliminate_duplicates
+        )
+        return uniform.do(
             self.problem, self.n_offsprings, algorithm=self, random_state=self.random_state
         )
 
@@ -166,17 +171,20 @@ def build_termination(settings: AlgorithmSettings) -> Termination:
     return TerminateIfAny(*parts)
 
 
-def build_algorithm(settings: AlgorithmSettings, archive: Archive, seed: int) -> Algorithm:
+def build_algorithm(
+    settings: AlgorithmSettings, archive: Archive, seed: int, initial: np.ndarray | None = None
+) -> Algorithm:
     """NSGA-II with integer operators (or random search, or XPert's gradient search), archive-wide
     duplicate elimination.
 
-    Operators: uniform integer sampling; SBX crossover and polynomial mutation on the option
-    indices, rounded back to integers (`RoundingRepair`), as pymoo recommends for integer
-    variables.
+    Operators: the initial population is ``initial`` (encoded genomes (N, n_var), pymoo's
+    convention for a given start) or, without it, uniform integer sampling; SBX crossover and
+    polynomial mutation on the option indices, rounded back to integers (`RoundingRepair`), as
+    pymoo recommends for integer variables. XPert's gradient search makes its own designs.
     """
     common = {
         "pop_size": settings.pop_size,
-        "sampling": IntegerRandomSampling(),
+        "sampling": IntegerRandomSampling() if initial is None else initial,
         "eliminate_duplicates": ArchiveDuplicateElimination(archive),
         "seed": seed,
     }

@@ -137,10 +137,24 @@ class SearchRun:
         base = setup.cost_model.evaluate(space.baseline)
         self.baseline_hw = np.array([float(np.asarray(getattr(base, m))[0]) for m in HW_METRICS])
         self.baseline_accuracy = float(self.oracle.accuracy(base_channels)[0][0])
-        self.algorithm = build_algorithm(setup.settings, self.archive, setup.seed)
+        self.algorithm = build_algorithm(
+            setup.settings, self.archive, setup.seed, self.initial_population(rng)
+        )
         self.algorithm.setup(self.problem)
         self.algorithm.data["search_s"] = self._search_s()
         return self
+
+    def initial_population(self, rng: np.random.Generator) -> np.ndarray:
+        """The first generation, encoded (pop_size, n_var): a quarter `SearchSpace.seeds` (at
+        least the uniform-width anchors and the baseline's channels, all with the baseline's
+        peripheral genes, so that even a short run has feasible designs to rank), the rest drawn
+        uniformly from the space (the variety the search starts from; more seeds would hold the
+        early generations near the baseline's precisions).
+        """
+        space, n = self.setup.space, self.setup.settings.pop_size
+        n_seeds = min(max(len(space.options["channels"]) + 1, n // 4), n)
+        seeds = space.seeds(n_seeds, rng)
+        return np.concatenate([seeds, space.random(n - len(seeds), rng)])
 
     def resume(self, state: dict[str, Any]) -> SearchRun:
         """Continue from a `load_checkpoint` state; the setup must come from the same config.

@@ -18,7 +18,7 @@ baseline may use values outside the searched option sets.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -220,3 +220,37 @@ class SearchSpace:
     def random(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """``n`` encoded genomes drawn uniformly from the space, shape (n, n_var)."""
         return rng.integers(0, self.xu + 1, size=(n, self.n_var))
+
+    def nearest(self, genomes: Genomes) -> Genomes:
+        """``genomes`` with every gene value replaced by the nearest value of its option set
+        (ties to the smaller; an ADC type that is not allowed becomes the first allowed one)."""
+        genes = {}
+        for gene in GENE_NAMES:
+            values = np.asarray(self.options[gene], dtype=np.int64)
+            given = getattr(genomes, gene)
+            if gene == "adc_flash":
+                genes[gene] = np.where(np.isin(given, values), given, values[0])
+                continue
+            order = np.sort(values)
+            genes[gene] = order[np.argmin(np.abs(given[..., None] - order), axis=-1)]
+        return Genomes(**genes)
+
+    def seeds(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """Up to ``n`` distinct encoded genomes (N, n_var) likely to be feasible from the start.
+
+        All carry the baseline's peripheral genes (column sharing, ADC type and bits, input
+        bits: a precision the crossbar loses little accuracy at), made allowed by `nearest`,
+        on these channels in turn: the uniform-width anchors (narrowest first, so small chips
+        come first), the baseline's channels, then channels drawn uniformly from the options.
+        """
+        widths = np.asarray(self.options["channels"], dtype=np.int64)
+        drawn = widths[rng.integers(0, len(widths), size=(n, self.n_layers))]
+        channels = np.concatenate([
+            np.repeat(np.sort(widths)[:, None], self.n_layers, axis=1),
+            self.baseline.channels,
+            drawn,
+        ])
+        copies = self.baseline[np.zeros(len(channels), dtype=np.int64)]
+        encoded = self.encode(self.nearest(replace(copies, channels=channels)))
+        _, first = np.unique(encoded, axis=0, return_index=True)
+        return encoded[np.sort(first)][:n]
