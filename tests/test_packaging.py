@@ -82,6 +82,7 @@ def test_installed_copy_composes_its_shipped_configs(wheel: Path, tmp_path: Path
     commands = {
         "xpert_evo": (["+experiment=cifar10"], "area_mm2: 100.0"),  # conf/experiment/cifar10.yaml
         "xpert_evo.train": ([], "design_row:"),  # conf/train.yaml
+        "xpert_evo.source": ([], "n_shards:"),  # conf/source.yaml
     }
     for module, (overrides, expected) in commands.items():
         proc = subprocess.run(

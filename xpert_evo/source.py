@@ -14,7 +14,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from xpert_evo.config import ConfigError
+from xpert_evo.config import ConfigError, conf_dir
 from xpert_evo.space import SearchSpace
 from xpert_evo.space.backbone import Backbone
 from xpert_evo.training.data import DataError, DataSpec
@@ -24,7 +24,7 @@ from xpert_evo.training.train import TrainSpec
 log = logging.getLogger("xpert_evo.source")
 
 
-@hydra.main(config_path="../conf", config_name="source", version_base="1.3")
+@hydra.main(config_path=str(conf_dir()), config_name="source", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     """Hydra entry point (see the module docstring)."""
     try:
