@@ -26,6 +26,7 @@ from xpert_evo.search.algorithms import ArchiveDuplicateElimination
 from xpert_evo.search.archive import Archive
 from xpert_evo.space.genome import Genomes
 
+EDAP = HW_METRICS.index("edap")
 TINY = [
     "accuracy=naswot",  # the proxy + surrogate machinery (a stand-in replaces the proxy)
     "constraints.precision_loss_pp=null",  # mechanics under test; the penalty has its own tests
@@ -223,14 +224,26 @@ def test_resume_without_checkpoint_names_the_key(tmp_path: Path) -> None:
 
 
 def test_candidates_spread_along_the_front(tmp_path: Path) -> None:
-    search = SearchRun(setup_of(), tmp_path).start()
+    search = SearchRun(setup_of("accuracy.budget.rounds=0", "algorithm.pop_size=32"), tmp_path)
+    search.start()  # no refit rounds: the run does not depend on what candidates() picks
     search.run()
-    picks = search.candidates(5)
-    a = search.archive
-    assert len(picks) <= 5
+    a, k = search.archive, 5
+    eligible = np.flatnonzero((a.cv <= 0) & ~a.measured)
+    front = eligible[nondominated(a.objectives()[eligible])]
+    front = front[np.argsort(a.hw[front, EDAP])]
+    assert len(front) >= 2 * k, "the run should leave a long unmeasured front to pick from"
+    picks = search.candidates(k)
+    assert len(picks) == k
     assert not a.measured[picks].any() and np.all(a.cv[picks] == 0)
     channels = search.setup.space.decode(a.x[picks]).channels
-    assert len(np.unique(channels, axis=0)) == len(picks)
+    assert len(np.unique(channels, axis=0)) == k
+    assert np.isin(picks, front).all()  # the best front first
+    ranks = np.sort(np.searchsorted(a.hw[front, EDAP], a.hw[picks, EDAP]))
+    assert ranks[0] == 0  # the lowest-EDAP design of the front is picked
+    assert np.diff(ranks).min() >= 2, f"picks sit next to each other on the front: {ranks}"
+    log_edap = np.log10(a.hw[front, EDAP])
+    picked = np.log10(a.hw[picks, EDAP])
+    assert np.ptp(picked) >= 0.6 * np.ptp(log_edap), "picks should span most of the front"
 
 
 PENALTY = [
