@@ -32,6 +32,7 @@ class CapacityStandIn:
     is_percent = False
     score_kind = "proxy"
     source = "synthetic capacity stand-in (no data, no network; for benchmarks and tests only)"
+    basis = "synthetic scores (no images)"
 
     def __init__(self, noise: float = 0.0) -> None:
         self.noise = float(noise)

@@ -78,8 +78,18 @@ def test_missing_data_names_every_path_and_how_to_get_it(tmp_path: Path) -> None
     text = str(info.value)
     for tried in (root, root / "cifar10", root / "cifar-10-batches-py", root / "cifar10.zip"):
         assert str(tried) in text
-    assert str(tmp_path / "cache" / "data" / "cifar10") in text
     assert "data.download=true" in text and "XPERT_EVO_DATA" in text
+
+
+def test_a_warm_cache_does_not_change_what_is_found(
+    cifar10_zip: Path, data_cache: Path, tmp_path: Path
+) -> None:
+    unpacked = unpack_archive(cifar10_zip, data_cache)  # an earlier run left CIFAR-10 here
+    with pytest.raises(DataError) as info:  # same command, no data under data.root: not found
+        load_split({"root": str(tmp_path / "empty")}, "train", data_cache)
+    assert str(unpacked) not in str(info.value)
+    found = load_split({"root": str(cifar10_zip.parent)}, "train", data_cache)
+    assert found.location.is_relative_to(unpacked)  # the archive under the root reuses the copy
 
 
 def test_corrupt_archive_is_a_data_error(tmp_path: Path) -> None:
@@ -145,3 +155,7 @@ def test_noise_batch_is_labelled_data_free() -> None:
     a, b = noise_batch(8, 32, seed=1), noise_batch(8, 32, seed=1)
     assert torch.equal(a.images, b.images) and a.data_free
     assert "data-free" in a.source and a.identity.startswith("gaussian/")
+    assert a.basis == "Gaussian noise"
+    why = noise_batch(8, 32, seed=1, why="no cifar10 found at /x")
+    assert why.basis == "Gaussian noise (no cifar10 found at /x)" and "/x" in why.source
+    assert why.identity == a.identity and torch.equal(why.images, a.images)

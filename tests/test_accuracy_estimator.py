@@ -29,7 +29,10 @@ def test_data_free_fallback_is_loud_and_recorded(
     with caplog.at_level(logging.WARNING):
         est = build_accuracy(FAST, NO_DATA, Backbone(), seed=0, cache_dir=tmp_path)
     assert "DATA-FREE FALLBACK" in caplog.text and "/no/such/data" in caplog.text
-    assert est.batch.data_free and est.source == "naswot on gaussian noise batch of 16 (data-free)"
+    assert est.batch.data_free and est.source == (
+        "naswot on gaussian noise batch of 16 (data-free: no cifar10 found at /no/such/data)"
+    )
+    assert est.basis == "proxy batch: Gaussian noise (no cifar10 found at /no/such/data)"
     with pytest.raises(DataError, match="/no/such/data"):
         build_accuracy(FAST, {**NO_DATA, "allow_data_free": False}, Backbone(), 0, tmp_path)
 
@@ -39,6 +42,7 @@ def test_real_data_source(cifar10_zip: Path, data_cache: Path) -> None:
     assert not est.batch.data_free
     assert est.source.startswith("naswot on cifar10 train batch of 16")
     assert est.source.endswith("(real data)")
+    assert est.basis == "proxy batch: real CIFAR-10 images"
 
 
 def test_true_scores_are_cached_in_memory_and_on_disk(tmp_path: Path) -> None:
@@ -98,6 +102,10 @@ def test_config_files_build_an_estimator(name: str, tmp_path: Path) -> None:
     assert est.proxy.name == name and est.budget.max_true_calls <= 300
     assert np.isfinite(est.true_score(RNG_CHANNELS[:2])).all()
     assert ("data-free" in est.source) == (name == "naswot")
+    assert est.basis == (
+        "proxy batch: Gaussian noise (data.dataset=none)" if name == "naswot"
+        else f"no images ({name} is data-independent)"
+    )
 
 
 def test_bad_config_is_rejected(tmp_path: Path) -> None:

@@ -138,9 +138,23 @@ def test_refinement_trains_the_budget_and_steers_the_accuracy_objective(tmp_path
     assert facts["n_trained"] == 8 and facts["designs"] == log["design"].iloc[4:].tolist()
     assert facts["n_predicted"] == 4 and facts["prediction_mae_pp"] > 0
     assert facts["penalty_mae_pp"] == pytest.approx(1.5)  # no penalty: predicts no loss
+    # VGG16's channels were not trained (the 4 anchors were): its % is a prediction, and the
+    # report says so instead of calling it a proxy measurement
+    base = tables.meta["baseline"]
+    assert base["accuracy_from"] == "proxy" and not base["accuracy_measured"]
+    assert base["accuracy_std"] > 0
+    archive = tables.archive
+    assert archive["accuracy_measured"].equals(archive["accuracy_from"] == "trained")
+    only = tables.meta["measured_only"]
+    assert only["n_designs"] == int((archive["accuracy_measured"] & archive["feasible"]).sum())
+    assert only["n_designs"] >= 1 and only["knee"]["accuracy_from"] == "trained"
+    assert tables.meta["accuracy_basis"].startswith("8 trained networks")
     write_report(tables, tmp_path / "run")
     summary = (tmp_path / "run" / "summary.md").read_text()
     assert "Online refinement: 8 networks trained" in summary
+    assert "- **Accuracy data: 8 trained networks" in summary
+    assert "predicted from its true proxy score, ± " in summary  # the baseline's accuracy
+    assert f"Measured designs only ({only['n_designs']} feasible designs" in summary
 
 
 def test_refinement_with_the_penalty_subtracts_the_predicted_loss(tmp_path: Path) -> None:

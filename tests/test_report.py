@@ -12,8 +12,17 @@ from standin import CapacityStandIn
 
 from xpert_evo import plot
 from xpert_evo.app import CONF_DIR
-from xpert_evo.report import RunTables, accuracy_column, markdown_table, summary_table, write_report
+from xpert_evo.report import (
+    RunTables,
+    accuracy_axis_label,
+    accuracy_column,
+    headline_lines,
+    markdown_table,
+    summary_table,
+    write_report,
+)
 from xpert_evo.report.results import build_tables, knee_index
+from xpert_evo.report.tables import compact_genes
 from xpert_evo.search import SearchRun, build_search
 
 
@@ -90,3 +99,66 @@ def test_history_is_per_generation(runs: list[Path]) -> None:
     history = pd.read_csv(runs[0] / "history.csv")
     assert history["generation"].tolist() == [1, 2, 3, 4]
     assert history["hypervolume"].notna().all() and (history["elapsed_s"].diff()[1:] >= 0).all()
+
+
+def test_compact_genes() -> None:
+    assert compact_genes("-".join(["8"] * 13)) == "8x13"
+    assert compact_genes("-".join(["flash"] * 13)) == "flash x13"
+    assert compact_genes("8-8-16") == "8-8-16"
+    assert compact_genes(np.nan) is np.nan
+
+
+def test_summary_table_shows_the_codesign(runs: list[Path]) -> None:
+    tables = RunTables.load(runs[0])
+    table = summary_table(tables, top_k=5)
+    for column in ("precision_loss_pp", "col_share", "adc_type", "adc_bits", "input_bits",
+                   f"{tables.acc}_std", "accuracy_from"):
+        assert column in table, column
+    base = table.iloc[0]
+    assert (base["col_share"], base["adc_type"], base["adc_bits"], base["input_bits"]) == (
+        "8x13", "flash x13", "6x13", "8x13")
+    assert base["accuracy_from"] == tables.meta["baseline"]["accuracy_from"] == "proxy"
+    assert 0 < base["precision_loss_pp"] < 0.1
+    genes = table.iloc[1:][["col_share", "adc_bits", "input_bits"]].to_numpy().ravel()
+    assert all(g.count("-") in (0, 12) for g in genes)  # "8x13" or one value per layer
+
+
+def test_headlines_say_what_their_accuracy_rests_on() -> None:
+    measured = {"design": 3, "edap_reduction_x": 2.0, "accuracy": 0.5, "accuracy_std": 0.0,
+                "accuracy_from": "proxy", "measured": True}
+    predicted = {"design": 7, "edap_reduction_x": 9.0, "accuracy": 0.6, "accuracy_std": 0.04,
+                 "accuracy_from": "surrogate", "measured": False}
+    meta = {
+        "accuracy_column": "score",
+        "baseline": {"name": "VGG16", "accuracy": 0.55, "accuracy_from": "proxy",
+                     "accuracy_measured": True, "accuracy_std": 0.0},
+        "knee": measured,
+        "best_iso_accuracy": predicted,
+        "measured_only": {"n_designs": 4, "knee": measured, "best_iso_accuracy": None},
+    }
+    knee, iso, only = headline_lines(meta)
+    assert knee.startswith("Knee design 3: 2.00x lower EDAP") and "measured by the true" in knee
+    assert "(0.55, measured by the true proxy)" in iso
+    assert "9.00x (design 7)" in iso and iso.endswith("predicted by the surrogate, ± 0.04")
+    assert only.startswith("Measured designs only (4 feasible") and "knee 2.00x" in only
+    assert "none reaches VGG16's score" in only
+    meta["measured_only"] = {"n_designs": 0, "knee": None, "best_iso_accuracy": None}
+    assert headline_lines(meta)[-1].endswith("the reductions above rest on predictions")
+    assert "**9.00x**" in headline_lines(meta, markdown=True)[1]
+
+
+def test_summary_and_plot_name_the_accuracy_data(runs: list[Path], tmp_path: Path) -> None:
+    tables = RunTables.load(runs[0])
+    assert tables.meta["accuracy_basis"] == CapacityStandIn.basis
+    summary = (runs[0] / "summary.md").read_text().splitlines()
+    assert summary[2] == f"- **Accuracy data: {CapacityStandIn.basis}**"
+    assert any(line.startswith("- Knee design") and ("measured" in line or "predicted" in line)
+               for line in summary)
+    label = accuracy_axis_label(tables.meta)
+    assert label.splitlines() == [tables.meta["accuracy_label"], CapacityStandIn.basis]
+    other = tmp_path / "noise"
+    noisy = RunTables.load(runs[1])
+    noisy.meta["accuracy_basis"] = "proxy batch: Gaussian noise (no cifar10 found at /x)"
+    noisy.write(other)
+    with pytest.raises(ValueError, match="different accuracy scales"):
+        plot.replot([runs[0], other], tmp_path / "x.png")

@@ -50,6 +50,10 @@ def test_failed_job_is_reported_not_fatal_and_compare_reruns(tmp_path: Path) -> 
     ok = table[table["constraints.area_mm2"] == 150]
     assert (ok["status"] == "ok").all() and (ok["final_hv"] > 0).all()
     assert (ok["knee_area_mm2"] <= 150).all()
+    assert set(ok["knee_accuracy_from"]) <= {"proxy", "surrogate"}
+    has_iso = ok["best_iso_edap_reduction_x"].notna()
+    assert set(ok.loc[has_iso, "best_iso_accuracy_from"]) <= {"proxy", "surrogate"}
+    assert "best_iso_edap_reduction_measured_x" in table
     for job in ok["dir"]:
         assert (Path(job) / "pareto.csv").is_file() and (Path(job) / "pareto.png").is_file()
     stats = pd.read_csv(out / "sweep_stats.csv")

@@ -22,7 +22,7 @@ from omegaconf import DictConfig
 
 from xpert_evo.config import ConfigError, conf_dir, plain_config
 from xpert_evo.hardware.config import HardwareConfigError
-from xpert_evo.report import markdown_table, summary_table, write_report
+from xpert_evo.report import headline_lines, markdown_table, summary_table, write_report
 from xpert_evo.report.results import build_tables, export_designs
 from xpert_evo.report.sweep import STATUS_FILE
 from xpert_evo.search.algorithms import TERMINATION_KEYS
@@ -135,6 +135,9 @@ def run_app(cfg: Mapping[str, Any], out_dir: str | Path, overrides: Sequence[str
         tables.meta["hypervolume"],
         result.search_s,
     )
+    log.info("accuracy data: %s", tables.meta["accuracy_basis"])
+    for line in headline_lines(tables.meta):
+        log.info("%s", line)
     log.info("top designs vs %s:\n%s", setup.space.baseline_name,
              markdown_table(summary_table(tables, setup.top_k)))
     log.info("outputs in %s", out)

@@ -25,12 +25,15 @@ class ProxyBatch:
             augmentation); part of every proxy cache key.
         source: human-readable origin, e.g. "cifar10 train batch (real data)".
         data_free: True when the images are Gaussian noise rather than data.
+        basis: what the images are, in a few words for a summary line or an axis label:
+            "real CIFAR-10 images", "Gaussian noise (no cifar10 found at /data)".
     """
 
     images: torch.Tensor
     identity: str
     source: str
     data_free: bool
+    basis: str
 
 
 def proxy_batch(
@@ -64,16 +67,31 @@ def proxy_batch(
         f"/seed{seed}/crop4flip-torch"
     )
     source = f"{spec.dataset} train batch of {batch_size} from {images.location} (real data)"
-    return ProxyBatch(x.contiguous(), identity, source, False)
+    basis = f"real {DATASET_NAMES.get(spec.dataset, spec.dataset)} images"
+    return ProxyBatch(x.contiguous(), identity, source, False, basis)
 
 
-def noise_batch(batch_size: int = 128, input_size: int = 32, seed: int = 0) -> ProxyBatch:
+DATASET_NAMES: dict[str, str] = {"cifar10": "CIFAR-10", "tinyimagenet": "Tiny ImageNet"}
+"""Readable data set names for summaries and axis labels."""
+
+
+def noise_batch(
+    batch_size: int = 128, input_size: int = 32, seed: int = 0, why: str = ""
+) -> ProxyBatch:
     """The data-free stand-in: i.i.d. standard Gaussian images of shape (B, 3, S, S).
 
     On this backbone NASWOT ranks architectures on such a batch almost exactly as on real
     CIFAR-10 images (Kendall tau 0.97), though its absolute scale differs.
+
+    Args:
+        batch_size, input_size, seed: the batch's shape and noise.
+        why: why noise is used, e.g. "no cifar10 found at /data"; goes into `source` and
+            `basis` (not into `identity`: the same noise scores the same).
     """
     gen = torch.Generator().manual_seed(seed)
     images = torch.randn(batch_size, 3, input_size, input_size, generator=gen)
     identity = f"gaussian/b{batch_size}/s{input_size}/seed{seed}"
-    return ProxyBatch(images, identity, f"gaussian noise batch of {batch_size} (data-free)", True)
+    reason = f": {why}" if why else ""
+    source = f"gaussian noise batch of {batch_size} (data-free{reason})"
+    basis = f"Gaussian noise ({why})" if why else "Gaussian noise"
+    return ProxyBatch(images, identity, source, True, basis)

@@ -29,7 +29,7 @@ from xpert_evo.accuracy.surrogate import Surrogate, SurrogateBudget, rank_agreem
 from xpert_evo.config import plain_config
 from xpert_evo.space.backbone import Backbone
 from xpert_evo.space.genome import Genomes
-from xpert_evo.training.data import DataError, DataSpec, cache_root
+from xpert_evo.training.data import DataError, DataSpec, cache_root, data_roots
 from xpert_evo.training.network import torch_threads
 
 log = logging.getLogger(__name__)
@@ -127,6 +127,15 @@ class ProxyEstimator:
         if self._calibration is not None:
             text += f", mapped to % by isotonic fit on {self._n_measured} measured networks"
         return text
+
+    @property
+    def basis(self) -> str:
+        """The data the scores rest on, in a few words: "proxy batch: real CIFAR-10 images",
+        "proxy batch: Gaussian noise (no cifar10 found at /data)", or "no images (params is
+        data-independent)"."""
+        if not self.proxy.uses_data:
+            return f"no images ({self.proxy.name} is data-independent)"
+        return f"proxy batch: {self.batch.basis}"
 
     @property
     def is_percent(self) -> bool:
@@ -244,7 +253,7 @@ def _resolve_batch(proxy: Proxy, spec: AccuracySpec, data: DataSpec, seed: int,
     if data.dataset == "none":
         log.warning("data.dataset=none: %s scores on a Gaussian-noise batch (data-free)",
                     proxy.name)
-        return noise_batch(spec.batch_size, data.input_size, seed)
+        return noise_batch(spec.batch_size, data.input_size, seed, "data.dataset=none")
     try:
         return proxy_batch(data, spec.batch_size, seed, cache_dir)
     except DataError as e:
@@ -256,7 +265,9 @@ def _resolve_batch(proxy: Proxy, spec: AccuracySpec, data: DataSpec, seed: int,
             "(Kendall tau 0.97), absolute scores do not. Set data.allow_data_free=false to make "
             "this an error.", e, proxy.name, data.dataset,
         )
-        return noise_batch(spec.batch_size, data.input_size, seed)
+        where = " or ".join(str(r) for r in data_roots(data.root))
+        why = f"no {data.dataset} found at {where}"
+        return noise_batch(spec.batch_size, data.input_size, seed, why)
 
 
 def build_accuracy(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from xpert_evo.report.figures import plot_convergence, plot_fronts
-from xpert_evo.report.summary import summary_markdown, write_summary
+from xpert_evo.report.figures import accuracy_axis_label, plot_convergence, plot_fronts
+from xpert_evo.report.summary import headline_lines, summary_markdown, write_summary
 from xpert_evo.report.tables import (
     RATIO_COLUMNS,
     RunTables,
@@ -17,7 +17,9 @@ from xpert_evo.report.tables import (
 __all__ = [
     "RATIO_COLUMNS",
     "RunTables",
+    "accuracy_axis_label",
     "accuracy_column",
+    "headline_lines",
     "markdown_table",
     "plot_convergence",
     "plot_fronts",

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import textwrap
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib as mpl
 import numpy as np
@@ -27,6 +29,16 @@ _STYLE = {
 }
 
 
+def accuracy_axis_label(meta: Mapping[str, Any]) -> str:
+    """A run's accuracy axis label: its accuracy label and, below, the data the accuracy rests
+    on (``accuracy_basis``: "proxy batch: real CIFAR-10 images", "proxy batch: Gaussian noise
+    (no cifar10 found at ...)"). Runs may share an accuracy axis only when their labels are
+    equal."""
+    label = str(meta.get("accuracy_label", meta.get("accuracy_column", "accuracy")))
+    basis = meta.get("accuracy_basis")
+    return f"{label}\n{textwrap.fill(str(basis), 48)}" if basis else label
+
+
 def _save(fig: Figure, path: Path) -> list[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -45,7 +57,7 @@ def plot_fronts(
     Writes ``path`` as PNG (300 dpi) and PDF; returns both paths.
 
     Args:
-        runs: one or more runs' tables; the first run's accuracy label names the y axis.
+        runs: one or more runs' tables; the first run's `accuracy_axis_label` names the y axis.
         path: output path; the suffix is replaced by .png and .pdf.
         names: legend names of the runs (default: run 1, run 2, ... or nothing for one run).
     """
@@ -93,6 +105,8 @@ def plot_fronts(
                         text = "knee"
                         if np.isfinite(k.get("edap_reduction_x", np.nan)):
                             text += f"\n{k['edap_reduction_x']:.1f}x lower EDAP"
+                        if not bool(k.get("accuracy_measured", True)):
+                            text += "\n(accuracy predicted)"
                         ax.annotate(text, (k["edap"], k[acc]), xytext=(12, -22),
                                     textcoords="offset points", fontsize=7,
                                     arrowprops={"arrowstyle": "-", "lw": 0.6, "color": "k"})
@@ -105,7 +119,7 @@ def plot_fronts(
                            label=f"{base.get('name', 'baseline')} baseline")
         ax.set_xscale("log")
         ax.set_xlabel("EDAP (pJ·ns·mm²), log scale")
-        ax.set_ylabel(str(runs[0].meta.get("accuracy_label", runs[0].acc)))
+        ax.set_ylabel(accuracy_axis_label(runs[0].meta))
         ax.grid(True, which="major", lw=0.3, alpha=0.5)
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, markerscale=1.5)
         return _save(fig, Path(path))

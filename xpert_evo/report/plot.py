@@ -16,7 +16,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from xpert_evo.report import RunTables, plot_convergence, plot_fronts
+from xpert_evo.report import RunTables, accuracy_axis_label, plot_convergence, plot_fronts
 
 
 def replot(
@@ -28,7 +28,7 @@ def replot(
         names = [Path(d).resolve().name for d in run_dirs]
     if len(names) != len(runs):
         raise ValueError(f"{len(names)} names for {len(runs)} runs")
-    labels = {str(r.meta.get("accuracy_label")) for r in runs}
+    labels = {accuracy_axis_label(r.meta) for r in runs}
     if len(labels) > 1:
         raise ValueError(
             f"the runs use different accuracy scales {sorted(labels)}; overlaying them would "

@@ -11,8 +11,9 @@ import pandas as pd
 
 from xpert_evo.hardware import write_neurosim_csv
 from xpert_evo.report import RunTables, accuracy_column
-from xpert_evo.search.archive import HW_METRICS
+from xpert_evo.search.archive import HW_METRICS, Bounds, nondominated
 from xpert_evo.search.loop import SearchResult
+from xpert_evo.search.oracle import AccuracyOracle
 from xpert_evo.space.genome import ADC_TYPES, GENE_NAMES, Genomes
 
 GENE_COLUMNS: dict[str, str] = {
@@ -83,17 +84,41 @@ def knee_index(f: np.ndarray) -> int:
     return int(np.argmax(side * cross))
 
 
+def provenance(
+    oracle: AccuracyOracle, channels: np.ndarray, proxy_scored: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Where each accuracy comes from, for channel configurations (N, L).
+
+    Args:
+        oracle: the run's accuracy answers.
+        channels: the designs' channels.
+        proxy_scored: (N,) True where the accuracy model gave a true score for the channels.
+
+    Returns:
+        (accuracy_from (N,): "trained", the model's `score_kind` for a true score ("proxy": a
+        zero-cost proxy's, "predicted": the measured-source predictor's) or "surrogate";
+        measured (N,): True where the number in the accuracy column is itself a measurement:
+        a trained network's accuracy when the column is in %, a true proxy score when the
+        column is the proxy's scale. Everything else is a prediction.)
+    """
+    trained, _ = oracle.trained(channels)
+    proxy_scored = np.asarray(proxy_scored, dtype=bool)
+    kind = oracle.estimator.score_kind
+    accuracy_from = np.where(trained, "trained", np.where(proxy_scored, kind, "surrogate"))
+    measured = trained if oracle.is_percent else proxy_scored & (kind == "proxy")
+    return accuracy_from, measured
+
+
 def design_frame(result: SearchResult, index: np.ndarray) -> pd.DataFrame:
-    """One row per archived design ``index``: id, generation, accuracy (+ std, and where it came
-    from: "trained", the accuracy model's `score_kind` ("proxy" or "predicted"), or
-    "surrogate"), hardware metrics, ratios vs the baseline,
-    feasibility and readable genes.
+    """One row per archived design ``index``: id, generation, accuracy (+ std, where it came
+    from: "trained", "proxy" or "surrogate", and whether it is measured, see `provenance`),
+    hardware metrics, ratios vs the baseline, feasibility and readable genes.
     """
     a = result.archive
     est = result.oracle
     acc = accuracy_column(est.label)
     genomes = result.setup.space.decode(a.x[index])
-    trained, _ = est.trained(genomes.channels)
+    accuracy_from, measured = provenance(est, genomes.channels, a.measured[index])
     hw = a.hw[index]
     base = result.baseline_hw
     frame = pd.DataFrame(
@@ -102,10 +127,8 @@ def design_frame(result: SearchResult, index: np.ndarray) -> pd.DataFrame:
             "generation": a.generation[index],
             acc: a.accuracy[index],
             f"{acc}_std": a.accuracy_std[index],
-            "accuracy_from": np.where(
-                trained, "trained",
-                np.where(a.measured[index], est.estimator.score_kind, "surrogate"),
-            ),
+            "accuracy_from": accuracy_from,
+            "accuracy_measured": measured,
             **{m: hw[:, i] for i, m in enumerate(HW_METRICS)},
             "edap_reduction_x": base[HW_METRICS.index("edap")] / hw[:, HW_METRICS.index("edap")],
             "tops_per_w_x": hw[:, HW_METRICS.index("tops_per_w")]
@@ -121,9 +144,63 @@ def design_frame(result: SearchResult, index: np.ndarray) -> pd.DataFrame:
         if est.is_percent:  # the archived % already has the loss taken off: invert that
             frac = np.minimum(penalty.loss_fraction(genomes.input_bits, genomes.adc_bits), 0.999)
             loss = frac / (1 - frac) * np.clip(a.accuracy[index] - penalty.chance_pct, 0, None)
-        frame.insert(5, "precision_loss_pp", loss)
+        frame.insert(6, "precision_loss_pp", loss)
     genes = gene_frame(genomes)
     return pd.concat([frame, genes], axis=1)
+
+
+def front_roles(
+    frame: pd.DataFrame, acc: str, bounds: Bounds, baseline_accuracy: float
+) -> dict[str, int]:
+    """Row labels of the named designs of a front ``frame`` (mutually non-dominated rows):
+    knee (`knee_index` on the objectives normalised by ``bounds``), best_edap, best_accuracy,
+    and iso_accuracy (lowest EDAP at accuracy >= ``baseline_accuracy``) when there is one."""
+    if not len(frame):
+        return {}
+    f = np.column_stack([-frame[acc].to_numpy(float), np.log10(frame["edap"].to_numpy(float))])
+    roles = {
+        "knee": int(frame.index[knee_index(bounds.normalise(f))]),
+        "best_edap": int(frame["edap"].idxmin()),
+        "best_accuracy": int(frame[acc].idxmax()),
+    }
+    iso = frame.index[frame[acc] >= baseline_accuracy]
+    if len(iso):
+        roles["iso_accuracy"] = int(frame.loc[iso, "edap"].idxmin())
+    return roles
+
+
+def headline(row: pd.Series, acc: str) -> dict[str, Any]:
+    """A headline design's facts for run.json and the summary: design, edap_reduction_x,
+    accuracy, accuracy_std, accuracy_from, measured."""
+    return {
+        "design": int(row["design"]),
+        "edap_reduction_x": float(row["edap_reduction_x"]),
+        "accuracy": float(row[acc]),
+        "accuracy_std": float(row[f"{acc}_std"]),
+        "accuracy_from": str(row["accuracy_from"]),
+        "measured": bool(row["accuracy_measured"]),
+    }
+
+
+def measured_headlines(
+    archive: pd.DataFrame, acc: str, bounds: Bounds, baseline_accuracy: float
+) -> dict[str, Any]:
+    """The headlines restricted to designs whose accuracy is measured (``accuracy_measured``):
+    the knee of their feasible front and their lowest-EDAP design at accuracy no worse than the
+    baseline's. Keys: n_designs (measured feasible designs), knee, best_iso_accuracy (None
+    where there is none)."""
+    rows = archive[archive["accuracy_measured"] & archive["feasible"]]
+    f = np.column_stack([-rows[acc].to_numpy(float), np.log10(rows["edap"].to_numpy(float))])
+    front = rows.iloc[nondominated(f)] if len(rows) else rows
+    roles = front_roles(front, acc, bounds, baseline_accuracy)
+    return {
+        "n_designs": len(rows),
+        "knee": headline(archive.loc[roles["knee"]], acc) if "knee" in roles else None,
+        "best_iso_accuracy": (
+            headline(archive.loc[roles["iso_accuracy"]], acc) if "iso_accuracy" in roles
+            else None
+        ),
+    }
 
 
 def build_tables(
@@ -131,6 +208,10 @@ def build_tables(
 ) -> RunTables:
     """The run's tables: ``pareto`` (front, with a ``role`` column naming the knee, best_edap,
     best_accuracy and iso_accuracy designs), ``archive``, ``history`` and ``meta``.
+
+    ``meta`` carries the headline reductions with where their accuracy comes from: ``knee`` and
+    ``best_iso_accuracy`` (picked from the whole front, whose accuracies may be predictions)
+    and ``measured_only`` (the same picked among designs whose accuracy is measured).
     """
     setup, a = result.setup, result.archive
     est = result.oracle
@@ -139,26 +220,25 @@ def build_tables(
     pareto = archive.iloc[result.front].reset_index(drop=True)
     pareto.insert(1, "role", "")
     pareto.insert(2, "accuracy_source", est.source)
-    best_iso = None
-    if len(pareto):
-        roles = {
-            "knee": knee_index(result.bounds.normalise(a.objectives()[result.front])),
-            "best_edap": int(pareto["edap"].idxmin()),
-            "best_accuracy": int(pareto[acc].idxmax()),
-        }
-        iso = pareto.index[pareto[acc] >= result.baseline_accuracy]
-        if len(iso):
-            roles["iso_accuracy"] = int(pareto.loc[iso, "edap"].idxmin())
-            best = pareto.loc[roles["iso_accuracy"]]
-            best_iso = {"design": int(best["design"]),
-                        "edap_reduction_x": float(best["edap_reduction_x"])}
-        for role, row in roles.items():
-            current = pareto.at[row, "role"]
-            pareto.at[row, "role"] = f"{current}+{role}" if current else role
+    roles = front_roles(pareto, acc, result.bounds, result.baseline_accuracy)
+    for role, row in roles.items():
+        current = pareto.at[row, "role"]
+        pareto.at[row, "role"] = f"{current}+{role}" if current else role
     base_genes = gene_frame(setup.space.baseline).iloc[0]
+    base_channels = setup.space.baseline.channels
+    base_from, base_measured = provenance(est, base_channels, est.lookup(base_channels)[0])
+    base_loss = (
+        float(setup.penalty.predict(
+            setup.space.baseline, [result.baseline_accuracy] if est.is_percent else None
+        )[0]) if setup.penalty is not None else None
+    )
     baseline = {
         "name": setup.space.baseline_name,
         "accuracy": result.baseline_accuracy,
+        "accuracy_std": float(est.accuracy(base_channels)[1][0]),
+        "accuracy_from": str(base_from[0]),
+        "accuracy_measured": bool(base_measured[0]),
+        "precision_loss_pp": base_loss,
         **{m: float(v) for m, v in zip(HW_METRICS, result.baseline_hw, strict=True)},
         **{c: base_genes[c] for c in GENE_COLUMNS.values()},
     }
@@ -176,8 +256,15 @@ def build_tables(
         ),
         "surrogate_fits": result.oracle.fits,
         "refinement": refinement_meta(result),
+        "accuracy_basis": est.basis,
         "baseline": baseline,
-        "best_iso_accuracy": best_iso,
+        "knee": headline(pareto.loc[roles["knee"]], acc) if "knee" in roles else None,
+        "best_iso_accuracy": (
+            headline(pareto.loc[roles["iso_accuracy"]], acc) if "iso_accuracy" in roles else None
+        ),
+        "measured_only": measured_headlines(
+            archive, acc, result.bounds, result.baseline_accuracy
+        ),
         "seed": setup.seed,
         "algorithm": dict(setup.config.get("algorithm", {})),
         "constraints": dict(setup.config.get("constraints", {})),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from math import nan
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,77 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from xpert_evo.report.tables import RunTables, markdown_table, summary_table
+
+MEASURED_NOTE: dict[str, str] = {
+    "trained": "measured (trained network)",
+    "proxy": "measured by the true proxy",
+}
+PREDICTED_NOTE: dict[str, str] = {
+    "trained": "predicted",
+    "proxy": "predicted from its true proxy score",
+    "surrogate": "predicted by the surrogate",
+}
+
+
+def accuracy_note(entry: Mapping[str, Any]) -> str:
+    """How a headline design's accuracy was obtained, from its ``accuracy_from``, ``measured``
+    and ``accuracy_std``: "measured by the true proxy", "predicted by the surrogate, ± 12.3"."""
+    source = str(entry.get("accuracy_from"))
+    if entry.get("measured", entry.get("accuracy_measured")):
+        return MEASURED_NOTE.get(source, "measured")
+    return f"{PREDICTED_NOTE.get(source, 'predicted')}, ± {entry.get('accuracy_std', nan):.3g}"
+
+
+def headline_lines(meta: Mapping[str, Any], markdown: bool = False) -> list[str]:
+    """The headline reductions of a run (``run.json`` facts), each saying whether the accuracy
+    it rests on is measured or predicted (± std), then the same restricted to designs with a
+    measured accuracy when there are any. Plain text; ``markdown`` bolds the reductions."""
+    acc = meta.get("accuracy_column", "accuracy")
+    base = meta.get("baseline", {})
+    name = base.get("name", "the baseline")
+
+    def x(value: float) -> str:
+        text = f"{value:.2f}x"
+        return f"**{text}**" if markdown else text
+
+    lines = []
+    knee = meta.get("knee")
+    if knee:
+        lines.append(
+            f"Knee design {knee['design']}: {x(knee['edap_reduction_x'])} lower EDAP than "
+            f"{name}; its {acc} {knee['accuracy']:.4g} is {accuracy_note(knee)}"
+        )
+    iso = meta.get("best_iso_accuracy")
+    reference = (
+        f"{acc} no worse than {name}'s ({base.get('accuracy', nan):.4g}, "
+        f"{accuracy_note(base)})"
+    )
+    if iso:
+        lines.append(
+            f"Best EDAP reduction at {reference}: {x(iso['edap_reduction_x'])} (design "
+            f"{iso['design']}); its {acc} {iso['accuracy']:.4g} is {accuracy_note(iso)}"
+        )
+    elif knee:
+        lines.append(f"No front design has {reference}")
+    only = meta.get("measured_only") or {}
+    if only.get("n_designs"):
+        parts = []
+        if only.get("knee"):
+            parts.append(f"knee {x(only['knee']['edap_reduction_x'])} "
+                         f"(design {only['knee']['design']})")
+        best = only.get("best_iso_accuracy")
+        parts.append(
+            f"best EDAP reduction at {acc} no worse than {name}'s {x(best['edap_reduction_x'])} "
+            f"(design {best['design']})" if best else f"none reaches {name}'s {acc}"
+        )
+        lines.append(
+            f"Measured designs only ({only['n_designs']} feasible designs whose {acc} is "
+            f"measured): " + "; ".join(parts)
+        )
+    elif knee:
+        lines.append(f"No feasible design has a measured {acc}: the reductions above rest on "
+                     "predictions")
+    return lines
 
 
 def summary_markdown(tables: RunTables, top_k: int = 10) -> str:
@@ -19,6 +91,7 @@ def summary_markdown(tables: RunTables, top_k: int = 10) -> str:
     lines = [
         "# xpert_evo run summary",
         "",
+        f"- **Accuracy data: {meta.get('accuracy_basis', meta.get('accuracy_source'))}**",
         f"- Run directory: `{meta.get('run_dir', '.')}`",
         f"- Command: `{meta.get('command', 'python -m xpert_evo')}`",
         f"- Algorithm: {alg.get('name')} (pop_size {alg.get('pop_size')}, "
@@ -49,13 +122,7 @@ def summary_markdown(tables: RunTables, top_k: int = 10) -> str:
             f"designs); precision penalty vs measured crossbar accuracy: mean error "
             f"{refine['penalty_mae_pp']:.2f} pp"
         )
-    iso = meta.get("best_iso_accuracy")
-    if iso:
-        lines.append(
-            f"- Best EDAP reduction at {meta.get('accuracy_column')} no worse than "
-            f"{base.get('name', 'the baseline')}: **{iso['edap_reduction_x']:.2f}x** "
-            f"(design {iso['design']})"
-        )
+    lines += [f"- {line}" for line in headline_lines(meta, markdown=True)]
     versions = meta.get("versions", {})
     lines.append("- Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()))
     lines += [
@@ -65,7 +132,11 @@ def summary_markdown(tables: RunTables, top_k: int = 10) -> str:
         "Ratios: `edap_reduction_x` = baseline EDAP / EDAP; `tops_per_w_x`, `tops_per_mm2_x` = "
         "design / baseline. Roles: knee (largest distance to the line between the front's "
         "extremes, normalised objectives), best_edap, best_accuracy, iso_accuracy (lowest EDAP at "
-        "no less accuracy than the baseline).",
+        "no less accuracy than the baseline). `accuracy_from`: `trained`, `proxy` (scored by the "
+        "true proxy) or `surrogate` (predicted; `_std` is its uncertainty). "
+        "`precision_loss_pp`: crossbar accuracy loss the precision penalty predicts for the "
+        "input and ADC bits. Genes per layer, `8x13` = 8 in all 13 layers (`flash x13` "
+        "likewise): `col_share` (columns per ADC, m), `adc_type`, `adc_bits`, `input_bits`.",
         "",
         markdown_table(summary_table(tables, top_k)),
         "",

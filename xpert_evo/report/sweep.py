@@ -9,7 +9,11 @@ also run automatically at the end of every ``python -m xpert_evo -m ...`` sweep 
 
 - ``sweep.csv``: one row per job: the swept values, status (``ok`` / ``failed`` /
   ``incomplete``) and error, final hypervolume, best EDAP reduction against the baseline at
-  accuracy no worse than the baseline's, the knee design's metrics, and wall time;
+  accuracy no worse than the baseline's (``best_iso_edap_reduction_x``: picked from the whole
+  front, so its accuracy may be a surrogate prediction; ``best_iso_accuracy_from`` says where
+  it came from: ``trained``, ``proxy`` or ``surrogate``; ``best_iso_edap_reduction_measured_x``:
+  the same picked only among designs whose accuracy is measured, empty when none reaches the
+  baseline), the knee design's metrics (``knee_accuracy_from`` likewise), and wall time;
 - ``sweep_stats.csv`` and ``sweep.md``: mean and standard deviation over seeds per setting;
 - ``fronts.png`` / ``fronts.pdf``: the fronts overlaid, one colour per setting, seeds pooled.
 
@@ -33,7 +37,13 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
 
-from xpert_evo.report import RATIO_COLUMNS, RunTables, markdown_table, plot_fronts
+from xpert_evo.report import (
+    RATIO_COLUMNS,
+    RunTables,
+    accuracy_axis_label,
+    markdown_table,
+    plot_fronts,
+)
 from xpert_evo.search.archive import HW_METRICS
 
 log = logging.getLogger("xpert_evo")
@@ -46,6 +56,7 @@ KNEE_COLUMNS: tuple[str, ...] = HW_METRICS + RATIO_COLUMNS
 METRICS: tuple[str, ...] = (
     "final_hv",
     "best_iso_edap_reduction_x",
+    "best_iso_edap_reduction_measured_x",
     "knee_edap_reduction_x",
     "knee_area_mm2",
     "wall_s",
@@ -88,14 +99,17 @@ def job_row(job: Path) -> dict[str, Any]:
     last = run.history.iloc[-1]
     row["final_hv"] = float(last["hypervolume"])
     row["n_evals"] = int(last["n_evals"])
-    row["best_iso_edap_reduction_x"] = (run.meta.get("best_iso_accuracy") or {}).get(
-        "edap_reduction_x", np.nan
-    )
+    iso = run.meta.get("best_iso_accuracy") or {}
+    row["best_iso_edap_reduction_x"] = iso.get("edap_reduction_x", np.nan)
+    row["best_iso_accuracy_from"] = iso.get("accuracy_from")
+    measured = (run.meta.get("measured_only") or {}).get("best_iso_accuracy") or {}
+    row["best_iso_edap_reduction_measured_x"] = measured.get("edap_reduction_x", np.nan)
     row["accuracy_label"] = run.meta.get("accuracy_label")
     knee = run.pareto[run.pareto["role"].fillna("").astype(str).str.contains("knee")]
     if len(knee):
         k = knee.iloc[0]
         row["knee_accuracy"] = float(k[run.acc])
+        row["knee_accuracy_from"] = k.get("accuracy_from")
         row.update({f"knee_{c}": float(k[c]) for c in KNEE_COLUMNS if c in k})
         row["knee_channels"] = k.get("channels")
     if not np.isfinite(row["wall_s"]):
@@ -181,7 +195,10 @@ def aggregate(multirun_dir: str | Path) -> list[Path]:
             "status",
             "final_hv",
             "best_iso_edap_reduction_x",
+            "best_iso_accuracy_from",
+            "best_iso_edap_reduction_measured_x",
             "knee_edap_reduction_x",
+            "knee_accuracy_from",
             "knee_area_mm2",
             "wall_s",
             "error",
@@ -203,7 +220,7 @@ def aggregate(multirun_dir: str | Path) -> list[Path]:
         text += ["## Mean and std over seeds", "", markdown_table(stats), ""]
     paths[2].write_text("\n".join(text))
     runs, names = pooled_fronts(sweep, swept)
-    labels = {str(r.meta.get("accuracy_label")) for r in runs}
+    labels = {accuracy_axis_label(r.meta) for r in runs}
     if runs and len(labels) == 1:
         paths += plot_fronts(runs, root / "fronts.png", names)
     elif runs:

@@ -90,29 +90,49 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
+GENE_TEXT_COLUMNS: tuple[str, ...] = ("channels", "col_share", "adc_type", "adc_bits", "input_bits")
+"""Dash-joined per-layer gene columns ("64-128-...") of pareto.csv and archive.csv."""
+
+
+def compact_genes(text: object) -> object:
+    """A dash-joined per-layer gene string, shortened when every layer has the same value:
+    "8-8-...-8" (13 layers) -> "8x13", "flash-...-flash" -> "flash x13"; anything else is
+    returned unchanged."""
+    if not isinstance(text, str) or "-" not in text:
+        return text
+    values = text.split("-")
+    if len(set(values)) > 1:
+        return text
+    return f"{values[0]}{'' if values[0].isdigit() else ' '}x{len(values)}"
+
+
 def summary_table(tables: RunTables, top_k: int = 10) -> pd.DataFrame:
     """Baseline first, then the named front designs (knee, best EDAP, best accuracy, best EDAP at
     no less accuracy than the baseline) and designs spread evenly along the front, at most
     ``top_k`` front rows in all.
 
-    Columns: design, role, accuracy (the run's accuracy column), accuracy_from (``proxy``:
-    measured by the true proxy, ``surrogate``: predicted), area_mm2, edap, the `RATIO_COLUMNS`,
-    channels.
+    Columns: design, role, accuracy (the run's accuracy column) and its std, accuracy_from
+    (``trained``, ``proxy``: scored by the true proxy, ``surrogate``: predicted),
+    precision_loss_pp (when the run has a precision penalty), area_mm2, edap, the
+    `RATIO_COLUMNS`, and the genes of `GENE_TEXT_COLUMNS` (`compact_genes`: "8x13" when every
+    layer has the same value).
     """
     acc, front = tables.acc, tables.pareto
-    cols = ["design", "role", acc, "accuracy_from", "area_mm2", "edap", *RATIO_COLUMNS,
-            "channels"]
+    cols = [
+        "design", "role", acc, f"{acc}_std", "accuracy_from", "precision_loss_pp", "area_mm2",
+        "edap", *RATIO_COLUMNS, *GENE_TEXT_COLUMNS,
+    ]
+    if "precision_loss_pp" not in front:
+        cols.remove("precision_loss_pp")
     base = tables.meta.get("baseline", {})
     rows = [
         {
+            **{c: base.get(c, np.nan) for c in cols},
             "design": base.get("name", "baseline"),
             "role": "baseline",
             acc: base.get("accuracy", np.nan),
-            "accuracy_from": "proxy",
-            "area_mm2": base.get("area_mm2", np.nan),
-            "edap": base.get("edap", np.nan),
+            f"{acc}_std": base.get("accuracy_std", np.nan),
             **dict.fromkeys(RATIO_COLUMNS, 1.0),
-            "channels": base.get("channels", ""),
         }
     ]
     if len(front):
@@ -122,7 +142,10 @@ def summary_table(tables: RunTables, top_k: int = 10) -> pd.DataFrame:
         picked = pd.concat([named, front.iloc[positions]]).drop_duplicates("design").head(top_k)
         picked = picked.sort_values("edap")
         rows.extend(picked[cols].to_dict("records"))
-    return pd.DataFrame(rows, columns=cols)
+    table = pd.DataFrame(rows, columns=cols)
+    for column in GENE_TEXT_COLUMNS:
+        table[column] = table[column].map(compact_genes)
+    return table
 
 
 def markdown_table(frame: pd.DataFrame) -> str:

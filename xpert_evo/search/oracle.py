@@ -91,6 +91,17 @@ class AccuracyOracle:
             f"the others by Bayesian ridge on network size and {self.estimator.source}"
         )
 
+    @property
+    def basis(self) -> str:
+        """The data the accuracies rest on, in a few words (summary.md's first line, the plot's
+        axis label): the estimator's ``basis`` ("proxy batch: real CIFAR-10 images"; its
+        `source` for a model that does not state one), and with online refinement how many
+        trained networks the % values come from."""
+        own = str(getattr(self.estimator, "basis", self.estimator.source))
+        if not self.uses_measured:
+            return own
+        return f"{self.n_trained} trained networks, the others predicted from them; {own}"
+
     def lookup(self, channels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(known mask (N,), true score where known else nan (N,)) for channels (N, L)."""
         return _match(self._keys, self.scores, channels)

@@ -362,9 +362,12 @@ def load_split(
 ) -> ImageSet:
     """Find and open one split ("train" or "test"; "test" is Tiny ImageNet's "val" split).
 
-    Looks in every candidate root for a known layout, then for a known ZIP archive (unpacked
-    into the cache), then in earlier unpacked copies, then downloads if `spec.download`.
-    Raises `DataError` listing every path tried.
+    Looks in every candidate root for a known layout, then for a known ZIP archive there
+    (unpacked into the cache once, reused after), then, only if `spec.download`, in the download
+    folder of the cache, downloading when it is empty. What is found depends on `data.root`
+    (and `$XPERT_EVO_DATA`) and `data.download` alone: a copy an earlier run left in the cache
+    is used only when its archive is under the root, so the same command finds the same data on
+    a fresh machine and on one with a warm cache. Raises `DataError` listing every path tried.
     """
     spec = spec if isinstance(spec, DataSpec) else DataSpec.from_config(spec)
     dataset = spec.dataset
@@ -374,11 +377,7 @@ def load_split(
         raise ValueError(f"split={split!r} is not 'train' or 'test'")
     tried: list[str] = []
     roots = data_roots(spec.root)
-    unpacked = cache_root(cache_dir) / "data"
-    places = [r for r in roots if r.suffix != ".zip"]
-    places += [unpacked / a.removesuffix(".zip") for a in ARCHIVES[dataset]]
-    places.append(unpacked / "download")
-    for place in places:
+    for place in (r for r in roots if r.suffix != ".zip"):
         found = _find_layout(dataset, place, tried)
         if found is not None:
             return _opened(dataset, *found, split, spec.num_classes)
@@ -391,8 +390,10 @@ def load_split(
                 if found is not None:
                     return _opened(dataset, *found, split, spec.num_classes)
     if spec.download:
-        path = _download(dataset, cache_dir)
-        layout = "pickle" if dataset == "cifar10" else "tiny"
+        found = _find_layout(dataset, cache_root(cache_dir) / "data" / "download", tried)
+        path, layout = found or (
+            _download(dataset, cache_dir), "pickle" if dataset == "cifar10" else "tiny"
+        )
         return _opened(dataset, path, layout, split, spec.num_classes)
     unique = list(dict.fromkeys(tried))
     raise DataError(
