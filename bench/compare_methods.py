@@ -1,7 +1,8 @@
 """xpert_evo against XPert's search method, random search and the VGG16 baseline, side by side.
 
     python bench/compare_methods.py [--seeds 5] [--proxy-budget 24] [--cost-budget 8000]
-        [--datasets cifar10 tinyimagenet] [--data-root ../shared/datasets]
+        [--datasets cifar10 tinyimagenet] [--data-root ../shared/datasets] [--methods ...]
+        [--out-dir bench]
 
 Every method gets the same budget: at most ``--proxy-budget`` true-proxy (NASWOT on real
 images) calls and ``--cost-budget`` cost-model genome evaluations, on the same cost model,
@@ -14,7 +15,10 @@ surrogate, space and area budget (each data set's experiment file). Methods:
 * ``xpert_gd``: XPert's gradient search with a working straight-through estimator, true proxy
   only (`xpert_evo.search.xpert_gd`); ``xpert_gd (degenerate)``: the public code's zero gradient.
 
-A method stops at the first generation that reaches either budget. Quality is judged only on
+A method stops exactly at either budget: the generation that would overspend is cut to what the
+budget still pays for, and gradient steps stop before they would (`xpert_evo.search.SpendCaps`);
+every run's row records the true-proxy calls and cost-model evaluations it actually used next to
+the budgets, and a run that used more is an error. Quality is judged only on
 designs whose accuracy the true proxy measured (surrogate predictions are not credited):
 hypervolume of their feasible front (normalised objectives, the run's fixed reference), and the
 design with the lowest EDAP among those no worse than VGG16 in true proxy score (its EDAP
@@ -26,13 +30,13 @@ lists (XPertNet_50 and the 80 mm2 model of its repository) get their lowest-EDAP
 within the area budget and the precision-loss bound (`xpert_evo.search.peripheral`) and are
 placed on the plot.
 
-Writes bench/RESULTS.md (table, plot, the command) and bench/compare_methods.png.
+Writes RESULTS.md (table, plot, the command), compare_methods.png and compare_methods_runs.csv
+(one row per run) into ``--out-dir`` (default: bench/).
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import os
 import sys
@@ -48,9 +52,10 @@ from hydra import compose, initialize_config_dir
 from matplotlib.figure import Figure
 from omegaconf import DictConfig
 
+from xpert_evo.accuracy.model import AccuracyModel
 from xpert_evo.app import CONF_DIR
 from xpert_evo.report import markdown_table
-from xpert_evo.search import HW_METRICS, SearchRun, build_search, nondominated
+from xpert_evo.search import HW_METRICS, SearchRun, SpendCaps, build_search, nondominated
 from xpert_evo.search.peripheral import best_peripherals
 
 os.environ.setdefault("TQDM_DISABLE", "1")  # one line per run instead of progress bars
@@ -76,10 +81,6 @@ METHODS: dict[str, list[str]] = {
 }
 PROXY_BATCH = {"cifar10": 16, "tinyimagenet": 8}
 """NASWOT batch per data set (Tiny ImageNet's 64x64 images cost 4x per image)."""
-
-
-class BudgetSpentError(Exception):
-    """Raised after the generation that used up the proxy or cost-model budget."""
 
 
 @dataclass
@@ -113,27 +114,42 @@ def compose_config(
 
 
 def run_method(
-    dataset: str, method: str, seed: int, args: argparse.Namespace, cache: Path
+    dataset: str,
+    method: str,
+    seed: int,
+    args: argparse.Namespace,
+    cache: Path,
+    estimator: AccuracyModel | None = None,
 ) -> Outcome:
-    """One search with the shared budgets; returns its measured front and figures."""
+    """One search held to the shared budgets exactly; returns its measured front and figures.
+
+    Args:
+        dataset, method, seed: what to run.
+        args: the command line (budgets, data root).
+        cache: the score cache shared by the methods of one data set and seed.
+        estimator: an accuracy model to use instead of NASWOT (tests).
+
+    Raises:
+        RuntimeError: the run used more true-proxy calls or cost-model evaluations than its
+            budget (the caps failed).
+    """
+    caps = SpendCaps(true_calls=args.proxy_budget, cost_evals=args.cost_budget)
     with tempfile.TemporaryDirectory() as tmp:
         setup = build_search(
-            compose_config(dataset, seed, [*METHODS[method], f"accuracy.cache_dir={cache}"], args)
+            compose_config(dataset, seed, [*METHODS[method], f"accuracy.cache_dir={cache}"], args),
+            estimator=estimator,
         )
-
-        def guard(run: SearchRun, generation: int) -> None:
-            cost = len(run.archive) + int(run.algorithm.data.get("n_cost_evals", 0))
-            if run.oracle.n_measured >= args.proxy_budget or cost >= args.cost_budget:
-                raise BudgetSpentError
-
         start = time.perf_counter()
-        run = SearchRun(setup, tmp, on_generation=guard).start()
-        with contextlib.suppress(BudgetSpentError):
-            run.run()
+        run = SearchRun(setup, tmp, caps=caps).start()
+        res = run.run()
         wall_s = time.perf_counter() - start
-        res = run.result()
     a = res.archive
-    cost_evals = len(a) + int(run.algorithm.data.get("n_cost_evals", 0))
+    cost_evals = run.cost_evals
+    if res.oracle.n_measured > args.proxy_budget or cost_evals > args.cost_budget:
+        raise RuntimeError(
+            f"{method} used {res.oracle.n_measured} true-proxy calls and {cost_evals} cost-model "
+            f"evaluations, over the budgets {args.proxy_budget} / {args.cost_budget}"
+        )
     keep = np.flatnonzero(a.measured & (a.cv <= 0))
     front = keep[nondominated(a.objectives()[keep])] if len(keep) else keep
     base_edap = float(res.baseline_hw[EDAP])
@@ -143,7 +159,9 @@ def run_method(
         "seed": seed,
         "hypervolume": res.bounds.hypervolume(a.objectives()[front]) if len(front) else 0.0,
         "true_proxy_calls": res.oracle.n_measured,
+        "proxy_budget": args.proxy_budget,
         "cost_model_evals": cost_evals,
+        "cost_budget": args.cost_budget,
         "wall_s": wall_s,
         "cost_evals_per_s": cost_evals / wall_s,
     }
@@ -276,9 +294,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cost-budget", type=int, default=8000)
     parser.add_argument("--datasets", nargs="+", default=["cifar10", "tinyimagenet"])
     parser.add_argument("--data-root", default=str(HERE.parents[1] / "shared" / "datasets"))
-    parser.add_argument("--methods", nargs="+", default=list(METHODS))
-    parser.add_argument("--out", default=str(HERE / "RESULTS.md"))
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    parser.add_argument("--out-dir", default=str(HERE),
+                        help="where RESULTS.md, compare_methods.png and the runs CSV go")
     args = parser.parse_args(argv)
+    out_dir = Path(args.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(level=logging.WARNING)
     rows, fronts, baselines = [], {}, {}
     caches = Path(tempfile.mkdtemp(prefix="compare_methods_"))
@@ -295,21 +316,22 @@ def main(argv: list[str] | None = None) -> int:
                         nsga2_front, outcome.row["result_score"], outcome.row["result_edap"]
                     )
                 rows.append(outcome.row)
-                pd.DataFrame(rows).to_csv(HERE / "compare_methods_runs.csv", index=False)
+                pd.DataFrame(rows).to_csv(out_dir / "compare_methods_runs.csv", index=False)
                 parts.append(outcome.front)
                 baselines[ds] = outcome.baseline
                 r = outcome.row
                 print(
                     f"{ds:12s} {method:22s} seed {seed}: HV {r['hypervolume']:.3f}, "
                     f"EDAP reduction {r.get('edap_reduction_x', float('nan')):.2f}x, "
-                    f"{r['true_proxy_calls']} proxy calls, {r['cost_model_evals']} cost evals, "
+                    f"{r['true_proxy_calls']}/{args.proxy_budget} proxy calls, "
+                    f"{r['cost_model_evals']}/{args.cost_budget} cost evals, "
                     f"{r['wall_s']:.0f} s",
                     flush=True,
                 )
         fronts[ds] = pd.concat(parts, ignore_index=True)
     table = summarise(pd.DataFrame(rows))
     published = published_points(args.datasets[0], args, caches / f"{args.datasets[0]}_seed0")
-    plot(fronts, baselines, published, HERE / "compare_methods.png")
+    plot(fronts, baselines, published, out_dir / "compare_methods.png")
     command = " ".join(["python bench/compare_methods.py", *(argv or sys.argv[1:])])
     text = [
         "# xpert_evo against XPert's search, random search and VGG16",
@@ -317,14 +339,16 @@ def main(argv: list[str] | None = None) -> int:
         f"Made by: `{command}` (2 CPU cores).",
         "",
         f"Budget per run: {args.proxy_budget} true-proxy calls (NASWOT on real images) and "
-        f"{args.cost_budget:,} cost-model evaluations; {args.seeds} seeds, mean ± std. Only "
+        f"{args.cost_budget:,} cost-model evaluations, enforced exactly (the generation that "
+        "would overspend is cut; `true_proxy_calls` and `cost_model_evals` are what each run "
+        f"used); {args.seeds} seeds, mean ± std. Only "
         "designs whose accuracy the true proxy measured count. `edap_reduction_x`, "
         "`tops_per_w_x`, `tops_per_mm2_x`: the lowest-EDAP measured feasible design with a "
         "NASWOT score no worse than VGG16's, against VGG16 (m = 8, flash, 6-bit ADC, 8-bit "
         "inputs); empty where a method found none. `result_dominated_by_nsga2`: for xpert_gd, "
         "in how many seeds its returned design (lowest-latency accepted) is dominated or matched "
         "by the nsga2+surrogate measured front of the same seed. Per-run rows: "
-        "`bench/compare_methods_runs.csv`.",
+        "`compare_methods_runs.csv`.",
         "",
         markdown_table(table),
         "",
@@ -336,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
         "![fronts](compare_methods.png)",
         "",
     ]
-    Path(args.out).write_text("\n".join(text))
+    (out_dir / "RESULTS.md").write_text("\n".join(text))
     print("\n".join(text))
     return 0
 

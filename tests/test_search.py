@@ -18,6 +18,7 @@ from xpert_evo.search import (
     Bounds,
     CoDesignProblem,
     SearchRun,
+    SpendCaps,
     build_search,
     load_checkpoint,
     nondominated,
@@ -159,6 +160,25 @@ def test_termination_by_evaluations_and_time(tmp_path: Path) -> None:
     assert res.search_s >= 0.5 and len(res.history) >= 1
     with pytest.raises(ConfigError, match="never stops"):
         setup_of("algorithm.n_gen=null")
+
+
+def test_spend_caps_cut_the_generation_that_would_overspend(tmp_path: Path) -> None:
+    # no surrogate: every new channel list costs a true call (5 anchors + baseline first)
+    capped = SpendCaps(true_calls=24)
+    res = SearchRun(setup_of("accuracy.surrogate=null", "algorithm.n_gen=10"), tmp_path / "a",
+                    caps=capped).start().run()
+    assert res.oracle.n_measured == 24
+    n_evals = res.history["n_evals"].unique().tolist()
+    assert n_evals[:-1] == [16 * g for g in range(1, len(n_evals))] and n_evals[-1] % 16
+    # cost-model evaluations: the third generation of 16 is cut to 8
+    res = SearchRun(setup_of("algorithm.n_gen=10"), tmp_path / "b",
+                    caps=SpendCaps(cost_evals=40)).start().run()
+    assert res.history["n_evals"].unique().tolist() == [16, 32, 40] and len(res.archive) == 40
+    # surrogate rounds score fewer candidates once the cap is near: 12 + 3, not 12 + 2 x 3
+    res = SearchRun(setup_of(), tmp_path / "c", caps=SpendCaps(true_calls=15)).start().run()
+    assert res.oracle.n_measured == 15
+    with pytest.raises(ValueError, match="anchors and baseline"):
+        SearchRun(setup_of(), tmp_path / "d", caps=SpendCaps(true_calls=3)).start()
 
 
 def test_hypervolume_reference_is_fixed_by_the_space(tmp_path: Path) -> None:

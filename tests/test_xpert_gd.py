@@ -11,7 +11,7 @@ from standin import CapacityStandIn
 
 from xpert_evo.app import CONF_DIR
 from xpert_evo.config import ConfigError
-from xpert_evo.search import SearchRun, build_search
+from xpert_evo.search import SearchRun, SpendCaps, build_search
 from xpert_evo.search.peripheral import PERIPHERAL_GENES, best_peripherals
 from xpert_evo.search.xpert_gd import XPertGD
 from xpert_evo.space.genome import Genomes
@@ -44,6 +44,17 @@ def test_working_gradient_lowers_the_loss(tmp_path: Path) -> None:
     last = algo.loss(space.decode(algo.current()[None]))[0][0]
     assert last < first
     assert algo.data["n_cost_evals"] > 30 * 300  # every step costs all single-gene changes
+
+
+def test_cost_cap_stops_the_gradient_steps_in_time(tmp_path: Path) -> None:
+    cap = 2000
+    run = SearchRun(setup_of("algorithm.n_gen=20"), tmp_path, caps=SpendCaps(cost_evals=cap))
+    run.start().run()
+    algo: XPertGD = run.algorithm
+    step_cost = sum(algo.sizes) * run.setup.space.n_layers
+    assert cap - step_cost < run.cost_evals <= cap
+    assert run.cost_evals == len(run.archive) + algo.data["n_cost_evals"]
+    assert algo.data["n_cost_evals"] % step_cost == 0  # the acceptance test reuses evaluations
 
 
 def test_degenerate_gate_passes_no_gradient(tmp_path: Path) -> None:

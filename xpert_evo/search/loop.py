@@ -20,7 +20,7 @@ import pandas as pd
 
 from xpert_evo.accuracy.measured import MeasuredAccuracy
 from xpert_evo.search.algorithms import TERMINATION_KEYS, build_algorithm, build_termination
-from xpert_evo.search.archive import HW_METRICS, Archive, Bounds
+from xpert_evo.search.archive import HW_METRICS, Archive, Bounds, row_keys
 from xpert_evo.search.checkpoint import save_checkpoint
 from xpert_evo.search.oracle import AccuracyOracle
 from xpert_evo.search.problem import CoDesignProblem
@@ -31,6 +31,29 @@ log = logging.getLogger(__name__)
 
 _EDAP = HW_METRICS.index("edap")
 _EXTRA = ["F", "G", "hw", "acc", "acc_std", "measured"]
+
+
+@dataclass(frozen=True)
+class SpendCaps:
+    """Hard caps on what one search may spend, so that methods compared side by side get exactly
+    the same budget (`bench/compare_methods.py`). A generation that would go over a cap is cut
+    to the designs the cap still pays for, and the run stops once a cap is spent.
+
+    Attributes:
+        true_calls: most distinct channel configurations scored with the true accuracy proxy
+            (`AccuracyOracle.n_measured`: the initial sample, the refit rounds, and without a
+            surrogate every new configuration the search evaluates); None = no cap. It must
+            cover the uniform-width anchors and the baseline every run scores first. Calls an
+            algorithm makes itself (xpert_gd's acceptance test with the surrogate on) are not
+            cut.
+        cost_evals: most cost-model genome evaluations: designs the search evaluates plus those
+            an algorithm spends on its own (``algorithm.data["n_cost_evals"]``: xpert_gd's
+            gradients); None = no cap. The fixed set-up (hypervolume bounds, the baseline) is
+            not counted.
+    """
+
+    true_calls: int | None = None
+    cost_evals: int | None = None
 
 
 @dataclass
@@ -75,6 +98,7 @@ class SearchRun:
         out_dir: where ``checkpoint.pkl`` is written after every generation.
         on_generation: called as ``on_generation(run, generation)`` after each generation's
             checkpoint is written.
+        caps: exact spending caps (benchmarks), or None for the configured termination only.
     """
 
     def __init__(
@@ -82,10 +106,12 @@ class SearchRun:
         setup: SearchSetup,
         out_dir: str | Path,
         on_generation: Callable[[SearchRun, int], None] | None = None,
+        caps: SpendCaps | None = None,
     ) -> None:
         self.setup = setup
         self.out_dir = Path(out_dir)
         self.on_generation = on_generation
+        self.caps = caps or SpendCaps()
         self.oracle = AccuracyOracle(
             setup.estimator,
             use_surrogate=setup.budget is not None,
@@ -103,7 +129,7 @@ class SearchRun:
         self.baseline_hw = np.zeros(len(HW_METRICS))
         self.baseline_accuracy = float("nan")
         self.history: list[dict[str, Any]] = []
-        self.rounds = Rounds(setup, self.oracle, self.out_dir)
+        self.rounds = Rounds(setup, self.oracle, self.out_dir, self.caps.true_calls)
         self._session_start = time.perf_counter()
         self._search_s_before = 0.0
 
@@ -122,10 +148,17 @@ class SearchRun:
         anchors = np.repeat(widths[:, None], space.n_layers, axis=1)
         base_channels = space.baseline.channels
         sample = np.concatenate([anchors, base_channels])
+        cap = self.caps.true_calls
+        if cap is not None and cap < len(np.unique(sample, axis=0)):
+            raise ValueError(
+                f"a cap of {cap} true proxy calls cannot score the {len(sample)} uniform-width "
+                "anchors and baseline every run starts from"
+            )
         if setup.budget is not None:
             n_random = max(setup.budget.initial - len(sample), 0)
             draws = widths[rng.integers(0, len(widths), size=(n_random, space.n_layers))]
             sample = np.concatenate([sample, draws])
+            sample = sample[: len(sample) if cap is None else cap]
         self.rounds.initial(sample)
         acc_anchor = self.oracle.accuracy(anchors)[0]
         grid = setup.cost_model.evaluate(space.uniform_grid(), breakdown=False)
@@ -189,8 +222,9 @@ class SearchRun:
     def run(self) -> SearchResult:
         """Run generations until the termination criterion holds; returns the result."""
         algo = self.algorithm
-        while algo.has_next():
-            pop = algo.ask()
+        while algo.has_next() and not self.caps_spent():
+            algo.data["cost_evals_left"] = self.cost_evals_left()
+            pop = self.within_caps(algo.ask())
             if pop is None or len(pop) == 0:
                 break
             algo.evaluator.eval(self.problem, pop, algorithm=algo)
@@ -217,6 +251,45 @@ class SearchRun:
             self._record(last, self._due_rounds(final=True))
             self.checkpoint()
         return self.result()
+
+    @property
+    def cost_evals(self) -> int:
+        """Cost-model genome evaluations spent so far (see `SpendCaps.cost_evals`)."""
+        return len(self.archive) + int(self.algorithm.data.get("n_cost_evals", 0))
+
+    def cost_evals_left(self) -> int | None:
+        """Cost-model evaluations the cap still allows (None without a cap); algorithms that
+        spend evaluations of their own read it from ``algorithm.data["cost_evals_left"]``."""
+        if self.caps.cost_evals is None:
+            return None
+        return max(self.caps.cost_evals - self.cost_evals, 0)
+
+    def caps_spent(self) -> bool:
+        """True once the cost-model or the true-proxy cap is used up."""
+        calls = self.caps.true_calls
+        return self.cost_evals_left() == 0 or (
+            calls is not None and self.oracle.n_measured >= calls
+        )
+
+    def within_caps(self, pop: Any) -> Any:
+        """The leading designs of the offspring ``pop`` the caps still pay for: one cost-model
+        evaluation each, and, when every new channel configuration is scored with the true
+        proxy (no surrogate), one true call per configuration not scored before."""
+        if pop is None or not len(pop):
+            return pop
+        n = len(pop)
+        left = self.cost_evals_left()
+        if left is not None:
+            n = min(n, left)
+        calls = self.caps.true_calls
+        if calls is not None and not self.oracle.use_surrogate:
+            channels = self.setup.space.decode(pop.get("X")).channels
+            first = np.zeros(len(channels), dtype=bool)
+            first[np.unique(row_keys(channels), return_index=True)[1]] = True
+            new = first & ~self.oracle.lookup(channels)[0]
+            paid = np.searchsorted(np.cumsum(new), calls - self.oracle.n_measured, side="right")
+            n = min(n, int(paid))
+        return pop if n == len(pop) else pop[:n]
 
     def _search_s(self) -> float:
         return self._search_s_before + time.perf_counter() - self._session_start

@@ -83,16 +83,25 @@ class Rounds:
         setup: the run's ingredients (budget, refine budget, measure function).
         oracle: the accuracy answers the rounds refit.
         out_dir: where ``refine.csv`` is written.
+        max_true_calls: a cap on the oracle's true proxy calls a round may bring it to (rounds
+            then score fewer candidates); None = ``budget.per_round`` each.
 
     Attributes:
         done: rounds run so far.
         refined: one dict per network trained by online refinement (see `frame`).
     """
 
-    def __init__(self, setup: SearchSetup, oracle: AccuracyOracle, out_dir: str | Path) -> None:
+    def __init__(
+        self,
+        setup: SearchSetup,
+        oracle: AccuracyOracle,
+        out_dir: str | Path,
+        max_true_calls: int | None = None,
+    ) -> None:
         self.setup = setup
         self.oracle = oracle
         self.out_dir = Path(out_dir)
+        self.max_true_calls = max_true_calls
         self.done = 0
         self.refined: list[dict[str, Any]] = []
 
@@ -132,7 +141,10 @@ class Rounds:
         return fits
 
     def _round(self, archive: Archive, repredict: Callable[[], None]) -> dict[str, Any]:
-        chosen = candidates(archive, self.setup, self.setup.budget.per_round)
+        k = self.setup.budget.per_round
+        if self.max_true_calls is not None:
+            k = min(k, max(self.max_true_calls - self.oracle.n_measured, 0))
+        chosen = candidates(archive, self.setup, k)
         if len(chosen):
             self.oracle.measure(self.setup.space.decode(archive.x[chosen]).channels)
         stats = self.oracle.refit()

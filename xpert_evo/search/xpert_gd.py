@@ -19,9 +19,11 @@ softmax Jacobian is zero. The logits then move only by the `noise_std` perturbat
 so the search is a random walk filtered by the acceptance test.
 
 Each generation takes `steps_per_gen` steps and hands the distinct new arg-max designs to the
-search loop, which evaluates and archives them like any other algorithm's. Cost-model genomes
-spent on gradients are counted in `data["n_cost_evals"]`; true proxy calls go through the
-problem's accuracy oracle (cached, never twice for the same channels).
+search loop, which evaluates and archives them like any other algorithm's (the acceptance test
+reads their latency and area from that evaluation). Cost-model genomes spent on gradients are
+counted in `data["n_cost_evals"]`; a generation stops stepping before it would spend more than
+`data["cost_evals_left"]` (set by the search loop under a cost cap, `SpendCaps`). True proxy
+calls go through the problem's accuracy oracle (cached, never twice for the same channels).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from pymoo.core.population import Population
 from pymoo.operators.survival.rank_and_crowding import RankAndCrowding
 
 from xpert_evo.config import ConfigError, check_keys, plain_config
-from xpert_evo.search.archive import Archive
+from xpert_evo.search.archive import HW_METRICS, Archive
 from xpert_evo.space import SearchSpace
 from xpert_evo.space.genome import GENE_NAMES, Genomes
 
@@ -128,9 +130,15 @@ class XPertGD(Algorithm):
 
     def _infill(self) -> Population:
         proposed = []
+        spent_before = self.data["n_cost_evals"]
+        left = self.data.get("cost_evals_left")
+        step_cost = 0 if self.settings.degenerate else sum(self.sizes) * self.space.n_layers
         for _ in range(self.settings.steps_per_gen):
             x = self.current()
             proposed.append(x)
+            spent = self.data["n_cost_evals"] - spent_before + len(np.unique(proposed, axis=0))
+            if left is not None and spent + step_cost > left:
+                break
             self._step(x)
         x = np.unique(np.asarray(proposed), axis=0)
         x = x[~self.design_archive.contains(x)]
@@ -207,7 +215,9 @@ class XPertGD(Algorithm):
         s = self.settings
         x = np.asarray(pop.get("X"), dtype=np.int64)
         genomes = self.space.decode(x)
-        _, latency, area = self.loss(genomes)
+        hw = np.asarray(pop.get("hw"), dtype=float)
+        latency = hw[:, HW_METRICS.index("latency_ns")]
+        area = hw[:, HW_METRICS.index("area_mm2")]
         in_area = np.abs(area / self.area_target_mm2 - 1.0) <= s.area_tolerance
         if not in_area.any():
             return
