@@ -24,15 +24,15 @@ import pandas as pd
 import yaml
 
 from xpert_evo.accuracy.predictor import source_accuracy
-from xpert_evo.config import ConfigError
+from xpert_evo.config import ConfigError, conf_dir
 from xpert_evo.crossbar.penalty import PrecisionPenalty
 from xpert_evo.search.setup import build_penalty
 from xpert_evo.space import SearchSpace
 from xpert_evo.space.backbone import Backbone
 from xpert_evo.space.genome import Genomes
 
-CONF = Path(__file__).resolve().parent.parent / "conf"
-"""The config folder (space options, penalty fits)."""
+CONF = conf_dir()
+"""The config folder (space options, penalty fits; `xpert_evo.config.conf_dir`)."""
 
 DEFAULT_BITS: dict[str, int] = {"input_bits": 8, "adc_bits": 6}
 """Precision of rows without the column: the VGG16 baseline's (conf/space/default.yaml)."""

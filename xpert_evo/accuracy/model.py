@@ -28,10 +28,9 @@ class AccuracyModel(Protocol):
         n_true_calls: true scores actually computed so far.
         score_kind: what a true score is, for the run tables' `accuracy_from` column: "proxy"
             (a zero-cost proxy) or "predicted" (the measured-source predictor).
-
-    A model may also state ``basis``: the data its scores rest on, in a few words for
-    summary.md's first line and the plot's axis label ("proxy batch: real CIFAR-10 images",
-    "predicted from 40 trainings"); reports describe a model without one by its `source`.
+        basis: the data the scores rest on, in a few words for summary.md's first line and the
+            plot's axis label: "proxy batch: real CIFAR-10 images", "proxy batch: Gaussian
+            noise (no cifar10 found at ...)", "predicted from 19 trainings (...)".
     """
 
     label: str
@@ -39,6 +38,7 @@ class AccuracyModel(Protocol):
     source: str
     n_true_calls: int
     score_kind: str
+    basis: str
 
     def true_score(self, channels: np.ndarray) -> np.ndarray:
         """True scores (N,) of channel configurations (N, L)."""

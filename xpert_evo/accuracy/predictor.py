@@ -182,6 +182,13 @@ class SourceAccuracy:
                 f"{self.fidelity} ({report['model']} on {report['n_fit']} stand-alone trainings, "
                 f"cross-validated error {mae:.2f} pp)")
 
+    @property
+    def basis(self) -> str:
+        """The data the accuracies rest on, in a few words: "predicted from 19 trainings
+        (cifar10, e5-pc500-w0.25-b64)"."""
+        return (f"predicted from {self.predictor.report['n_fit']} trainings ({self.dataset}, "
+                f"{self.fidelity})")
+
     def true_score(self, channels: np.ndarray) -> np.ndarray:
         """Predicted clean accuracy (N,) in % (the predictor is the source's answer)."""
         return self.predictor.predict(channels)[0]

@@ -18,6 +18,7 @@ MEASURED_NOTE: dict[str, str] = {
 PREDICTED_NOTE: dict[str, str] = {
     "trained": "predicted",
     "proxy": "predicted from its true proxy score",
+    "predicted": "predicted from the measured source's trainings",
     "surrogate": "predicted by the surrogate",
 }
 
@@ -47,7 +48,7 @@ def headline_lines(meta: Mapping[str, Any], markdown: bool = False) -> list[str]
     knee = meta.get("knee")
     if knee:
         lines.append(
-            f"Knee design {knee['design']}: {x(knee['edap_reduction_x'])} lower EDAP than "
+            f"Knee design {knee['design']}: EDAP reduction {x(knee['edap_reduction_x'])} vs "
             f"{name}; its {acc} {knee['accuracy']:.4g} is {accuracy_note(knee)}"
         )
     iso = meta.get("best_iso_accuracy")
@@ -133,7 +134,8 @@ def summary_markdown(tables: RunTables, top_k: int = 10) -> str:
         "design / baseline. Roles: knee (largest distance to the line between the front's "
         "extremes, normalised objectives), best_edap, best_accuracy, iso_accuracy (lowest EDAP at "
         "no less accuracy than the baseline). `accuracy_from`: `trained`, `proxy` (scored by the "
-        "true proxy) or `surrogate` (predicted; `_std` is its uncertainty). "
+        "true proxy), `predicted` (by the measured-source predictor) or `surrogate`; `_std` is "
+        "the uncertainty of a prediction (0 for a measurement). "
         "`precision_loss_pp`: crossbar accuracy loss the precision penalty predicts for the "
         "input and ADC bits. Genes per layer, `8x13` = 8 in all 13 layers (`flash x13` "
         "likewise): `col_share` (columns per ADC, m), `adc_type`, `adc_bits`, `input_bits`.",

@@ -10,10 +10,11 @@ also run automatically at the end of every ``python -m xpert_evo -m ...`` sweep 
 - ``sweep.csv``: one row per job: the swept values, status (``ok`` / ``failed`` /
   ``incomplete``) and error, final hypervolume, best EDAP reduction against the baseline at
   accuracy no worse than the baseline's (``best_iso_edap_reduction_x``: picked from the whole
-  front, so its accuracy may be a surrogate prediction; ``best_iso_accuracy_from`` says where
-  it came from: ``trained``, ``proxy`` or ``surrogate``; ``best_iso_edap_reduction_measured_x``:
-  the same picked only among designs whose accuracy is measured, empty when none reaches the
-  baseline), the knee design's metrics (``knee_accuracy_from`` likewise), and wall time;
+  front, so its accuracy may be a prediction; ``best_iso_accuracy_from`` says where it came
+  from: ``trained``, ``proxy``, ``predicted`` or ``surrogate``;
+  ``best_iso_edap_reduction_measured_x``: the same picked only among designs whose accuracy is
+  measured, empty when none reaches the baseline), the knee design's metrics
+  (``knee_accuracy_from`` likewise), and wall time;
 - ``sweep_stats.csv`` and ``sweep.md``: mean and standard deviation over seeds per setting;
 - ``fronts.png`` / ``fronts.pdf``: the fronts overlaid, one colour per setting, seeds pooled.
 

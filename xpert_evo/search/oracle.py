@@ -94,10 +94,9 @@ class AccuracyOracle:
     @property
     def basis(self) -> str:
         """The data the accuracies rest on, in a few words (summary.md's first line, the plot's
-        axis label): the estimator's ``basis`` ("proxy batch: real CIFAR-10 images"; its
-        `source` for a model that does not state one), and with online refinement how many
-        trained networks the % values come from."""
-        own = str(getattr(self.estimator, "basis", self.estimator.source))
+        axis label): the estimator's ``basis`` ("proxy batch: real CIFAR-10 images"), and with
+        online refinement how many trained networks the % values come from."""
+        own = self.estimator.basis
         if not self.uses_measured:
             return own
         return f"{self.n_trained} trained networks, the others predicted from them; {own}"
@@ -160,7 +159,9 @@ class AccuracyOracle:
         """Accuracy of channels (N, L) in `estimator.to_accuracy` units.
 
         Returns:
-            (accuracy (N,), std (N,) in the same units, 0 where measured, measured mask (N,)).
+            (accuracy (N,), std (N,) in the same units, measured mask (N,)). The std is 0 where
+            a true score is a measurement, and the model's predictive std where its true scores
+            are predictions themselves (``score_kind`` "predicted").
 
         Where the measured-accuracy model is fitted, the accuracy is the measured clean % of
         trained channels (std 0) and the model's prediction elsewhere; ``measured`` still marks
@@ -170,6 +171,8 @@ class AccuracyOracle:
         if not self.use_surrogate:
             score = self.measure(channels)
             known, std = np.ones(len(score), dtype=bool), np.zeros(len(score))
+            if self.estimator.score_kind == "predicted":
+                std = np.asarray(self.estimator.predict(channels)[1], dtype=float)
         else:
             known, true = self.lookup(channels)
             mean, std = (np.asarray(a, dtype=float) for a in self.estimator.predict(channels))
