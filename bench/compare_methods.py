@@ -98,6 +98,7 @@ def compose_config(
     """The experiment's config with the shared budgets and ``extra`` overrides."""
     budget = args.proxy_budget
     overrides = [
+        "accuracy=naswot",  # the benchmark compares search methods on the NASWOT proxy
         f"+experiment={dataset}",
         f"data.root={args.data_root}",
         f"seed={seed}",
