@@ -252,7 +252,8 @@ def build_tables(
             f"fitted {len(result.oracle.fits)} times; last fit "
             + ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
                         for k, v in result.oracle.fits[-1].items())
-            if result.oracle.fits else "none (every design scored with the true proxy)"
+            if result.oracle.fits else "none (every design scored with the "
+            + ("accuracy predictor)" if est.estimator.score_kind == "predicted" else "true proxy)")
         ),
         "surrogate_fits": result.oracle.fits,
         "refinement": refinement_meta(result),
