@@ -70,7 +70,7 @@ def errors(penalty: PrecisionPenalty, rows: pd.DataFrame) -> dict[str, float]:
     predicted = penalty.predict(genomes, ref)
     measured = ref - rows["nonideal_accuracy_pct"].to_numpy(np.float64)
     diff = predicted - measured
-    return {"rows": len(rows), "rmse_pp": float(np.sqrt(np.mean(diff**2))),
+    return {"n_rows": len(rows), "rmse_pp": float(np.sqrt(np.mean(diff**2))),
             "mae_pp": float(np.mean(np.abs(diff))),
             "measured_loss_pp_mean": float(measured.mean())}
 
@@ -139,13 +139,13 @@ def main() -> None:
     lines = [f"<!-- {stamp()} -->", "",
              f"Crossbar evaluations: {len(table)} ({table['net_id'].nunique()} networks of the "
              f"measured source, {args.images} test images each, random per-layer precisions).", ""]
-    results = [{"penalty": "shipped (conf/penalty/crossbar_cifar10.yaml)", "rows": "all",
+    results = [{"penalty": "shipped (conf/penalty/crossbar_cifar10.yaml)", "evaluated_on": "all rows",
                 **errors(shipped, table)}]
     if len(fit_rows) >= 4 and len(held_rows):
         refit = PrecisionPenalty.fit(fit_rows, num_classes=10)
-        results += [{"penalty": "refit on fit networks", "rows": "fitted",
+        results += [{"penalty": "refit on fit networks", "evaluated_on": "fitted rows",
                      **errors(refit, fit_rows)},
-                    {"penalty": "refit on fit networks", "rows": "held-out",
+                    {"penalty": "refit on fit networks", "evaluated_on": "held-out rows",
                      **errors(refit, held_rows)}]
         lines.append(f"Refit parameters: a_in {refit.a_in:.3f}, k_in {refit.k_in:.3f}, "
                      f"a_adc {refit.a_adc:.3f}, k_adc {refit.k_adc:.3f}.")
