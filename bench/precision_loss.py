@@ -138,9 +138,10 @@ def main() -> None:
                                            .read_text()))
     lines = [f"<!-- {stamp()} -->", "",
              f"Crossbar evaluations: {len(table)} ({table['net_id'].nunique()} networks of the "
-             f"measured source, {args.images} test images each, random per-layer precisions).", ""]
-    results = [{"penalty": "shipped (conf/penalty/crossbar_cifar10.yaml)", "evaluated_on": "all rows",
-                **errors(shipped, table)}]
+             f"measured source, {sorted(set(table['crossbar_test_images']))} test images each, "
+             "random per-layer precisions).", ""]
+    results = [{"penalty": "shipped (conf/penalty/crossbar_cifar10.yaml)",
+                "evaluated_on": "all rows", **errors(shipped, table)}]
     if len(fit_rows) >= 4 and len(held_rows):
         refit = PrecisionPenalty.fit(fit_rows, num_classes=10)
         results += [{"penalty": "refit on fit networks", "evaluated_on": "fitted rows",
