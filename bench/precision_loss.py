@@ -138,7 +138,7 @@ def main() -> None:
                                            .read_text()))
     lines = [f"<!-- {stamp()} -->", "",
              f"Crossbar evaluations: {len(table)} ({table['net_id'].nunique()} networks of the "
-             f"measured source, {sorted(set(table['crossbar_test_images']))} test images each, "
+             f"measured source, {', '.join(map(str, sorted(set(table['crossbar_test_images'].astype(int)))))} test images each, "
              "random per-layer precisions).", ""]
     results = [{"penalty": "shipped (conf/penalty/crossbar_cifar10.yaml)",
                 "evaluated_on": "all rows", **errors(shipped, table)}]
