@@ -136,10 +136,10 @@ def main() -> None:
     fit_rows, held_rows = table[table["role"] == "fit"], table[table["role"] == "heldout"]
     shipped = build_penalty(yaml.safe_load((CONF / "penalty" / "crossbar_cifar10.yaml")
                                            .read_text()))
+    images = ", ".join(map(str, sorted(set(table["crossbar_test_images"].astype(int)))))
     lines = [f"<!-- {stamp()} -->", "",
              f"Crossbar evaluations: {len(table)} ({table['net_id'].nunique()} networks of the "
-             f"measured source, {', '.join(map(str, sorted(set(table['crossbar_test_images'].astype(int)))))} test images each, "
-             "random per-layer precisions).", ""]
+             f"measured source, {images} test images each, random per-layer precisions).", ""]
     results = [{"penalty": "shipped (conf/penalty/crossbar_cifar10.yaml)",
                 "evaluated_on": "all rows", **errors(shipped, table)}]
     if len(fit_rows) >= 4 and len(held_rows):
