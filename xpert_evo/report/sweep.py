@@ -45,6 +45,7 @@ from xpert_evo.report import (
     markdown_table,
     plot_fronts,
 )
+from xpert_evo.report.provenance import stamp
 from xpert_evo.search.archive import HW_METRICS
 
 log = logging.getLogger("xpert_evo")
@@ -207,6 +208,8 @@ def aggregate(multirun_dir: str | Path) -> list[Path]:
         if c in sweep
     ]
     text = [
+        f"<!-- {stamp()} -->",
+        "",
         f"# Sweep {root}",
         "",
         f"Swept: {', '.join(swept) or 'nothing'}; "
