@@ -88,7 +88,7 @@ def summarise(name: str, args: list[str], run_dir: Path, wall_s: float, rc: int)
         final_hv=round(float(history["hypervolume"].iloc[-1]), 4),
         accuracy=meta["accuracy_label"],
         vgg16_accuracy=round(float(meta["baseline"]["accuracy"]), 2),
-        vgg16_edap=float(meta["baseline"]["edap"]),
+        vgg16_edap=f"{meta['baseline']['edap']:.4g}",
         vgg16_area_mm2=round(float(meta["baseline"]["area_mm2"]), 1),
     )
     if not meta["accuracy_is_percent"]:

@@ -70,11 +70,15 @@ def run_once(algorithm: str, seed: int, args: argparse.Namespace, out: Path) -> 
 
 
 def spread(values: np.ndarray, digits: int) -> dict[str, str]:
-    """Mean ± std (ddof 1), median and the per-seed values of one metric, as table cells."""
+    """Mean ± std (ddof 1), median and the per-seed values of one metric, as table cells; seeds
+    without a value (no design at >= VGG16's score) are "none" and left out of the statistics."""
+    ok = values[np.isfinite(values)]
+    std = f"{ok.std(ddof=1):.{digits}f}" if len(ok) > 1 else "-"
     return {
-        "mean ± std": f"{np.nanmean(values):.{digits}f} ± {np.nanstd(values, ddof=1):.{digits}f}",
-        "median": f"{np.nanmedian(values):.{digits}f}",
-        "per seed": ", ".join(f"{v:.{digits}f}" for v in values),
+        "seeds with a value": f"{len(ok)}/{len(values)}",
+        "mean ± std": f"{ok.mean():.{digits}f} ± {std}" if len(ok) else "-",
+        "median": f"{np.median(ok):.{digits}f}" if len(ok) else "-",
+        "per seed": ", ".join(f"{v:.{digits}f}" if np.isfinite(v) else "none" for v in values),
     }
 
 

@@ -18,6 +18,7 @@ from xpert_evo.report import (
     accuracy_column,
     headline_lines,
     markdown_table,
+    provenance,
     summary_table,
     write_report,
 )
@@ -164,3 +165,13 @@ def test_summary_and_plot_name_the_accuracy_data(runs: list[Path]) -> None:
                for line in summary)
     label = accuracy_axis_label(tables.meta)
     assert label.splitlines() == [tables.meta["accuracy_label"], CapacityStandIn.basis]
+
+
+def test_stamp_names_module_commands_as_typed(monkeypatch: pytest.MonkeyPatch) -> None:
+    package = Path(provenance.__file__).resolve().parents[1]
+    monkeypatch.setattr("sys.argv", [str(package / "__main__.py"), "-m", "seed=0,1"])
+    assert provenance.command() == "python -m xpert_evo -m seed=0,1"
+    monkeypatch.setattr("sys.argv", [str(package / "sweep.py"), "runs/multirun/x"])
+    assert provenance.stamp().startswith("produced by `python -m xpert_evo.sweep runs/multirun/x`")
+    monkeypatch.setattr("sys.argv", ["bench/main_runs.py", "--tinyimagenet"])
+    assert provenance.command() == "python bench/main_runs.py --tinyimagenet"

@@ -62,6 +62,7 @@ def test_failed_job_is_reported_not_fatal_and_compare_reruns(tmp_path: Path) -> 
     assert row["final_hv_mean"] == pytest.approx(ok["final_hv"].mean())
     assert row["final_hv_std"] == pytest.approx(ok["final_hv"].std(ddof=1))
     assert (out / "fronts.png").stat().st_size > 10_000
+    assert (out / "sweep.md").read_text().startswith("<!-- produced by `python -m xpert_evo")
 
     before = (out / "sweep.csv").read_text()
     (out / "sweep.csv").unlink()

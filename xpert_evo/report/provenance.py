@@ -11,6 +11,18 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 """The repository root (the commit is read from here)."""
+PACKAGE = Path(__file__).resolve().parents[1]
+
+
+def command() -> str:
+    """The running command as typed: ``python -m xpert_evo.sweep ...`` for a module of this
+    package (Python puts the module's file path in ``sys.argv[0]``), else ``python <argv>``."""
+    args = list(sys.argv)
+    main = Path(args[0]).resolve() if args and args[0] else None
+    if main is not None and main.is_relative_to(PACKAGE) and main.suffix == ".py":
+        parts = main.relative_to(PACKAGE.parent).with_suffix("").parts
+        args[0] = "-m " + ".".join(parts[:-1] if parts[-1] == "__main__" else parts)
+    return "python " + " ".join(args)
 
 
 def stamp(extra: str = "") -> str:
@@ -24,6 +36,6 @@ def stamp(extra: str = "") -> str:
     dirty = " (+ uncommitted changes)" if git("status", "--porcelain",
                                               "--untracked-files=no") else ""
     more = f", {extra}" if extra else ""
-    return (f"produced by `python {' '.join(sys.argv)}` at commit {commit}{dirty}, "
+    return (f"produced by `{command()}` at commit {commit}{dirty}, "
             f"{dt.datetime.now():%Y-%m-%d %H:%M}, {platform.node()} ({os.cpu_count()} "
             f"cores{more})")
