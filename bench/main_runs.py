@@ -87,6 +87,7 @@ def summarise(name: str, args: list[str], run_dir: Path, wall_s: float, rc: int)
         front_size=len(pareto),
         final_hv=round(float(history["hypervolume"].iloc[-1]), 4),
         accuracy=meta["accuracy_label"],
+        accuracy_source=meta["accuracy_source"],
         vgg16_accuracy=round(float(meta["baseline"]["accuracy"]), 2),
         vgg16_edap=f"{meta['baseline']['edap']:.4g}",
         vgg16_area_mm2=round(float(meta["baseline"]["area_mm2"]), 1),
