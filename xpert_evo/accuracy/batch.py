@@ -80,8 +80,8 @@ def noise_batch(
 ) -> ProxyBatch:
     """The data-free stand-in: i.i.d. standard Gaussian images of shape (B, 3, S, S).
 
-    On this backbone NASWOT ranks architectures on such a batch almost exactly as on real
-    CIFAR-10 images (Kendall tau 0.97), though its absolute scale differs.
+    Its scores differ from real images in scale, and no script of this project measures how
+    well it ranks architectures: use real data where there is any.
 
     Args:
         batch_size, input_size, seed: the batch's shape and noise.

@@ -261,9 +261,9 @@ def _resolve_batch(proxy: Proxy, spec: AccuracySpec, data: DataSpec, seed: int,
             raise
         log.warning(
             "NO DATA: %s\n>>> DATA-FREE FALLBACK: %s will score architectures on a batch of "
-            "Gaussian noise, not on %s images. Rankings stay close to real data on this backbone "
-            "(Kendall tau 0.97), absolute scores do not. Set data.allow_data_free=false to make "
-            "this an error.", e, proxy.name, data.dataset,
+            "Gaussian noise, not on %s images. Scores differ from real data, and how well noise "
+            "ranks architectures is unmeasured. Set data.allow_data_free=false to make this an "
+            "error.", e, proxy.name, data.dataset,
         )
         where = " or ".join(str(r) for r in data_roots(data.root))
         why = f"no {data.dataset} found at {where}"
