@@ -2,7 +2,7 @@
 
     python bench/compare_methods.py [--seeds 5] [--proxy-budget 24] [--cost-budget 8000]
         [--datasets cifar10 tinyimagenet] [--data-root ../shared/datasets] [--methods ...]
-        [--out-dir bench]
+        [--out-dir docs/results]
 
 Every method gets the same budget: at most ``--proxy-budget`` true-proxy (NASWOT on real
 images) calls and ``--cost-budget`` cost-model genome evaluations, on the same cost model,
@@ -30,8 +30,9 @@ lists (XPertNet_50 and the 80 mm2 model of its repository) get their lowest-EDAP
 within the area budget and the precision-loss bound (`xpert_evo.search.peripheral`) and are
 placed on the plot.
 
-Writes RESULTS.md (table, plot, the command), compare_methods.png and compare_methods_runs.csv
-(one row per run) into ``--out-dir`` (default: bench/).
+Writes compare_methods.md (stamped: command, commit, date, machine; mean ± std, median and every
+seed's value), compare_methods.png and compare_methods_runs.csv (one row per run) into
+``--out-dir`` (default: docs/results/).
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ from omegaconf import DictConfig
 from xpert_evo.accuracy.model import AccuracyModel
 from xpert_evo.app import CONF_DIR
 from xpert_evo.report import markdown_table
+from xpert_evo.report.provenance import stamp
 from xpert_evo.search import HW_METRICS, SearchRun, SpendCaps, build_search, nondominated
 from xpert_evo.search.peripheral import best_peripherals
 
@@ -218,13 +220,19 @@ def published_points(dataset: str, args: argparse.Namespace, cache: Path) -> pd.
 
 
 def summarise(rows: pd.DataFrame) -> pd.DataFrame:
-    """Mean ± std over seeds per data set and method, formatted for the table."""
+    """Mean ± std, median and per-seed values over seeds per data set and method (seeds
+    without a value, e.g. no design at >= VGG16's score, are "none" and left out of the
+    statistics), formatted for the table."""
     groups = rows.groupby(["dataset", "method"], sort=False)
     mean, std = groups.mean(numeric_only=True), groups.std(numeric_only=True, ddof=1).fillna(0)
     out = pd.DataFrame(index=mean.index)
     for col in ("hypervolume", "edap_reduction_x"):
         if col in mean:
             out[col] = [f"{m:.3f} ± {s:.3f}" for m, s in zip(mean[col], std[col], strict=True)]
+            values = groups[col]
+            out[f"{col} median"] = values.median().map("{:.3f}".format)
+            out[f"{col} per seed"] = values.agg(
+                lambda v: ", ".join("none" if np.isnan(x) else f"{x:.3f}" for x in v))
     for col in ("tops_per_w_x", "tops_per_mm2_x"):
         if col in mean:
             out[col] = mean[col].map("{:.2f}".format)
@@ -296,8 +304,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--datasets", nargs="+", default=["cifar10", "tinyimagenet"])
     parser.add_argument("--data-root", default=str(HERE.parents[1] / "shared" / "datasets"))
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
-    parser.add_argument("--out-dir", default=str(HERE),
-                        help="where RESULTS.md, compare_methods.png and the runs CSV go")
+    parser.add_argument("--out-dir", default=str(HERE.parent / "docs" / "results"),
+                        help="where compare_methods.md, .png and the runs CSV go")
     args = parser.parse_args(argv)
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -333,11 +341,10 @@ def main(argv: list[str] | None = None) -> int:
     table = summarise(pd.DataFrame(rows))
     published = published_points(args.datasets[0], args, caches / f"{args.datasets[0]}_seed0")
     plot(fronts, baselines, published, out_dir / "compare_methods.png")
-    command = " ".join(["python bench/compare_methods.py", *(argv or sys.argv[1:])])
     text = [
-        "# xpert_evo against XPert's search, random search and VGG16",
+        f"<!-- {stamp()} -->",
         "",
-        f"Made by: `{command}` (2 CPU cores).",
+        "# xpert_evo against XPert's search, random search and VGG16",
         "",
         f"Budget per run: {args.proxy_budget} true-proxy calls (NASWOT on real images) and "
         f"{args.cost_budget:,} cost-model evaluations, enforced exactly (the generation that "
@@ -361,7 +368,7 @@ def main(argv: list[str] | None = None) -> int:
         "![fronts](compare_methods.png)",
         "",
     ]
-    (out_dir / "RESULTS.md").write_text("\n".join(text))
+    (out_dir / "compare_methods.md").write_text("\n".join(text))
     print("\n".join(text))
     return 0
 

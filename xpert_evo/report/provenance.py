@@ -12,6 +12,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 """The repository root (the commit is read from here)."""
 PACKAGE = Path(__file__).resolve().parents[1]
+CODE = ("*.py", "*.yaml", "*.toml", "xpert_evo", "conf")
+"""What the "(+ uncommitted changes)" flag looks at: code, configuration and the packaged data,
+not the results files that the scripts themselves write into the tree."""
 
 
 def command() -> str:
@@ -27,14 +30,15 @@ def command() -> str:
 
 def stamp(extra: str = "") -> str:
     """One provenance line: "produced by `python <argv>` at commit <sha>[ (+ uncommitted
-    changes)], <date time>, <host> (<cores> cores[, extra])"."""
+    changes)], <date time>, <host> (<cores> cores[, extra])"; the flag means that `CODE`
+    differs from the commit."""
     def git(*args: str) -> str:
         done = subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True)
         return done.stdout.strip()
 
     commit = git("rev-parse", "--short", "HEAD") or "unknown"
-    dirty = " (+ uncommitted changes)" if git("status", "--porcelain",
-                                              "--untracked-files=no") else ""
+    dirty = " (+ uncommitted changes)" if git("status", "--porcelain", "--untracked-files=no",
+                                              "--", *CODE) else ""
     more = f", {extra}" if extra else ""
     return (f"produced by `{command()}` at commit {commit}{dirty}, "
             f"{dt.datetime.now():%Y-%m-%d %H:%M}, {platform.node()} ({os.cpu_count()} "
