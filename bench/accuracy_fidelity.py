@@ -36,6 +36,7 @@ from xpert_evo.accuracy.proxies import get_proxy, score_architecture
 from xpert_evo.report.provenance import stamp
 from xpert_evo.space.backbone import Backbone
 from xpert_evo.training.data import DataSpec
+from xpert_evo.training.groundtruth import per_layer_ints
 from xpert_evo.training.network import torch_threads
 from xpert_evo.training.source import find_source, network_means
 
@@ -46,7 +47,7 @@ PROXIES = ("naswot", "synflow", "params")
 
 def channels_of(frame: pd.DataFrame) -> np.ndarray:
     """(N, 13) channel matrix of a frame with a dash-joined `channels` column."""
-    return np.array([[int(c) for c in s.split("-")] for s in frame["channels"]], np.int64)
+    return per_layer_ints(frame["channels"])
 
 
 def rank_figures(pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:

@@ -28,6 +28,7 @@ import pandas as pd
 import torch
 import yaml
 
+from xpert_evo.config import conf_dir
 from xpert_evo.crossbar.evaluate import evaluate_genome
 from xpert_evo.crossbar.penalty import PrecisionPenalty
 from xpert_evo.crossbar.quantise import CrossbarSpec
@@ -36,7 +37,12 @@ from xpert_evo.search.setup import build_penalty
 from xpert_evo.space.backbone import Backbone
 from xpert_evo.space.genome import Genomes
 from xpert_evo.training.data import DataSpec
-from xpert_evo.training.groundtruth import append_rows, genome_columns, load_table
+from xpert_evo.training.groundtruth import (
+    append_rows,
+    genome_columns,
+    load_table,
+    per_layer_ints,
+)
 from xpert_evo.training.network import build_network, torch_threads
 from xpert_evo.training.source import find_source
 from xpert_evo.training.train import TrainSpec, budget_splits
@@ -44,7 +50,7 @@ from xpert_evo.training.train import TrainSpec, budget_splits
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "docs" / "results"
 TABLE = OUT / "precision_loss.csv"
-CONF = ROOT / "conf"
+CONF = conf_dir()
 
 
 def settings(n_layers: int, count: int, inputs: list[int], adcs: list[int],
@@ -63,8 +69,7 @@ def settings(n_layers: int, count: int, inputs: list[int], adcs: list[int],
 
 def errors(penalty: PrecisionPenalty, rows: pd.DataFrame) -> dict[str, float]:
     """RMSE and MAE (pp) of the penalty's predicted loss against the measured loss of `rows`."""
-    p = np.array([[int(v) for v in s.split("-")] for s in rows["input_bits"]])
-    b = np.array([[int(v) for v in s.split("-")] for s in rows["adc_bits"]])
+    p, b = per_layer_ints(rows["input_bits"]), per_layer_ints(rows["adc_bits"])
     genomes = Genomes(np.full_like(p, 64), np.full_like(p, 8), np.ones_like(p), b, p)
     ref = rows["reference_accuracy_pct"].to_numpy(np.float64)
     predicted = penalty.predict(genomes, ref)
@@ -95,7 +100,7 @@ def measure(args: argparse.Namespace) -> pd.DataFrame:
     backbone = Backbone()
     rng = np.random.default_rng(0)
     for _, net in source.iterrows():
-        channels = [int(c) for c in net["channels"].split("-")]
+        channels = per_layer_ints([net["channels"]])[0].tolist()
         picks = settings(13, args.settings, space["input_bits"], space["adc_bits"], rng)
         model = build_network(channels, backbone, spec.width_mult)
         model.load_state_dict(torch.load(net["checkpoint"], map_location="cpu",

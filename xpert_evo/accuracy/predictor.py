@@ -217,11 +217,12 @@ def source_accuracy(
 ) -> SourceAccuracy:
     """A `SourceAccuracy` fitted on every network of a data set's measured source (one mean per
     network over its training seeds). Raises `ConfigError` as `find_source` does."""
+    from xpert_evo.training.groundtruth import per_layer_ints
     from xpert_evo.training.source import find_source, network_means
 
     chosen, table = find_source(dataset, fidelity, source_dir)
     nets = network_means(table)
-    channels = np.array([[int(c) for c in s.split("-")] for s in nets["channels"]], np.int64)
+    channels = per_layer_ints(nets["channels"])
     accuracy = nets["val_accuracy_pct"].to_numpy(dtype=np.float64)
     predictor = CleanAccuracyPredictor(backbone, model).fit(channels, accuracy)
     return SourceAccuracy(predictor, channels, accuracy, dataset, chosen)

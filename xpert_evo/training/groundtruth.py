@@ -109,11 +109,16 @@ def genome_columns(genome: Genomes, row: int = 0) -> dict[str, str]:
     }
 
 
+def per_layer_ints(values: Sequence[Any] | pd.Series) -> np.ndarray:
+    """Dash-joined per-layer values ("64-64-128-...", as `joined` writes them) -> (N, L) int64."""
+    return np.array([[int(v) for v in str(s).split("-")] for s in values], np.int64)
+
+
 def genomes_from_table(table: pd.DataFrame) -> Genomes:
     """`Genomes` of every row of a ground-truth (or run) table with the readable gene columns."""
 
     def ints(col: str) -> np.ndarray:
-        return np.array([[int(v) for v in str(s).split("-")] for s in table[col]], np.int64)
+        return per_layer_ints(table[col])
 
     flash = np.array(
         [[ADC_TYPES.index(v) for v in str(s).split("-")] for s in table["adc_type"]], np.int64
