@@ -1,4 +1,5 @@
-"""Shared pytest fixtures: the real data archives in ../shared/datasets and a session cache."""
+"""Shared pytest fixtures: the real data archives in ../shared/datasets, the NeuroSim reference in
+../shared/reference, and a session cache."""
 
 from __future__ import annotations
 
@@ -27,6 +28,16 @@ def _archive(name: str) -> Path:
     if not path.is_file():
         pytest.skip(f"real-data archive {path} is absent (see ../shared/datasets/README.md)")
     return path
+
+
+@pytest.fixture(scope="session")
+def reference():
+    """The NeuroSim per-layer reference rows (../shared/reference); skips the test when absent."""
+    from xpert_evo.hardware.reference import LAYERS_CSV, load_layers
+
+    if not LAYERS_CSV.is_file():
+        pytest.skip(f"NeuroSim reference {LAYERS_CSV} is absent (../shared/reference)")
+    return load_layers()
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ import pytest
 from xpert_evo.hardware import CostModel, load_hardware_config, write_neurosim_csv
 from xpert_evo.hardware.cli import main
 from xpert_evo.hardware.layers import OUTPUT_COLUMNS
-from xpert_evo.hardware.reference import COMPARED, GENE_COLUMNS, load_layers
+from xpert_evo.hardware.reference import COMPARED, GENE_COLUMNS
 from xpert_evo.report.results import gene_frame
 from xpert_evo.space.backbone import VGG16_CHANNELS, Backbone
 from xpert_evo.space.genome import Genomes
@@ -33,8 +33,7 @@ def write(tmp_path: Path, rows: list[dict]) -> Path:
     return path
 
 
-def test_layer_table_reproduces_the_reference(tmp_path: Path) -> None:
-    reference = load_layers()
+def test_layer_table_reproduces_the_reference(tmp_path: Path, reference) -> None:
     path = tmp_path / "ref.csv"
     reference[["run_id", *GENE_COLUMNS]].to_csv(path, index=False)
     out = tmp_path / "out.csv"

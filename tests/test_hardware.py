@@ -21,7 +21,7 @@ from xpert_evo.hardware import (
 )
 from xpert_evo.hardware.config import HardwareConfigError
 from xpert_evo.hardware.layers import cost_table
-from xpert_evo.hardware.reference import GENE_COLUMNS, METRICS, load_layers
+from xpert_evo.hardware.reference import GENE_COLUMNS, METRICS
 from xpert_evo.hardware.validation import (
     FIT_GROUPS,
     all_rows_summary,
@@ -55,11 +55,6 @@ def vgg(col_share: int = 8, adc: str = "flash", adc_bits: int = 6, input_bits: i
 
 
 # ---------------------------------------------------------------- against NeuroSim
-@pytest.fixture(scope="module")
-def reference():
-    return load_layers()
-
-
 def test_shipped_constants_meet_the_reference(reference) -> None:
     table = all_rows_summary(load_hardware_config(), reference).set_index("metric")
     for metric in METRICS:
