@@ -65,7 +65,9 @@ def test_plan_is_deterministic_spans_widths_and_shards_partition_it() -> None:
     jobs = plan.jobs()
     assert jobs[:10] == [(k, 0) for k in range(10)]
     assert jobs[10:20] == [(k, s) for s in (1, 2) for k in range(5)]
-    assert len(jobs) == len(set(jobs)) == 50
+    assert jobs[20:23] == [(5, 1), (7, 1), (9, 1)]  # held-out seeds not in the noise study
+    assert jobs[23:27] == [(10, 0), (11, 0), (11, 1), (12, 0)]
+    assert len(jobs) == len(set(jobs)) == 40 + 10 + 20 - 2
     assert [SourcePlan.role(k) for k in range(4)] == ["fit", "heldout", "fit", "heldout"]
     shards = [{j for i, j in enumerate(jobs) if i % 3 == s} for s in range(3)]
     assert set().union(*shards) == set(jobs) and sum(map(len, shards)) == len(jobs)
@@ -82,13 +84,15 @@ def test_build_source_trains_its_shard_and_resumes(cifar10_zip: Path, data_cache
         build_source(plan, data, spec, folder, shard, 2, str(data_cache))
     table = read_source([folder])
     assert sorted(zip(table["net_id"], table["seed"], strict=True)) == [(0, 0), (0, 1), (1, 0),
-                                                                       (2, 0)]
+                                                                       (1, 1), (2, 0)]
     assert table["val_images"].eq(20).all() and table["test_images"].eq(20).all()
     assert table["val_accuracy_pct"].between(0, 100).all()
     assert set(table["role"]) == {"fit", "heldout"}
     before = (folder / "shard-0-of-2.csv").read_text()
     build_source(plan, data, spec, folder, 0, 2, str(data_cache))
     assert (folder / "shard-0-of-2.csv").read_text() == before  # nothing retrained
+    build_source(plan, data, spec, folder, 0, 1, str(data_cache))
+    assert not (folder / "shard-0-of-1.csv").exists()  # another shard count: still nothing
     with pytest.raises(ConfigError, match="source.shard=2"):
         build_source(plan, data, spec, folder, 2, 2)
 

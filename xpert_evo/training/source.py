@@ -12,13 +12,17 @@ Plan: network k draws a preference p ~ Dirichlet(1, 1, 1, 1) over the channel op
 each layer's channels from p, so the sample spans narrow, mixed and wide networks instead of
 clustering around the mean width. Even k are fitted on ("fit"), odd k held out ("heldout").
 The first `noise_networks` networks are also trained at `noise_seeds` (the seed-to-seed
-noise study); those jobs come right after the first 10 networks.
+noise study); those jobs come right after the first 10 networks. Held-out networks are also
+trained at `heldout_seeds`, right after their seed 0: the held-out check compares predictions
+with the mean over a network's seeds, which halves the training noise with one extra seed (the
+issue's "raise the fidelity of the held-out networks rather than the threshold").
 
 Shards: job i (in plan order) belongs to shard ``i % n_shards``; a Hydra multirun over
 ``source.shard`` builds the source in parallel (joblib locally, submitit on SLURM) and every
 shard writes its own file, so no two processes write one file. A row is written as soon as its
 network is trained: a killed job loses at most the network in progress, and a rerun skips the
-(net_id, seed) pairs its shard file already holds.
+(net_id, seed) pairs that any shard file of the folder already holds (so a changed plan order or
+shard count retrains nothing).
 """
 
 from __future__ import annotations
@@ -60,6 +64,7 @@ class SourcePlan:
         seed: seeds the sample.
         noise_networks: the first networks also trained at `noise_seeds`.
         noise_seeds: extra training seeds of the noise study (seed 0 is every network's).
+        heldout_seeds: extra training seeds of every held-out network.
     """
 
     n_networks: int = 120
@@ -68,6 +73,7 @@ class SourcePlan:
     seed: int = 2026
     noise_networks: int = 5
     noise_seeds: tuple[int, ...] = (1, 2)
+    heldout_seeds: tuple[int, ...] = (1,)
 
     def channels(self) -> np.ndarray:
         """Channels of every planned network, (n_networks, n_layers) int64."""
@@ -80,12 +86,18 @@ class SourcePlan:
         return np.stack(rows) if rows else np.zeros((0, self.n_layers), np.int64)
 
     def jobs(self) -> list[tuple[int, int]]:
-        """(net_id, seed) in training order: 10 networks, the noise seeds, the rest."""
+        """(net_id, seed) in training order: 10 networks, the noise seeds, then every further
+        network at seed 0 followed, if held out, by its `heldout_seeds`; each job once."""
         head = min(10, self.n_networks)
         noisy = min(self.noise_networks, self.n_networks)
-        return ([(k, 0) for k in range(head)]
-                + [(k, s) for s in self.noise_seeds for k in range(noisy)]
-                + [(k, 0) for k in range(head, self.n_networks)])
+        order = ([(k, 0) for k in range(head)]
+                 + [(k, s) for s in self.noise_seeds for k in range(noisy)]
+                 + [(k, s) for k in range(head) if self.role(k) == "heldout"
+                    for s in self.heldout_seeds])
+        for k in range(head, self.n_networks):
+            extra = self.heldout_seeds if self.role(k) == "heldout" else ()
+            order += [(k, s) for s in (0, *extra)]
+        return list(dict.fromkeys(order))
 
     @staticmethod
     def role(net_id: int) -> str:
@@ -122,10 +134,9 @@ def build_source(
     if not 0 <= shard < n_shards:
         raise ConfigError(f"source.shard={shard} must be in 0..source.n_shards-1 ({n_shards - 1})")
     path = shard_file(folder, shard, n_shards)
-    done: set[tuple[int, int]] = set()
-    if path.is_file():
-        table = load_table(path)
-        done = set(zip(table["net_id"].astype(int), table["seed"].astype(int), strict=True))
+    table = read_source([folder])
+    done = (set(zip(table["net_id"].astype(int), table["seed"].astype(int), strict=True))
+            if len(table) else set())
     channels = plan.channels()
     todo = [job for i, job in enumerate(plan.jobs()) if i % n_shards == shard and job not in done]
     log.info("source %s, shard %d of %d: %d networks to train, %d done", folder.name, shard,
@@ -161,9 +172,11 @@ def plan_from_config(node: Mapping[str, Any], options: Sequence[int], n_layers: 
     """`SourcePlan` from the `source:` config node (raises `ConfigError` naming a bad key)."""
     values = dict(plain_config(node) or {})
     values = {k: v for k, v in values.items() if k not in ("dir", "shard", "n_shards")}
-    check_keys(values, ("n_networks", "seed", "noise_networks", "noise_seeds"), "source")
-    if "noise_seeds" in values:
-        values["noise_seeds"] = tuple(int(s) for s in values["noise_seeds"])
+    check_keys(values, ("n_networks", "seed", "noise_networks", "noise_seeds", "heldout_seeds"),
+               "source")
+    for key in ("noise_seeds", "heldout_seeds"):
+        if key in values:
+            values[key] = tuple(int(s) for s in values[key])
     return SourcePlan(options=tuple(int(c) for c in options), n_layers=n_layers, **values)
 
 
