@@ -9,19 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy.stats import kendalltau
+from sources import OPTIONS, synthetic_accuracy, write_source
 
-from xpert_evo.accuracy.predictor import (
-    CleanAccuracyPredictor,
-    capacity_features,
-    source_accuracy,
-)
+from xpert_evo.accuracy.predictor import CleanAccuracyPredictor, source_accuracy
 from xpert_evo.config import ConfigError
 from xpert_evo.predict import main as predict_main
-from xpert_evo.search.setup import RefineBudget
 from xpert_evo.space.backbone import VGG16_CHANNELS, Backbone
-from xpert_evo.space.genome import Genomes
 from xpert_evo.training.data import DataSpec
-from xpert_evo.training.groundtruth import append_rows, fidelity_columns, genome_columns
 from xpert_evo.training.source import (
     SourcePlan,
     build_source,
@@ -30,29 +24,6 @@ from xpert_evo.training.source import (
     source_dir,
 )
 from xpert_evo.training.train import TrainSpec
-
-OPTIONS = np.array([64, 128, 256, 512])
-
-
-def synthetic_accuracy(channels: np.ndarray) -> np.ndarray:
-    """A known capacity -> accuracy law (wider middle stages help most), in %."""
-    x = capacity_features(channels, Backbone())
-    return 40.0 + 2.0 * x[:, 2] + 1.5 * x[:, 3] + 0.5 * x[:, 0]
-
-
-def write_source(root: Path, channels: np.ndarray, fidelity: str = "e5-pc500-w0.25-b64",
-                 dataset: str = "cifar10") -> Path:
-    """A source folder with one row per network, accuracies from `synthetic_accuracy`."""
-    folder = root / f"{dataset}-{fidelity}"
-    acc = synthetic_accuracy(channels)
-    spec = TrainSpec(epochs=5, train_per_class=500, width_mult=0.25, batch_size=64)
-    rows = [{**genome_columns(Genomes.uniform(c.tolist(), 8, "flash", 6, 8)),
-             **fidelity_columns(spec), "dataset": dataset, "kind": "train", "seed": 0,
-             "accuracy_pct": a + 0.3, "val_accuracy_pct": a, "net_id": i,
-             "role": SourcePlan.role(i)}
-            for i, (c, a) in enumerate(zip(channels, acc, strict=True))]
-    append_rows(rows, folder / "shard-0-of-1.csv")
-    return folder
 
 
 def test_plan_is_deterministic_spans_widths_and_shards_partition_it() -> None:
@@ -173,8 +144,3 @@ def test_predict_command_adds_predictions_and_refuses_bad_rows(tmp_path: Path, c
         assert predict_main([str(bad), "--out", str(out), "--source-dir",
                              str(tmp_path / "src")]) == 2
         assert message in capsys.readouterr().err
-
-
-def test_refinement_of_the_measured_objective_points_to_the_source() -> None:
-    with pytest.raises(ConfigError, match="accuracy.refine=true refines a proxy objective"):
-        RefineBudget.from_config({"proxy": "measured", "refine": True}, None)

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from hydra import compose, initialize_config_dir
 from scipy.stats import kendalltau
+from sources import OPTIONS, write_source
 from standin import CapacityStandIn
 
 from xpert_evo.accuracy.measured import MeasuredAccuracy
@@ -22,6 +23,7 @@ from xpert_evo.search.rounds import REFINE_FILE
 from xpert_evo.space.backbone import Backbone
 from xpert_evo.space.genome import Genomes
 from xpert_evo.training.groundtruth import load_table
+from xpert_evo.training.source import read_source
 
 TINY = [
     "accuracy=naswot",  # the proxy + surrogate machinery (a stand-in replaces the proxy)
@@ -53,8 +55,10 @@ class FakeMeasure:
     def __call__(self, genomes: Genomes) -> pd.DataFrame:
         self.calls.append(genomes)
         clean = truth_pct(genomes.channels)
-        return pd.DataFrame({"accuracy_pct": clean, "nonideal_accuracy_pct": clean - 1.5,
-                             "fidelity": "fake", "device": "none", "wall_s": 0.0})
+        return pd.DataFrame({"channels": ["-".join(map(str, c)) for c in genomes.channels],
+                             "val_accuracy_pct": clean, "accuracy_pct": clean + 0.5,
+                             "nonideal_accuracy_pct": clean - 1.5, "fidelity": "fake",
+                             "device": "none", "wall_s": 0.0})
 
 
 def config(*overrides: str):
@@ -130,14 +134,16 @@ def test_refinement_trains_the_budget_and_steers_the_accuracy_objective(tmp_path
     predicted = log["predicted_pct"]
     assert predicted.iloc[:4].isna().all() and predicted.iloc[4:].notna().all()
     assert (log["design"].iloc[:4] == -1).all() and (log["design"].iloc[4:] >= 0).all()
-    np.testing.assert_allclose(log["accuracy_pct"], truth_pct(res.oracle.trained_channels))
+    np.testing.assert_allclose(log["val_accuracy_pct"], truth_pct(res.oracle.trained_channels))
+    np.testing.assert_allclose(log["accuracy_pct"], log["val_accuracy_pct"] + 0.5)  # reported
     tables = build_tables(res)
     assert tables.meta["accuracy_is_percent"] and "accuracy_pct" in tables.pareto
     assert set(tables.archive["accuracy_from"]) == {"trained", "proxy", "surrogate"}
     facts = tables.meta["refinement"]
     assert facts["n_trained"] == 8 and facts["designs"] == log["design"].iloc[4:].tolist()
     assert facts["n_predicted"] == 4 and facts["prediction_mae_pp"] > 0
-    assert facts["penalty_mae_pp"] == pytest.approx(1.5)  # no penalty: predicts no loss
+    # no penalty predicts no loss: test clean (val + 0.5) against the crossbar's (val - 1.5)
+    assert facts["penalty_mae_pp"] == pytest.approx(2.0)
     # VGG16's channels were not trained (the 4 anchors were): its % is a prediction, and the
     # report says so instead of calling it a proxy measurement
     base = tables.meta["baseline"]
@@ -166,6 +172,52 @@ def test_refinement_with_the_penalty_subtracts_the_predicted_loss(tmp_path: Path
     np.testing.assert_allclose(res.archive.accuracy[trained], (measured - loss)[trained])
     log = pd.read_csv(tmp_path / "run" / REFINE_FILE)
     assert (log["penalty_predicted_nonideal_pct"] <= log["accuracy_pct"]).all()
+
+
+MEASURED = ["accuracy=measured", "penalty=none", "constraints.precision_loss_pp=null",
+            "algorithm.pop_size=16", "algorithm.n_gen=6", "accuracy.refine=true",
+            "accuracy.refine_budget.per_round=2", "accuracy.refine_budget.rounds=2"]
+
+
+def test_refinement_of_the_measured_objective_refits_and_extends_its_source(
+        tmp_path: Path) -> None:
+    folder = write_source(tmp_path / "sources", OPTIONS[
+        np.random.default_rng(5).integers(0, 4, size=(12, 13))])
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose(config_name="config", overrides=[
+            *MEASURED, f"accuracy.source_dir={tmp_path / 'sources'}"])
+    fake = FakeMeasure()
+    setup = build_search(cfg, measure=fake)
+    assert setup.refine.rounds == 2 and setup.refine.initial == 0
+    assert setup.refine_source == folder / "refine.csv"
+    res = SearchRun(setup, tmp_path / "run").start().run()
+    # 2 rounds x 2 designs, chosen from the search's front; nothing before the search
+    assert [c.n for c in fake.calls] == [2, 2] and res.oracle.n_trained == 4
+    # the predictor is refitted on the source plus the trained networks, and the trained designs
+    # carry their measured validation accuracy
+    assert res.setup.estimator.predictor.report["n_fit"] == 12 + 4
+    channels = res.setup.space.decode(res.archive.x).channels
+    trained, _ = res.oracle.trained(channels)
+    assert trained.sum() >= 2
+    np.testing.assert_allclose(res.archive.accuracy[trained], truth_pct(channels[trained]))
+    # predictions before training come from the source's predictor, for every trained design
+    log = pd.read_csv(tmp_path / "run" / REFINE_FILE)
+    assert log["predicted_pct"].notna().all() and (log["round"] >= 1).all()
+    # the trainings are appended to the user's source, marked as refinement rows
+    added = read_source([folder])
+    added = added[added["role"] == "refine"]
+    assert len(added) == 4 and (added["net_id"] == -1).all()
+    np.testing.assert_allclose(sorted(added["val_accuracy_pct"]), sorted(log["val_accuracy_pct"]))
+
+
+def test_measured_refinement_refuses_another_training_budget(tmp_path: Path) -> None:
+    write_source(tmp_path / "sources", OPTIONS[np.random.default_rng(6).integers(0, 4, (8, 13))])
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose(config_name="config", overrides=[
+            *MEASURED, f"accuracy.source_dir={tmp_path / 'sources'}", "train.epochs=3"])
+    with pytest.raises(ConfigError, match="trains at the train: budget e3-pc500-w0.25-b64, but "
+                                          "the accuracy source is at e5-pc500-w0.25-b64"):
+        build_search(cfg, measure=FakeMeasure())
 
 
 def test_refined_run_resumes_like_an_uninterrupted_one(tmp_path: Path) -> None:

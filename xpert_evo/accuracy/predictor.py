@@ -154,7 +154,8 @@ class SourceAccuracy:
 
     Attributes:
         predictor: the fitted predictor.
-        channels: (M, L) channel configurations it was fitted on; accuracy_pct: (M,) their %.
+        channels: (M, L) channel configurations of the source; accuracy_pct: (M,) their %
+            (a refit adds trained networks to these, `fit`).
         dataset, fidelity: what the % stands for (data set, training budget label).
         n_networks: distinct networks behind the fit.
     """
@@ -194,10 +195,12 @@ class SourceAccuracy:
         return self.predictor.predict(channels)[0]
 
     def fit(self, channels: np.ndarray, scores: np.ndarray) -> dict[str, Any]:
-        """Refit on the source plus measured (channels, accuracy %); returns the fit report."""
-        self.channels = np.concatenate([self.channels, np.asarray(channels, np.int64)])
-        self.accuracy_pct = np.concatenate([self.accuracy_pct, np.asarray(scores, float)])
-        return self.predictor.fit(self.channels, self.accuracy_pct).report
+        """Refit on the source plus these measured (channels, accuracy %), which replace those of
+        an earlier `fit` (online refinement passes every network it trained so far); returns the
+        fit report."""
+        channels = np.concatenate([self.channels, np.asarray(channels, np.int64)])
+        accuracy = np.concatenate([self.accuracy_pct, np.asarray(scores, float)])
+        return self.predictor.fit(channels, accuracy).report
 
     def predict(self, channels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Predicted clean accuracy (mean %, std pp), each (N,)."""

@@ -117,7 +117,8 @@ class SearchRun:
             use_surrogate=setup.budget is not None,
             measured_model=(
                 MeasuredAccuracy(setup.backbone, setup.measured_description)
-                if setup.refine is not None else None
+                if setup.refine is not None and setup.estimator.score_kind != "predicted"
+                else None
             ),
         )
         self.problem = CoDesignProblem(

@@ -6,10 +6,11 @@ score it ever asked for, never asks twice for the same channels, and answers a b
 score where one is known and the surrogate prediction elsewhere. Accuracy depends on the channel
 genes only.
 
-With a `MeasuredAccuracy` model (``accuracy.refine=true``) the oracle also keeps the clean
-accuracy of trained networks and answers in %: the measured value where the channels were
-trained, the model's prediction from the proxy score (true or surrogate) and the network size
-elsewhere.
+With online refinement (``accuracy.refine=true``) the oracle also keeps the clean accuracy of
+trained networks and answers in %: the measured value where the channels were trained, and
+elsewhere the prediction of a `MeasuredAccuracy` model (from the proxy score, true or surrogate,
+and the network size), or, when the estimator predicts % itself (``accuracy=measured``), the
+estimator's prediction after refitting it on its source plus the trained networks.
 """
 
 from __future__ import annotations
@@ -129,10 +130,17 @@ class AccuracyOracle:
 
     def refit_measured(self) -> dict[str, Any]:
         """Fit the measured-accuracy model on every trained network (their true proxy scores
-        are measured first); returns its fit statistics.
+        are measured first), or, without one, refit the estimator on its own data plus the
+        trained networks and forget the answers it gave before; returns the fit statistics.
         """
         if self.measured_model is None:
-            raise RuntimeError("refit_measured needs a measured_model")
+            if self.estimator.score_kind != "predicted":
+                raise RuntimeError("refit_measured needs a measured_model or a predictor")
+            report = self.estimator.fit(self.trained_channels, self.trained_pct)
+            self.channels, self.scores = np.zeros((0, 0), dtype=np.int64), np.zeros(0)
+            self._keys = _keys_of(self.channels)
+            cv = report["candidates"][report["model"]]
+            return {"n": report["n_fit"], "model": report["model"], **cv}
         scores = self.measure(self.trained_channels)
         return self.measured_model.fit(scores, self.trained_channels, self.trained_pct)
 
@@ -180,10 +188,12 @@ class AccuracyOracle:
             std = np.where(known, 0.0, std)
         if self.uses_measured:
             acc, acc_std = self.measured_model.predict(score, channels, std)
+        else:
+            acc = self._to_acc(score)
+            acc_std = np.abs(self._to_acc(score + std) - acc)
+        if self.uses_measured or (self.n_trained and self.estimator.score_kind == "predicted"):
             trained, measured_pct = self.trained(channels)
-            return np.where(trained, measured_pct, acc), np.where(trained, 0.0, acc_std), known
-        acc = self._to_acc(score)
-        acc_std = np.abs(self._to_acc(score + std) - acc)
+            acc, acc_std = np.where(trained, measured_pct, acc), np.where(trained, 0.0, acc_std)
         return acc, acc_std, known
 
     def _to_acc(self, scores: np.ndarray) -> np.ndarray:
@@ -211,8 +221,10 @@ class AccuracyOracle:
         self._trained_keys = _keys_of(self.trained_channels)
         if self.use_surrogate and self.n_measured:
             self.estimator.fit(self.channels, self.scores)
-        if self.measured_model is not None and self.n_trained:
+        if self.n_trained and (self.measured_model is not None
+                               or self.estimator.score_kind == "predicted"):
             self.refit_measured()
+        if self.measured_model is not None:
             self.measured_model.fits = list(state["measured_fits"])
 
 

@@ -10,9 +10,13 @@ surrogate is refitted; the last round runs when the search ends.
 With online refinement (``accuracy.refine=true``) networks are trained too: ``refine.initial``
 channel configurations before the search (the uniform-width anchors, then the baseline's
 channels), then in every round the ``refine.per_round`` most promising untrained designs, chosen
-the same way. The measured-accuracy model is refitted on them and the accuracy objective is in %
-from then on. Each trained design is logged to ``refine.csv`` with the accuracy the search
-predicted for it before training, so the prediction error can be read off.
+the same way. Models learn the validation accuracy of the trained networks (the test accuracy is
+only logged). With a proxy objective the measured-accuracy model is refitted on them and the
+accuracy objective is in % from then on; with ``accuracy=measured`` (no proxy, no surrogate:
+``refine.rounds`` rounds of their own) the source's predictor is refitted on its source plus
+these networks, and with a user source the rows are appended to it (`SearchSetup.refine_source`).
+Each trained design is logged to ``refine.csv`` with the accuracy the search predicted for it
+before training, so the prediction error can be read off.
 """
 
 from __future__ import annotations
@@ -35,8 +39,9 @@ log = logging.getLogger(__name__)
 
 REFINE_FILE = "refine.csv"
 REFINE_COLUMNS = [
-    "round", "design", "channels", "input_bits", "adc_bits", "predicted_pct", "accuracy_pct",
-    "nonideal_accuracy_pct", "penalty_predicted_nonideal_pct", "fidelity", "device", "wall_s",
+    "round", "design", "channels", "input_bits", "adc_bits", "predicted_pct", "val_accuracy_pct",
+    "accuracy_pct", "nonideal_accuracy_pct", "penalty_predicted_nonideal_pct", "fidelity",
+    "device", "wall_s",
 ]
 _EDAP = HW_METRICS.index("edap")
 
@@ -113,7 +118,7 @@ class Rounds:
         if self.setup.budget is not None:
             stats = self.oracle.refit()
             log.info("surrogate fitted on %d: %s", self.oracle.n_measured, fmt_stats(stats))
-        if self.setup.refine is not None:
+        if self.setup.refine is not None and self.setup.refine.initial:
             first = self._initial_training(sample)
             self.train(first, np.full(first.n, -1), 0)
 
@@ -129,32 +134,31 @@ class Rounds:
 
         ``repredict`` re-evaluates the archive and the population under the refitted models.
         """
-        budget = self.setup.budget
+        budget, refine = self.setup.budget, self.setup.refine
+        total = budget.rounds if budget is not None else refine.rounds if refine else 0
         fits: list[dict[str, Any]] = []
-        if budget is None:
-            return fits
-        while self.done < budget.rounds and (
-            final or progress >= (self.done + 1) / budget.rounds - 1e-9
-        ):
+        while self.done < total and (final or progress >= (self.done + 1) / total - 1e-9):
             fits.append(self._round(archive, repredict))
             self.done += 1
         return fits
 
     def _round(self, archive: Archive, repredict: Callable[[], None]) -> dict[str, Any]:
-        k = self.setup.budget.per_round
-        if self.max_true_calls is not None:
-            k = min(k, max(self.max_true_calls - self.oracle.n_measured, 0))
-        chosen = candidates(archive, self.setup, k)
-        if len(chosen):
-            self.oracle.measure(self.setup.space.decode(archive.x[chosen]).channels)
-        stats = self.oracle.refit()
-        log.info(
-            "refit round %d: %d new true scores (%d total); surrogate %s",
-            self.done + 1,
-            len(chosen),
-            self.oracle.n_measured,
-            fmt_stats(stats),
-        )
+        stats: dict[str, Any] = {}
+        if self.setup.budget is not None:
+            k = self.setup.budget.per_round
+            if self.max_true_calls is not None:
+                k = min(k, max(self.max_true_calls - self.oracle.n_measured, 0))
+            chosen = candidates(archive, self.setup, k)
+            if len(chosen):
+                self.oracle.measure(self.setup.space.decode(archive.x[chosen]).channels)
+            stats = self.oracle.refit()
+            log.info(
+                "refit round %d: %d new true scores (%d total); surrogate %s",
+                self.done + 1,
+                len(chosen),
+                self.oracle.n_measured,
+                fmt_stats(stats),
+            )
         if self.setup.refine is not None:
             repredict()
             channels = self.setup.space.decode(archive.x).channels
@@ -188,13 +192,21 @@ class Rounds:
         """
         channels = genomes.channels
         predicted = (
-            self.oracle.accuracy(channels)[0] if self.oracle.uses_measured
+            self.oracle.accuracy(channels)[0] if self.oracle.is_percent
             else np.full(genomes.n, np.nan)
         )
         log.info("refine round %d: training %d designs (%s)", round_, genomes.n,
                  self.setup.measured_description)
         rows = self.setup.measure(genomes)
+        if self.setup.refine_source is not None:
+            from xpert_evo.training.groundtruth import append_rows  # torch: only when training
+
+            append_rows(rows.assign(net_id=-1, role="refine", note="online refinement"),
+                        self.setup.refine_source)
         clean = rows["accuracy_pct"].to_numpy(dtype=float)
+        val = rows.get("val_accuracy_pct", pd.Series(np.nan, index=rows.index))
+        val = val.to_numpy(dtype=float)
+        learned = np.where(np.isfinite(val), val, clean)  # the test % only without a val split
         nonideal = rows["nonideal_accuracy_pct"].to_numpy(dtype=float)
         penalty = self.setup.penalty
         loss = penalty.predict(genomes, clean) if penalty is not None else np.zeros(genomes.n)
@@ -205,6 +217,7 @@ class Rounds:
             "input_bits": ["-".join(map(str, c)) for c in genomes.input_bits.tolist()],
             "adc_bits": ["-".join(map(str, c)) for c in genomes.adc_bits.tolist()],
             "predicted_pct": predicted,
+            "val_accuracy_pct": val,
             "accuracy_pct": clean,
             "nonideal_accuracy_pct": nonideal,
             "penalty_predicted_nonideal_pct": clean - loss,
@@ -213,14 +226,14 @@ class Rounds:
             "wall_s": rows.get("wall_s", np.nan),
         })
         self.refined.extend(new.to_dict("records"))
-        self.oracle.add_trained(channels, clean)
+        self.oracle.add_trained(channels, learned)
         stats = self.oracle.refit_measured()
-        error = np.abs(predicted - clean)
+        error = np.abs(predicted - learned)
         log.info(
             "refine round %d: clean accuracy %s %%; predicted before training: %s; "
-            "measured-accuracy model on %d networks: %s",
+            "accuracy model refitted with %d trained networks: %s",
             round_,
-            ", ".join(f"{v:.1f}" for v in clean),
+            ", ".join(f"{v:.1f}" for v in learned),
             f"mean abs error {np.mean(error):.2f} pp" if np.isfinite(error).all() else "-",
             self.oracle.n_trained,
             fmt_stats(stats),
@@ -232,9 +245,10 @@ class Rounds:
         """One row per network trained by online refinement: round (0 = before the search),
         design (archive index, -1 if not archived), channels / input_bits / adc_bits,
         predicted_pct (the search's clean-accuracy prediction before training; empty before the
-        first fit), accuracy_pct (measured clean), nonideal_accuracy_pct (measured on the
-        crossbar at the design's precisions), penalty_predicted_nonideal_pct (measured clean minus
-        the precision penalty model's loss), fidelity, device, wall_s.
+        first fit), val_accuracy_pct (measured clean, validation split: what models learn; empty
+        without one), accuracy_pct (measured clean, test split), nonideal_accuracy_pct (measured
+        on the crossbar at the design's precisions), penalty_predicted_nonideal_pct (measured
+        clean minus the precision penalty model's loss), fidelity, device, wall_s.
         """
         return pd.DataFrame(self.refined, columns=REFINE_COLUMNS)
 

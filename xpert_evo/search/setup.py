@@ -66,11 +66,15 @@ class RefineBudget:
     Attributes:
         initial: networks trained before the search starts (uniform-width anchors first, then
             the baseline's channels, then the initial proxy sample).
-        per_round: top new designs trained in each refit round (``accuracy.budget.rounds``).
+        per_round: top new designs trained in each refit round.
+        rounds: refit rounds, spread evenly over the search: the surrogate's
+            (``accuracy.budget.rounds``) for a proxy objective, ``accuracy.refine_budget.rounds``
+            for ``accuracy=measured``, which has no surrogate.
     """
 
     initial: int
     per_round: int
+    rounds: int
 
     @classmethod
     def from_config(
@@ -80,7 +84,7 @@ class RefineBudget:
 
         Raises:
             ConfigError: refine is not a boolean, a budget value is out of range, or there is no
-                surrogate round to refine in.
+                round to refine in.
         """
         node = plain_config(accuracy_cfg) or {}
         refine = node.get("refine", False)
@@ -88,16 +92,18 @@ class RefineBudget:
             raise ConfigError(f"accuracy.refine={refine!r} must be true or false")
         if not refine:
             return None
+        given = node.get("refine_budget")
         if node.get("proxy") == "measured":
-            raise ConfigError(
-                "accuracy.refine=true refines a proxy objective (accuracy=naswot, synflow or "
-                "params); accuracy=measured already answers in % from stand-alone trainings. To "
-                "measure more networks, extend its source: python -m xpert_evo.source "
-                "source.n_networks=<more> source.dir=<DIR>, then accuracy.source_dir=<DIR>"
-            )
-        values = check_counts(
-            {"initial": 5, "per_round": 2}, node.get("refine_budget"), "accuracy.refine_budget"
-        )
+            values = check_counts({"initial": 0, "per_round": 2, "rounds": 4}, given,
+                                  "accuracy.refine_budget")
+            if values["rounds"] < 1 and values["initial"] < 1:
+                raise ConfigError(
+                    "accuracy.refine=true with accuracy.refine_budget.initial=0 and rounds=0 "
+                    "trains nothing; set accuracy.refine_budget.rounds >= 1, or "
+                    "accuracy.refine=false"
+                )
+            return cls(**values)
+        values = check_counts({"initial": 5, "per_round": 2}, given, "accuracy.refine_budget")
         if values["initial"] < MIN_FIT:
             raise ConfigError(
                 f"accuracy.refine_budget.initial={values['initial']} is too small to fit the "
@@ -109,7 +115,7 @@ class RefineBudget:
                 "are none; fix: keep accuracy.surrogate on and set accuracy.budget.rounds >= 1, "
                 "or set accuracy.refine=false"
             )
-        return cls(**values)
+        return cls(**values, rounds=budget.rounds)
 
 
 @dataclass
@@ -130,9 +136,13 @@ class SearchSetup:
         top_k: designs listed in the summary table.
         penalty: the crossbar precision penalty model, or None (accuracy ignores precisions).
         refine: online-refinement budget, or None (no training during the search); at most
-            ``refine.initial + budget.rounds * refine.per_round`` networks are trained.
+            ``refine.initial + refine.rounds * refine.per_round`` networks are trained.
         measure: trains and evaluates genomes for online refinement (None without refine).
         measured_description: what the trained accuracies are ("cifar10, e5-pc500-w0.25-b64").
+        refine_source: with ``accuracy=measured`` and a user source (``accuracy.source_dir``),
+            the file of that source online refinement appends its trainings to
+            (``<source_dir>/<dataset>-<fidelity>/refine.csv``); None otherwise (the packaged
+            source is never written to).
     """
 
     config: dict[str, Any]
@@ -150,6 +160,7 @@ class SearchSetup:
     refine: RefineBudget | None = None
     measure: MeasureFn | None = None
     measured_description: str = ""
+    refine_source: Path | None = None
 
 
 def build_penalty(node: Mapping[str, Any] | None) -> PrecisionPenalty | None:
@@ -305,6 +316,9 @@ def build_search(
             )
         except (ValueError, TypeError) as err:
             raise ConfigError(f"accuracy / data config: {err}") from err
+    refine_source = None
+    if refine is not None and getattr(estimator, "score_kind", "") == "predicted":
+        refine_source = _refine_source(config, estimator)
     return SearchSetup(
         config=config,
         seed=seed,
@@ -321,4 +335,29 @@ def build_search(
         refine=refine,
         measure=measure if refine is not None else None,
         measured_description=description,
+        refine_source=refine_source,
     )
+
+
+def _refine_source(config: Mapping[str, Any], estimator: AccuracyModel) -> Path | None:
+    """Where online refinement adds its trainings to a measured source (None: the packaged
+    source, which is not written to); refuses training at another budget than the source's.
+    """
+    from xpert_evo.training.data import DataSpec
+    from xpert_evo.training.source import source_dir
+    from xpert_evo.training.train import TrainSpec
+
+    spec = TrainSpec.from_config(config.get("train"))
+    fidelity = getattr(estimator, "fidelity", spec.fidelity())
+    if fidelity != spec.fidelity():
+        raise ConfigError(
+            f"accuracy.refine=true trains at the train: budget {spec.fidelity()}, but the "
+            f"accuracy source is at {fidelity}; its predictor cannot mix the two. Fix: set the "
+            f"train.* keys to that budget, or choose a source at {spec.fidelity()} "
+            "(accuracy.fidelity=...)"
+        )
+    root = (config.get("accuracy") or {}).get("source_dir")
+    if not root:
+        return None
+    data = DataSpec.from_config(config.get("data"))
+    return source_dir(root, data, spec) / "refine.csv"
