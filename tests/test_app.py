@@ -89,7 +89,9 @@ def test_short_run_writes_a_front_and_designs(tmp_path: Path, overrides: list[st
                  "algorithm.n_gen=3", "algorithm.pop_size=16"]
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         cfg = compose(config_name="config", overrides=overrides)
-    assert cfg.constraints.precision_loss_pp == 1.0  # the default precision bound is on
+    # the default precision bound is on: the penalty's, above its held-out error
+    assert cfg.constraints.precision_loss_pp == cfg.penalty.bound_pp
+    assert cfg.penalty.bound_pp > float(cfg.penalty.heldout_rmse_pp)
     out = run_app(cfg, tmp_path / "short", overrides)
     pareto = pd.read_csv(out / "pareto.csv")
     assert len(pareto) > 0 and pareto["feasible"].all()

@@ -52,6 +52,9 @@ class PrecisionPenalty:
         max_loss_pp: mean (clean - chance) of the fitted networks, pp; the saturation used when
             `predict` is given no clean accuracy.
         n_fit: evaluations fitted; rmse_pp: fit error in accuracy points.
+        heldout_rmse_pp, heldout_rows: error (pp) of the predicted loss on crossbar evaluations
+            of networks the fit did not see, and their number (`bench/precision_loss.py`); nan
+            and 0 when not measured.
     """
 
     a_in: float
@@ -62,6 +65,8 @@ class PrecisionPenalty:
     max_loss_pp: float
     n_fit: int = 0
     rmse_pp: float = math.nan
+    heldout_rmse_pp: float = math.nan
+    heldout_rows: int = 0
 
     def loss_fraction(self, input_bits: np.ndarray, adc_bits: np.ndarray) -> np.ndarray:
         """Fraction (N,) of the distance to chance lost, for (N, L) per-layer bits."""

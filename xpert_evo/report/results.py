@@ -269,6 +269,13 @@ def build_tables(
         "seed": setup.seed,
         "algorithm": dict(setup.config.get("algorithm", {})),
         "constraints": dict(setup.config.get("constraints", {})),
+        "precision_bound": (
+            {"bound_pp": setup.constraints.precision_loss_pp,
+             "heldout_rmse_pp": setup.penalty.heldout_rmse_pp,
+             "heldout_rows": setup.penalty.heldout_rows}
+            if setup.penalty is not None and setup.constraints.precision_loss_pp is not None
+            else None
+        ),
         "n_evals": result.n_evals,
         "n_true_evals": result.oracle.n_measured,
         "search_s": result.search_s,

@@ -117,11 +117,25 @@ def summary_markdown(tables: RunTables, top_k: int = 10) -> str:
         lines.append(
             f"- Online refinement: {refine['n_trained']} networks trained and measured on the "
             f"crossbar ({refine.get('description', '')}, rows in `refine.csv`); "
-            f"measured-accuracy model leave-one-out Kendall tau {fit.get('kendall_tau', nan):.3f}, "
-            f"RMSE {fit.get('rmse_pp', nan):.2f} pp; the search's prediction before training was "
+            f"accuracy model cross-validated Kendall tau {fit.get('kendall_tau', nan):.3f}, "
+            + (f"RMSE {fit['rmse_pp']:.2f} pp" if "rmse_pp" in fit
+               else f"mean error {fit.get('mae_pp', nan):.2f} pp")
+            + "; the search's prediction before training was "
             f"off by {refine['prediction_mae_pp']:.2f} pp on average ({refine['n_predicted']} "
             f"designs); precision penalty vs measured crossbar accuracy: mean error "
             f"{refine['penalty_mae_pp']:.2f} pp"
+        )
+    bound = meta.get("precision_bound")
+    if bound:
+        error = (
+            f"RMSE {bound['heldout_rmse_pp']:.2f} pp ({bound['heldout_rows']} crossbar "
+            "evaluations)" if bound["heldout_rows"] else "not measured"
+        )
+        lines.append(
+            f"- Precision-loss bound {bound['bound_pp']:g} pp (`constraints.precision_loss_pp`); "
+            f"the penalty's error on networks it was not fitted to: {error}"
+            + (" — the bound is within that error" if bound["bound_pp"] <= bound["heldout_rmse_pp"]
+               else "")
         )
     lines += [f"- {line}" for line in headline_lines(meta, markdown=True)]
     versions = meta.get("versions", {})

@@ -140,7 +140,8 @@ class AccuracyOracle:
             self.channels, self.scores = np.zeros((0, 0), dtype=np.int64), np.zeros(0)
             self._keys = _keys_of(self.channels)
             cv = report["candidates"][report["model"]]
-            return {"n": report["n_fit"], "model": report["model"], **cv}
+            return {"n": report["n_fit"], "model": report["model"],
+                    "kendall_tau": cv["cv_kendall_tau"], "mae_pp": cv["cv_mae_pp"]}
         scores = self.measure(self.trained_channels)
         return self.measured_model.fit(scores, self.trained_channels, self.trained_pct)
 

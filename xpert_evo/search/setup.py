@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,9 +38,11 @@ TOP_KEYS: tuple[str, ...] = (
     "crossbar",
     "ground_truth",
 )
+log = logging.getLogger(__name__)
+
 PENALTY_KEYS: tuple[str, ...] = (
     "model", "dataset", "a_in", "k_in", "a_adc", "k_adc", "chance_pct", "max_loss_pp", "n_fit",
-    "rmse_pp", "source",
+    "rmse_pp", "heldout_rmse_pp", "heldout_rows", "bound_pp", "source",
 )
 REPORT_KEYS: tuple[str, ...] = ("top_k",)
 
@@ -172,7 +175,7 @@ def build_penalty(node: Mapping[str, Any] | None) -> PrecisionPenalty | None:
     if node["model"] != "precision_penalty_v1":
         raise ConfigError(f"penalty.model={node['model']!r} is unknown; use precision_penalty_v1")
     values = {k: node[k] for k in PENALTY_KEYS
-              if k not in ("model", "source", "dataset") and k in node}
+              if k not in ("model", "source", "dataset", "bound_pp") and k in node}
     try:
         return PrecisionPenalty(**{k: float(v) for k, v in values.items()})
     except TypeError as err:
@@ -290,6 +293,13 @@ def build_search(
             "constraints.precision_loss_pp needs a precision penalty model; fix: choose "
             "penalty=crossbar_cifar10, or set constraints.precision_loss_pp=null"
         )
+    bound = constraints.precision_loss_pp
+    if penalty is not None and bound is not None and bound <= penalty.heldout_rmse_pp:
+        log.warning(
+            "constraints.precision_loss_pp=%g pp is within the precision penalty's held-out error "
+            "(RMSE %.2f pp on %d crossbar evaluations): the bound cannot tell designs apart "
+            "reliably; the penalty's own bound_pp is %s", bound, penalty.heldout_rmse_pp,
+            penalty.heldout_rows, (config.get("penalty") or {}).get("bound_pp"))
     budget = surrogate_budget(config.get("accuracy") or {})
     refine = RefineBudget.from_config(config.get("accuracy") or {}, budget)
     trains = refine is not None and measure is None
