@@ -95,7 +95,10 @@ def test_short_run_writes_a_front_and_designs(tmp_path: Path, overrides: list[st
     out = run_app(cfg, tmp_path / "short", overrides)
     pareto = pd.read_csv(out / "pareto.csv")
     assert len(pareto) > 0 and pareto["feasible"].all()
-    assert (pareto["precision_loss_pp"] <= 1.0 + 1e-9).all()
+    assert (pareto["precision_loss_pp"] <= cfg.penalty.bound_pp + 1e-9).all()
+    summary = (out / "summary.md").read_text()
+    assert (f"Precision-loss bound {cfg.penalty.bound_pp:g} pp" in summary
+            and f"RMSE {float(cfg.penalty.heldout_rmse_pp):.2f} pp" in summary)
     assert (out / "designs" / "knee_layers.csv").is_file()
     archive = pd.read_csv(out / "archive.csv")
     assert len(archive) == 48 and archive.loc[archive["generation"] == 1, "feasible"].any()
