@@ -15,6 +15,7 @@ from hydra.errors import ConfigCompositionException
 
 from xpert_evo.app import CONF_DIR, resume_config, run_app
 from xpert_evo.config import ConfigError
+from xpert_evo.hardware.cli import main as cost_main
 from xpert_evo.space.genome import GeneError
 from xpert_evo.training.data import DataError
 
@@ -99,7 +100,13 @@ def test_short_run_writes_a_front_and_designs(tmp_path: Path, overrides: list[st
     summary = (out / "summary.md").read_text()
     assert (f"Precision-loss bound {cfg.penalty.bound_pp:g} pp" in summary
             and f"RMSE {float(cfg.penalty.heldout_rmse_pp):.2f} pp" in summary)
-    assert (out / "designs" / "knee_layers.csv").is_file()
+    # the knee's per-layer table can be re-costed by the cost command and adds up to its totals
+    assert cost_main([str(out / "designs" / "knee_layers.csv"), "--out",
+                      str(tmp_path / "knee_costed.csv")]) == 0
+    costed = pd.read_csv(tmp_path / "knee_costed.csv")
+    knee = pareto[pareto["role"].str.contains("knee")].iloc[0]
+    for total in ("area_mm2", "energy_pj", "latency_ns"):
+        assert costed[total].sum() == pytest.approx(knee[total], rel=1e-5), total
     archive = pd.read_csv(out / "archive.csv")
     assert len(archive) == 48 and archive.loc[archive["generation"] == 1, "feasible"].any()
 

@@ -324,6 +324,10 @@ def refinement_meta(result: SearchResult) -> dict[str, Any] | None:
 def export_designs(result: SearchResult, tables: RunTables, out_dir: str | Path) -> list[Path]:
     """For the knee and best-EDAP designs write ``designs/<role>_layers.csv`` (per-layer cost
     table) and ``designs/<role>_neurosim.csv`` (NeuroSim network CSV); returns the paths.
+
+    The per-layer table holds each layer's genes (the classifier's peripheral genes are the last
+    conv layer's, as the cost model prices it) and geometry (``cin``, ``cout``, ``out_map``,
+    ``k``), so ``python -m xpert_evo.cost designs/knee_layers.csv`` re-costs it layer by layer.
     """
     out = Path(out_dir) / "designs"
     paths: list[Path] = []
@@ -335,12 +339,18 @@ def export_designs(result: SearchResult, tables: RunTables, out_dir: str | Path)
         design = int(rows.iloc[0]["design"])
         genome = result.setup.space.decode(result.archive.x[design])
         out.mkdir(parents=True, exist_ok=True)
-        layers = result.setup.cost_model.evaluate(genome).layer_frame(0)
+        cost = result.setup.cost_model
+        layers = cost.evaluate(genome).layer_frame(0)
         genes = gene_frame(genome)
         per_layer = pd.DataFrame(
-            {col: [genes.at[0, f"{col}_{i + 1}"] for i in range(genome.n_layers)] + [""]
+            {col: [genes.at[0, f"{col}_{i + 1}"] for i in range(genome.n_layers)]
              for col in GENE_COLUMNS.values()}
         )
+        classifier = per_layer.iloc[-1:].assign(channels=result.setup.backbone.num_classes)
+        per_layer = pd.concat([per_layer, classifier], ignore_index=True)
+        cin, cout = cost.layer_channels(genome)
+        per_layer = per_layer.assign(cin=cin[:, 0].astype(int), cout=cout[:, 0].astype(int),
+                                     out_map=cost.out_map.astype(int), k=cost.kernel.astype(int))
         path = out / f"{role}_layers.csv"
         pd.concat([layers.iloc[:, :1], per_layer, layers.iloc[:, 1:]], axis=1).to_csv(
             path, index=False
