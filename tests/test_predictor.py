@@ -79,6 +79,13 @@ def test_predictor_ranks_held_out_networks_and_states_its_error() -> None:
     assert kendalltau(mean, synthetic_accuracy(held))[0] > 0.8
     report = predictor.report
     assert report["n_fit"] == 30 and report["model"] in report["candidates"]
+    # the stated std is the error to expect on unseen networks (one noisy training each):
+    # about 2 in 3 of 500 of them within 1 std
+    many = OPTIONS[rng.integers(0, 4, size=(500, 13))]
+    mean_many, std_many = predictor.predict(many)
+    noisy = synthetic_accuracy(many) + rng.normal(0, 0.2, size=500)
+    assert 0.55 <= np.mean(np.abs(mean_many - noisy) <= std_many) <= 0.85
+    assert report["std_scale"] > 0
     assert report["candidates"][report["model"]]["cv_mae_pp"] < 1.0
     with pytest.raises(ValueError, match="at least 4"):
         CleanAccuracyPredictor(Backbone()).fit(fit[:3], np.ones(3))

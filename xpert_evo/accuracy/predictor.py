@@ -12,9 +12,11 @@ parameters and log10 multiply-accumulates per image. Models (`MODELS`): Bayesian
 features or on the stage widths only, and a Gaussian process (isotropic RBF + linear + white
 noise). With ``model="auto"`` the one with the lowest cross-validated mean absolute error on the
 fitting networks is used (scikit-learn `cross_val_predict`); every candidate's figures are kept in
-`report`. The std is the predictive std, training noise included: the expected error of the
-prediction against one training run. Why not the 16-feature extra-trees surrogate: tens of
-trainings cannot support a tree ensemble.
+`report`. The std is the model's predictive std, training noise included, rescaled so that its
+mean square over the fitting networks equals the cross-validated mean square error
+(``report["std_scale"]``): a model fitted on tens of networks is overconfident in-sample, and the
+stated std should be the error to expect on a network it has not seen. Why not the 16-feature
+extra-trees surrogate: tens of trainings cannot support a tree ensemble.
 
 `SourceAccuracy` puts a fitted predictor behind the search's `AccuracyModel` interface.
 """
@@ -112,6 +114,7 @@ class CleanAccuracyPredictor:
             raise ValueError(f"predictor model={self.model!r} is not one of "
                              f"{['auto', *MODELS]}")
         self._fitted: Pipeline | None = None
+        self._std_scale = 1.0
 
     def features(self, channels: np.ndarray) -> np.ndarray:
         """`capacity_features` of this predictor's backbone."""
@@ -129,13 +132,17 @@ class CleanAccuracyPredictor:
         cv = LeaveOneOut() if len(y) <= LOO_MAX else KFold(10, shuffle=True, random_state=0)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
+            cv_pred = {}
             for name in names:
-                pred = cross_val_predict(MODELS[name](n_stages), x, y, cv=cv)
-                scores[name] = {"cv_mae_pp": float(np.abs(pred - y).mean()),
-                                "cv_kendall_tau": float(kendalltau(pred, y)[0])}
+                cv_pred[name] = cross_val_predict(MODELS[name](n_stages), x, y, cv=cv)
+                scores[name] = {"cv_mae_pp": float(np.abs(cv_pred[name] - y).mean()),
+                                "cv_kendall_tau": float(kendalltau(cv_pred[name], y)[0])}
             chosen = min(names, key=lambda n: scores[n]["cv_mae_pp"])
             self._fitted = MODELS[chosen](n_stages).fit(x, y)
-        self.report = {"model": chosen, "n_fit": len(y), "candidates": scores}
+        std = _predict_std(self._fitted, x)[1]
+        self._std_scale = float(np.sqrt(np.mean((cv_pred[chosen] - y) ** 2) / np.mean(std**2)))
+        self.report = {"model": chosen, "n_fit": len(y), "candidates": scores,
+                       "std_scale": self._std_scale}
         return self
 
     def predict(self, channels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -143,7 +150,7 @@ class CleanAccuracyPredictor:
         if self._fitted is None:
             raise RuntimeError("CleanAccuracyPredictor.predict before fit")
         mean, std = _predict_std(self._fitted, self.features(channels))
-        return np.asarray(mean, dtype=np.float64), np.asarray(std, dtype=np.float64)
+        return np.asarray(mean, dtype=np.float64), self._std_scale * np.asarray(std, np.float64)
 
 
 @dataclass
