@@ -53,7 +53,7 @@ class PrecisionPenalty:
             `predict` is given no clean accuracy.
         n_fit: evaluations fitted; rmse_pp: fit error in accuracy points.
         heldout_rmse_pp, heldout_rows: error (pp) of the predicted loss on crossbar evaluations
-            of networks the fit did not see, and their number (`bench/precision_loss.py`); nan
+            of networks the fit did not see, and their number (`bench/precision_loss.py`); None
             and 0 when not measured.
     """
 
@@ -65,7 +65,7 @@ class PrecisionPenalty:
     max_loss_pp: float
     n_fit: int = 0
     rmse_pp: float = math.nan
-    heldout_rmse_pp: float = math.nan
+    heldout_rmse_pp: float | None = None
     heldout_rows: int = 0
 
     def loss_fraction(self, input_bits: np.ndarray, adc_bits: np.ndarray) -> np.ndarray:

@@ -272,7 +272,7 @@ def build_tables(
         "precision_bound": (
             {"bound_pp": setup.constraints.precision_loss_pp,
              "heldout_rmse_pp": setup.penalty.heldout_rmse_pp,
-             "heldout_rows": setup.penalty.heldout_rows}
+             "heldout_rows": int(setup.penalty.heldout_rows)}
             if setup.penalty is not None and setup.constraints.precision_loss_pp is not None
             else None
         ),

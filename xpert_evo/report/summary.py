@@ -134,8 +134,8 @@ def summary_markdown(tables: RunTables, top_k: int = 10) -> str:
         lines.append(
             f"- Precision-loss bound {bound['bound_pp']:g} pp (`constraints.precision_loss_pp`); "
             f"the penalty's error on networks it was not fitted to: {error}"
-            + (" — the bound is within that error" if bound["bound_pp"] <= bound["heldout_rmse_pp"]
-               else "")
+            + (" — the bound is within that error" if bound["heldout_rows"]
+               and bound["bound_pp"] <= bound["heldout_rmse_pp"] else "")
         )
     lines += [f"- {line}" for line in headline_lines(meta, markdown=True)]
     versions = meta.get("versions", {})

@@ -177,7 +177,7 @@ def build_penalty(node: Mapping[str, Any] | None) -> PrecisionPenalty | None:
     values = {k: node[k] for k in PENALTY_KEYS
               if k not in ("model", "source", "dataset", "bound_pp") and k in node}
     try:
-        return PrecisionPenalty(**{k: float(v) for k, v in values.items()})
+        return PrecisionPenalty(**{k: None if v is None else float(v) for k, v in values.items()})
     except TypeError as err:
         raise ConfigError(f"penalty: {err}; see conf/penalty/*.yaml for the keys") from err
 
@@ -294,11 +294,12 @@ def build_search(
             "penalty=crossbar_cifar10, or set constraints.precision_loss_pp=null"
         )
     bound = constraints.precision_loss_pp
-    if penalty is not None and bound is not None and bound <= penalty.heldout_rmse_pp:
+    error = None if penalty is None else penalty.heldout_rmse_pp
+    if bound is not None and error is not None and bound <= error:
         log.warning(
             "constraints.precision_loss_pp=%g pp is within the precision penalty's held-out error "
             "(RMSE %.2f pp on %d crossbar evaluations): the bound cannot tell designs apart "
-            "reliably; the penalty's own bound_pp is %s", bound, penalty.heldout_rmse_pp,
+            "reliably; the penalty's own bound_pp is %s", bound, error,
             penalty.heldout_rows, (config.get("penalty") or {}).get("bound_pp"))
     budget = surrogate_budget(config.get("accuracy") or {})
     refine = RefineBudget.from_config(config.get("accuracy") or {}, budget)

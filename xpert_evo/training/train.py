@@ -146,6 +146,13 @@ class Split:
         return normalise(pixels.permute(0, 3, 1, 2), self.dataset)
 
 
+MEMORY_FORMAT = torch.channels_last
+"""Layout of activations and conv weights in training and evaluation: NHWC. A training step of a
+width-0.25 network with 512-channel early layers (batch 64, one thread) took 1.50 s instead of
+1.91 s in NCHW on the 2-core dev VM (oneDNN's NHWC convolution kernels); the arithmetic is the
+same, only the rounding order differs."""
+
+
 def pick_device(name: str = "auto") -> torch.device:
     """`cuda` when available and `name` is "auto", else the named device."""
     if name == "auto":
@@ -330,7 +337,7 @@ def accuracy_pct(
     correct = 0
     for start in range(0, len(split), batch_size):
         index = slice(start, start + batch_size)
-        x = split.normalised(index).to(device)
+        x = split.normalised(index).to(device).contiguous(memory_format=MEMORY_FORMAT)
         labels = torch.from_numpy(split.labels[index]).to(device)
         correct += int((model(x).argmax(1) == labels).sum())
     return 100.0 * correct / max(1, len(split))
@@ -375,7 +382,8 @@ def train_network(
         test = test_split or decoded_split(data, "test", spec.test_per_class, cache_dir)
         backbone = Backbone(input_size=data.input_size, num_classes=data.num_classes)
         torch.manual_seed(seed)
-        model = build_network(channels, backbone, spec.width_mult).to(device)
+        model = build_network(channels, backbone, spec.width_mult).to(
+            device, memory_format=MEMORY_FORMAT)
         optimiser = torch.optim.SGD(
             model.parameters(), lr=spec.lr, momentum=spec.momentum, nesterov=True,
             weight_decay=spec.weight_decay,
@@ -395,7 +403,8 @@ def train_network(
             loss_sum, correct, seen = 0.0, 0, 0
             for i in range(steps_per_epoch):
                 idx = order[i * spec.batch_size : (i + 1) * spec.batch_size]
-                x = normalise(augment(pixels[idx], gen), data.dataset)
+                x = normalise(augment(pixels[idx], gen), data.dataset).contiguous(
+                    memory_format=MEMORY_FORMAT)
                 y = labels[idx]
                 lr = scheduler.get_last_lr()[0]
                 logits = model(x)
