@@ -100,6 +100,10 @@ def test_short_run_writes_a_front_and_designs(tmp_path: Path, overrides: list[st
     summary = (out / "summary.md").read_text()
     assert (f"Precision-loss bound {cfg.penalty.bound_pp:g} pp" in summary
             and f"RMSE {float(cfg.penalty.heldout_rmse_pp):.2f} pp" in summary)
+    # the predictor's answers are not called true proxy scores
+    predicted = cfg.accuracy.proxy == "measured"
+    assert ("distinct channel configurations predicted" in summary) == predicted
+    assert ("true proxy scores" in summary) != predicted
     # the knee's per-layer table can be re-costed by the cost command and adds up to its totals
     assert cost_main([str(out / "designs" / "knee_layers.csv"), "--out",
                       str(tmp_path / "knee_costed.csv")]) == 0

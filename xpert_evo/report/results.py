@@ -278,6 +278,7 @@ def build_tables(
         ),
         "n_evals": result.n_evals,
         "n_true_evals": result.oracle.n_measured,
+        "score_kind": result.oracle.estimator.score_kind,
         "search_s": result.search_s,
         "hypervolume": result.bounds.hypervolume(front_f) if len(front_f) else 0.0,
         "hv_bounds": {"ideal": result.bounds.ideal, "nadir": result.bounds.nadir,

@@ -101,8 +101,10 @@ def summary_markdown(tables: RunTables, top_k: int = 10) -> str:
         f"- Accuracy objective: **{meta.get('accuracy_label')}** from {meta.get('accuracy_source')}"
         + ("" if meta.get("accuracy_is_percent") else " — a proxy score, not an accuracy in %"),
         f"- Surrogate: {meta.get('surrogate', 'none')}",
-        f"- Designs evaluated: {meta.get('n_evals')} distinct genomes; true proxy scores: "
-        f"{meta.get('n_true_evals')}; search time {meta.get('search_s', 0.0):.1f} s"
+        f"- Designs evaluated: {meta.get('n_evals')} distinct genomes; "
+        + ("distinct channel configurations predicted: " if meta.get("score_kind") == "predicted"
+           else "true proxy scores: ")
+        + f"{meta.get('n_true_evals')}; search time {meta.get('search_s', 0.0):.1f} s"
         + (f" (resumed from `{meta['resumed_from']}`)" if meta.get("resumed_from") else ""),
         f"- Final hypervolume: {meta.get('hypervolume', float('nan')):.4f} "
         "(normalised objectives, fixed reference point 1.1; bounds from the search space)",
