@@ -56,7 +56,7 @@ def test_hardware_override_changes_the_result(tmp_path: Path) -> None:
     assert d.energy_pj > 1.5 * o.energy_pj and d.latency_ns > o.latency_ns
 
 
-def test_pareto_csv_equals_the_cost_model(tmp_path: Path) -> None:
+def test_pareto_csv_equals_the_cost_model(tmp_path: Path, capsys) -> None:
     genomes = Genomes.concat(
         [
             Genomes.uniform(VGG16_CHANNELS, 8, "flash", 6, 4),
@@ -71,6 +71,11 @@ def test_pareto_csv_equals_the_cost_model(tmp_path: Path) -> None:
     rep = CostModel(load_hardware_config(), Backbone()).evaluate(genomes, breakdown=False)
     np.testing.assert_allclose(costed.edap, rep.edap, rtol=1e-6)
     np.testing.assert_allclose(costed.leakage_pj, rep.leakage_pj, rtol=1e-6)
+    # a column sharing the crossbar cannot build is refused with the row, column and options
+    gene_frame(genomes).assign(design=[0, 1], col_share_3=[8, 3]).to_csv(path, index=False)
+    assert main([str(path), "--out", str(tmp_path / "bad.csv")]) == 2
+    assert ("row 2, column 'col_share_3': 3 does not divide the 64 crossbar columns; allowed: 1, "
+            "2, 4, 8, 16, 32, 64") in capsys.readouterr().err
 
 
 def test_neurosim_network_csv_is_costed_per_layer(tmp_path: Path) -> None:

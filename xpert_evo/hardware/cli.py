@@ -25,7 +25,14 @@ import pandas as pd
 
 from xpert_evo.hardware.config import HardwareConfig, HardwareConfigError, load_hardware_config
 from xpert_evo.hardware.export import NEUROSIM_COLUMNS
-from xpert_evo.hardware.layers import ADC_TYPE_NAMES, LayerTableError, cost_table
+from xpert_evo.hardware.layers import (
+    ADC_TYPE_NAMES,
+    LayerTableError,
+    allowed_text,
+    cost_table,
+    unsupported,
+    why_unsupported,
+)
 from xpert_evo.hardware.model import CostModel
 from xpert_evo.space.backbone import Backbone
 from xpert_evo.space.genome import Genomes
@@ -122,12 +129,13 @@ def _pareto(hw: HardwareConfig, frame: pd.DataFrame, source: str, backbone: Back
         else:
             genes[stem] = values.to_numpy().astype(np.int64)
     share = genes["col_share"]
-    bad = (hw.xbar_cols % share != 0) | (share & (share - 1) != 0)
+    bad = unsupported(hw, "col_share", share)
     if bad.any():
         i, j = (int(x) for x in np.argwhere(bad)[0])
         raise LayerTableError(
-            f"{source}: row {i + 1}, column 'col_share_{j + 1}': {share[i, j]} does not divide "
-            f"the crossbar's {hw.xbar_cols} columns into a power-of-two mux"
+            f"{source}: row {i + 1}, column 'col_share_{j + 1}': "
+            f"{why_unsupported(hw, 'col_share', int(share[i, j]))}; allowed: "
+            f"{allowed_text(hw, 'col_share')}"
         )
     report = CostModel(hw, backbone).evaluate(Genomes(**genes), breakdown=False)
     out = frame.copy()
