@@ -35,13 +35,13 @@ from xpert_evo.hardware.layers import (
 )
 from xpert_evo.hardware.model import CostModel
 from xpert_evo.space.backbone import Backbone
-from xpert_evo.space.genome import Genomes
+from xpert_evo.space.genome import GENE_COLUMNS, Genomes
 
 NEUROSIM_WIDTH = len(NEUROSIM_COLUMNS)
 """Columns of NeuroSim's network CSV (xpert_evo.hardware.export); the output names them."""
 
-PARETO_GENES: tuple[str, ...] = ("channels", "col_share", "adc_type", "adc_bits", "input_bits")
-"""Per-layer gene column stems of pareto.csv (xpert_evo.search.results.gene_frame)."""
+PARETO_GENES: tuple[str, ...] = tuple(GENE_COLUMNS.values())
+"""Per-layer gene column stems of pareto.csv (xpert_evo.report.results.gene_frame)."""
 
 
 def _hardware(args: list[str]) -> HardwareConfig:

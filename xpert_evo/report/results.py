@@ -14,16 +14,7 @@ from xpert_evo.report import RunTables, accuracy_column
 from xpert_evo.search.archive import HW_METRICS, Bounds, nondominated
 from xpert_evo.search.loop import SearchResult
 from xpert_evo.search.oracle import AccuracyOracle
-from xpert_evo.space.genome import ADC_TYPES, GENE_NAMES, Genomes
-
-GENE_COLUMNS: dict[str, str] = {
-    "channels": "channels",
-    "col_share": "col_share",
-    "adc_flash": "adc_type",
-    "adc_bits": "adc_bits",
-    "input_bits": "input_bits",
-}
-"""Genome field -> readable column name."""
+from xpert_evo.space.genome import ADC_TYPES, GENE_COLUMNS, GENE_NAMES, Genomes
 
 
 def versions() -> dict[str, str]:

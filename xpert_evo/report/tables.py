@@ -11,6 +11,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from xpert_evo.space.genome import GENE_COLUMNS
+
 RATIO_COLUMNS: tuple[str, ...] = ("edap_reduction_x", "tops_per_w_x", "tops_per_mm2_x")
 """Ratios against the baseline: baseline EDAP / EDAP, TOPS/W / baseline's, TOPS/mm2 / baseline's."""
 
@@ -90,10 +92,6 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
-GENE_TEXT_COLUMNS: tuple[str, ...] = ("channels", "col_share", "adc_type", "adc_bits", "input_bits")
-"""Dash-joined per-layer gene columns ("64-128-...") of pareto.csv and archive.csv."""
-
-
 def compact_genes(text: object) -> object:
     """A dash-joined per-layer gene string, shortened when every layer has the same value:
     "8-8-...-8" (13 layers) -> "8x13", "flash-...-flash" -> "flash x13"; anything else is
@@ -114,13 +112,13 @@ def summary_table(tables: RunTables, top_k: int = 10) -> pd.DataFrame:
     Columns: design, role, accuracy (the run's accuracy column) and its std, accuracy_from
     (``trained``, ``proxy``: scored by the true proxy, ``surrogate``: predicted),
     precision_loss_pp (when the run has a precision penalty), area_mm2, edap, the
-    `RATIO_COLUMNS`, and the genes of `GENE_TEXT_COLUMNS` (`compact_genes`: "8x13" when every
+    `RATIO_COLUMNS`, and the dash-joined genes (`GENE_COLUMNS`; `compact_genes`: "8x13" when every
     layer has the same value).
     """
     acc, front = tables.acc, tables.pareto
     cols = [
         "design", "role", acc, f"{acc}_std", "accuracy_from", "precision_loss_pp", "area_mm2",
-        "edap", *RATIO_COLUMNS, *GENE_TEXT_COLUMNS,
+        "edap", *RATIO_COLUMNS, *GENE_COLUMNS.values(),
     ]
     if "precision_loss_pp" not in front:
         cols.remove("precision_loss_pp")
@@ -143,7 +141,7 @@ def summary_table(tables: RunTables, top_k: int = 10) -> pd.DataFrame:
         picked = picked.sort_values("edap")
         rows.extend(picked[cols].to_dict("records"))
     table = pd.DataFrame(rows, columns=cols)
-    for column in GENE_TEXT_COLUMNS:
+    for column in GENE_COLUMNS.values():
         table[column] = table[column].map(compact_genes)
     return table
 

@@ -18,6 +18,16 @@ GENE_NAMES: tuple[str, ...] = ("channels", "col_share", "adc_flash", "adc_bits",
 ADC_TYPES: tuple[str, ...] = ("sar", "flash")
 """Readable ADC type names; index 1 (flash) matches the `adc_flash` gene value 1."""
 
+GENE_COLUMNS: dict[str, str] = {
+    "channels": "channels",
+    "col_share": "col_share",
+    "adc_flash": "adc_type",
+    "adc_bits": "adc_bits",
+    "input_bits": "input_bits",
+}
+"""Genome field -> the column that holds it, readable, in the run tables (``pareto.csv``,
+``archive.csv``: dash-joined per layer, and ``<column>_<layer>``) and per-layer files."""
+
 
 class GeneError(ValueError):
     """A gene value or genome shape that the search space or the backbone does not allow."""
