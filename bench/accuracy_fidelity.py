@@ -161,14 +161,14 @@ def main() -> None:
     start = time.perf_counter()
     predictor.predict(probe)
     rate = 100_000 / (time.perf_counter() - start)
-    pd.DataFrame({"channels": held["channels"], "n_seeds": held["n_seeds"],
-                  "test_accuracy_pct": truth, "val_accuracy_pct": held["val_accuracy_pct"],
-                  "predicted_pct": mean, "predicted_std_pp": std}).to_csv(
-        OUT / "accuracy_fidelity_heldout.csv", index=False, float_format="%.3f")
-    heldout_plot(pd.read_csv(OUT / "accuracy_fidelity_heldout.csv"),
-                 ROOT / "docs" / "accuracy_heldout.png")
-    frame = pd.DataFrame(rows)
     OUT.mkdir(parents=True, exist_ok=True)
+    predictions = pd.DataFrame({
+        "channels": held["channels"], "n_seeds": held["n_seeds"], "test_accuracy_pct": truth,
+        "val_accuracy_pct": held["val_accuracy_pct"], "predicted_pct": mean,
+        "predicted_std_pp": std})
+    predictions.to_csv(OUT / "accuracy_fidelity_heldout.csv", index=False, float_format="%.3f")
+    heldout_plot(predictions, ROOT / "docs" / "accuracy_heldout.png")
+    frame = pd.DataFrame(rows)
     frame.to_csv(OUT / "accuracy_fidelity.csv", index=False)
     facts = [
         f"<!-- {stamp()} -->",
