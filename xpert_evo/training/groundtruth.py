@@ -246,6 +246,7 @@ def measure(genomes: Genomes, cfg: Mapping[str, Any]) -> pd.DataFrame:
     node = dict(plain_config(cfg) or {})
     data = DataSpec.from_config(node.get("data"))
     spec = TrainSpec.from_config(node.get("train"))
+    data = spec.trained_data(data)
     xbar = CrossbarSpec.from_config(node.get("crossbar"), node.get("hardware"))
     gt = dict(plain_config(node.get("ground_truth")) or {})
     seed = int(node.get("seed", 0))

@@ -146,6 +146,7 @@ def build_source(
     if not spec.val_per_class:
         raise ConfigError("train.val_per_class=0: the source needs a validation split to select "
                           "on; set train.val_per_class (e.g. 500 for CIFAR-10)")
+    data = spec.trained_data(data)
     backbone = Backbone(input_size=data.input_size, num_classes=data.num_classes)
     splits = budget_splits(data, spec, cache_dir)
     checkpoints = cache_root(cache_dir) / "checkpoints"
