@@ -1,26 +1,32 @@
 """Crossbar precision loss measured on many networks of the measured source, and its held-out error.
 
-For each network of the CIFAR-10 source whose trained weights are in the checkpoint cache (the
-machine that built the source), draw `--settings` per-layer precision settings: an input-bit level
-and an ADC-bit level per setting (uniform over the space's options), each layer one step above or
-below it at random, clipped to the options. Each setting is evaluated on the crossbar
-(`xpert_evo.crossbar.evaluate.evaluate_genome`, hardware and crossbar config as the search's
-defaults) on `--images` test images, and appended as a ground-truth row to
-docs/results/precision_loss.csv as soon as it is measured (a rerun skips what is there).
+For each network of a data set's measured source whose trained weights are in the checkpoint
+cache (the machine that built the source), draw `--settings` per-layer precision settings: an
+input-bit level and an ADC-bit level per setting (uniform over the space's options), each layer
+one step above or below it at random, clipped to the options. Each setting is evaluated on the
+crossbar (`xpert_evo.crossbar.evaluate.evaluate_genome`, hardware and crossbar config as the
+search's defaults, at the resolution the source was trained at) on `--images` test images, and
+appended as a ground-truth row to docs/results/precision_loss[_<dataset>].csv as soon as it is
+measured (a rerun skips what is there).
 
 Then the precision penalty model (`PrecisionPenalty`) is refitted on the rows of the source's
-"fit" networks and scored on the rows of its "heldout" networks, beside the shipped fit
-(conf/penalty/crossbar_cifar10.yaml, fitted on one network): RMSE and mean absolute error of the
-predicted loss in pp, fitted rows and held-out rows apart. Written to
-docs/results/precision_loss.md, stamped.
+"fit" networks and scored on the rows of its "heldout" networks: RMSE and mean absolute error of
+the predicted loss in pp, fitted rows and held-out rows apart. Written to
+docs/results/precision_loss[_<dataset>].md, stamped.
 
-The shipped fit saw none of these networks, so its error on all rows is its held-out error. The
-smallest whole number of pp above that RMSE is the default bound on the predicted loss
-(`constraints.precision_loss_pp` reads the penalty's `bound_pp`): a tighter bound would be within
-the model's error. `--write-config` writes `heldout_rmse_pp`, `heldout_rows` and `bound_pp` into
-conf/penalty/crossbar_cifar10.yaml.
+* CIFAR-10: the shipped fit (conf/penalty/crossbar_cifar10.yaml) was fitted on one separate
+  network (bench/precision_penalty.py) and saw none of these networks, so its error on all rows
+  is its held-out error. `--write-config` writes `heldout_rmse_pp`, `heldout_rows`, `bound_pp`.
+* Tiny ImageNet: the shipped fit is the refit on the fit networks, so its held-out error is the
+  refit's error on the held-out networks. `--write-config` writes the whole fit into
+  conf/penalty/crossbar_tinyimagenet.yaml.
 
-Run: `python bench/precision_loss.py [--networks 12 --settings 2 --images 200] [--write-config]`.
+The smallest whole number of pp above the held-out RMSE is the default bound on the predicted
+loss (`constraints.precision_loss_pp` reads the penalty's `bound_pp`): a tighter bound would be
+within the model's error.
+
+Run: `python bench/precision_loss.py [--dataset cifar10|tinyimagenet] [--networks 12 --settings 2
+--images 200] [--write-config]`.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import argparse
 import logging
 import math
 import re
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -57,9 +64,33 @@ from xpert_evo.training.train import TrainSpec, budget_splits
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "docs" / "results"
-TABLE = OUT / "precision_loss.csv"
 CONF = conf_dir()
-PENALTY_FILE = CONF / "penalty" / "crossbar_cifar10.yaml"
+
+
+@dataclass(frozen=True)
+class Target:
+    """One data set's source, penalty file and results files."""
+
+    dataset: str
+    input_size: int
+    num_classes: int
+    training: str         # conf/training/<name>.yaml: the source's budget
+    independent_fit: bool  # the shipped penalty was fitted on none of the source's networks
+
+    @property
+    def penalty_file(self) -> Path:
+        return CONF / "penalty" / f"crossbar_{self.dataset}.yaml"
+
+    @property
+    def stem(self) -> str:
+        return "precision_loss" + ("" if self.dataset == "cifar10" else f"_{self.dataset}")
+
+
+TARGETS = {
+    "cifar10": Target("cifar10", 32, 10, "low_fidelity", independent_fit=True),
+    "tinyimagenet": Target("tinyimagenet", 64, 200, "low_fidelity_tinyimagenet",
+                           independent_fit=False),
+}
 
 
 def settings(n_layers: int, count: int, inputs: list[int], adcs: list[int],
@@ -89,36 +120,38 @@ def errors(penalty: PrecisionPenalty, rows: pd.DataFrame) -> dict[str, float]:
             "measured_loss_pp_mean": float(measured.mean())}
 
 
-def write_config(rmse_pp: float, rows: int, bound_pp: int) -> None:
-    """Write the shipped penalty's held-out error and its bound into its config file."""
-    text = PENALTY_FILE.read_text()
-    for key, value in (("heldout_rmse_pp", f"{rmse_pp:.2f}"), ("heldout_rows", str(rows)),
-                       ("bound_pp", str(bound_pp))):
+def write_config(path: Path, values: dict[str, str]) -> None:
+    """Write `values` (key -> YAML scalar) into the existing lines of a penalty config file."""
+    text = path.read_text()
+    for key, value in values.items():
         text, n = re.subn(rf"^({key}:\s*)(\S+)", rf"\g<1>{value}", text, flags=re.M)
         if n != 1:
-            raise SystemExit(f"{PENALTY_FILE}: no single '{key}:' line to write")
-    PENALTY_FILE.write_text(text)
-    print(f"wrote heldout_rmse_pp, heldout_rows, bound_pp into {PENALTY_FILE.relative_to(ROOT)}")
+            raise SystemExit(f"{path}: no single '{key}:' line to write")
+    path.write_text(text)
+    print(f"wrote {', '.join(values)} into {path.relative_to(ROOT)}")
 
 
-def measure(args: argparse.Namespace) -> pd.DataFrame:
+def measure(args: argparse.Namespace, target: Target) -> pd.DataFrame:
     """Evaluate the missing (network, setting) pairs; the whole table."""
+    table = OUT / f"{target.stem}.csv"
     space = yaml.safe_load((CONF / "space" / "default.yaml").read_text())
-    train_node = yaml.safe_load((CONF / "training" / "low_fidelity.yaml").read_text())
+    train_node = yaml.safe_load((CONF / "training" / f"{target.training}.yaml").read_text())
     xbar = CrossbarSpec.from_config(
         {**yaml.safe_load((CONF / "crossbar" / "default.yaml").read_text()),
          "test_images": args.images},
         yaml.safe_load((CONF / "hardware" / "xpert_rram_32nm.yaml").read_text()))
-    data = DataSpec(root=args.data_root, allow_data_free=False)
     spec = TrainSpec.from_config(train_node)
-    _, source = find_source("cifar10", spec.fidelity())
+    data = DataSpec(dataset=target.dataset, root=args.data_root, input_size=target.input_size,
+                    num_classes=target.num_classes, allow_data_free=False)
+    _, source = find_source(target.dataset, spec.fidelity())
     source = source[(source["seed"] == 0) & source["checkpoint"].map(
         lambda p: isinstance(p, str) and Path(p).is_file())].sort_values("net_id")
     half = (args.networks + 1) // 2
     source = pd.concat([source[source["role"] == role].head(half) for role in ("fit", "heldout")])
-    done = load_table(TABLE) if TABLE.is_file() else pd.DataFrame()
+    done = load_table(table) if table.is_file() else pd.DataFrame()
     splits = budget_splits(data, spec)
-    backbone = Backbone()
+    trained = spec.trained_data(data)
+    backbone = Backbone(input_size=trained.input_size, num_classes=trained.num_classes)
     rng = np.random.default_rng(0)
     for _, net in source.iterrows():
         channels = per_layer_ints([net["channels"]])[0].tolist()
@@ -133,7 +166,8 @@ def measure(args: argparse.Namespace) -> pd.DataFrame:
             genome = Genomes(np.array([channels]), np.full((1, 13), 8), np.ones((1, 13), int),
                              b[None, :], p[None, :])
             result = evaluate_genome(model, genome, xbar, splits.test, splits.train)
-            row = {"kind": "crossbar", "dataset": "cifar10", "num_classes": 10,
+            row = {"kind": "crossbar", "dataset": target.dataset,
+                   "input_size": trained.input_size, "num_classes": target.num_classes,
                    **genome_columns(genome), "fidelity": spec.fidelity(), "seed": 0,
                    "accuracy_pct": net["accuracy_pct"],
                    "reference_accuracy_pct": result.reference_accuracy_pct,
@@ -141,35 +175,41 @@ def measure(args: argparse.Namespace) -> pd.DataFrame:
                    "crossbar_test_images": result.n_images,
                    "weight_encoding": xbar.weight_encoding, "wall_s": result.wall_s,
                    "net_id": net["net_id"], "role": net["role"], "note": f"setting {k}"}
-            append_rows([row], TABLE)
+            append_rows([row], table)
             print(f"net {net['net_id']} ({net['role']}) setting {k}: float "
                   f"{result.reference_accuracy_pct:.1f} %, crossbar {result.accuracy_pct:.1f} % "
                   f"({result.wall_s:.0f} s)", flush=True)
-    return load_table(TABLE)
+    return load_table(table)
 
 
 def main() -> None:
     """Measure, fit on the fit networks, score on the held-out ones, write the results."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", choices=sorted(TARGETS), default="cifar10")
     parser.add_argument("--networks", type=int, default=12)
     parser.add_argument("--settings", type=int, default=2)
     parser.add_argument("--images", type=int, default=200)
     parser.add_argument("--data-root", default=str(ROOT.parent / "shared" / "datasets"))
     parser.add_argument("--write-config", action="store_true")
     args = parser.parse_args()
+    target = TARGETS[args.dataset]
     logging.basicConfig(level=logging.WARNING)
     with torch_threads(1):
-        table = measure(args)
+        table = measure(args, target)
     fit_rows, held_rows = table[table["role"] == "fit"], table[table["role"] == "heldout"]
-    shipped = build_penalty(yaml.safe_load(PENALTY_FILE.read_text()))
     images = ", ".join(map(str, sorted(set(table["crossbar_test_images"].astype(int)))))
     lines = [f"<!-- {stamp()} -->", "",
              f"Crossbar evaluations: {len(table)} ({table['net_id'].nunique()} networks of the "
-             f"measured source, {images} test images each, random per-layer precisions).", ""]
-    results = [{"penalty": "shipped (conf/penalty/crossbar_cifar10.yaml)",
-                "evaluated_on": "all rows", **errors(shipped, table)}]
+             f"{target.dataset} measured source, {images} test images each, random per-layer "
+             "precisions).", ""]
+    shipped_name = f"shipped ({target.penalty_file.relative_to(ROOT)})"
+    results = []
+    if target.independent_fit:
+        shipped = build_penalty(yaml.safe_load(target.penalty_file.read_text()))
+        results.append({"penalty": shipped_name, "evaluated_on": "all rows",
+                        **errors(shipped, table)})
     if len(fit_rows) >= 4 and len(held_rows):
-        refit = PrecisionPenalty.fit(fit_rows, num_classes=10)
+        refit = PrecisionPenalty.fit(fit_rows, num_classes=target.num_classes)
         results += [{"penalty": "refit on fit networks", "evaluated_on": "fitted rows",
                      **errors(refit, fit_rows)},
                     {"penalty": "refit on fit networks", "evaluated_on": "held-out rows",
@@ -177,18 +217,31 @@ def main() -> None:
         lines.append(f"Refit parameters: a_in {refit.a_in:.3f}, k_in {refit.k_in:.3f}, "
                      f"a_adc {refit.a_adc:.3f}, k_adc {refit.k_adc:.3f}.")
         lines.append("")
+    elif not target.independent_fit:
+        raise SystemExit(f"{len(fit_rows)} fit and {len(held_rows)} held-out rows: need >= 4 and "
+                         ">= 1 to fit and check the Tiny ImageNet penalty; measure more networks")
     lines.append(pd.DataFrame(results).to_markdown(index=False, floatfmt=".2f"))
-    heldout = results[0]
+    heldout = results[0] if target.independent_fit else results[-1]
     bound = math.floor(heldout["rmse_pp"]) + 1
-    lines += ["", f"Bound: the shipped fit saw none of these networks, so its error on all "
-              f"{heldout['n_rows']} rows (RMSE {heldout['rmse_pp']:.2f} pp) is its held-out error; "
+    why = ("the shipped fit saw none of these networks, so its error on all "
+           f"{heldout['n_rows']} rows" if target.independent_fit else
+           f"the shipped fit is the refit on the fit networks; its error on the "
+           f"{heldout['n_rows']} rows of held-out networks")
+    lines += ["", f"Bound: {why} (RMSE {heldout['rmse_pp']:.2f} pp) is its held-out error; "
               f"the smallest whole bound above it is {bound} pp, the default "
               "`constraints.precision_loss_pp` (the penalty's `bound_pp`). A tighter bound would "
               "be within the model's error."]
     if args.write_config:
-        write_config(heldout["rmse_pp"], heldout["n_rows"], bound)
+        values = {"heldout_rmse_pp": f"{heldout['rmse_pp']:.2f}",
+                  "heldout_rows": str(heldout["n_rows"]), "bound_pp": str(bound)}
+        if not target.independent_fit:
+            fitted = asdict(refit)
+            values = {**{k: f"{fitted[k]:.4g}" for k in ("a_in", "k_in", "a_adc", "k_adc",
+                                                          "chance_pct", "max_loss_pp", "rmse_pp")},
+                      "n_fit": str(fitted["n_fit"]), **values}
+        write_config(target.penalty_file, values)
     text = "\n".join(lines) + "\n"
-    (OUT / "precision_loss.md").write_text(text)
+    (OUT / f"{target.stem}.md").write_text(text)
     print(text)
 
 

@@ -49,6 +49,31 @@ def test_train_spec_validates_its_keys() -> None:
         "e5-pc500-w0.25-b64"
     )
     assert pick_device("auto").type in ("cpu", "cuda") and pick_device("cpu").type == "cpu"
+    with pytest.raises(ValueError, match="train.resolution=8 must be >= 16"):
+        TrainSpec(resolution=8)
+
+
+def test_a_budget_at_a_lower_resolution_trains_and_labels_at_it(
+    tiny_zip: Path, data_cache: Path
+) -> None:
+    """Tiny ImageNet (64x64 searched) trained at 32x32: the splits, the network's input and the
+    fidelity label all follow `train.resolution`; without it they follow `data.input_size`."""
+    data = DataSpec(dataset="tinyimagenet", root=str(tiny_zip.parent), input_size=64,
+                    num_classes=200, allow_data_free=False)
+    spec = TrainSpec(epochs=1, train_per_class=2, test_per_class=1, val_per_class=1,
+                     width_mult=0.25, batch_size=64, resolution=32)
+    assert spec.fidelity() == "e1-pc2-w0.25-b64-r32"
+    assert TrainSpec(epochs=1, train_per_class=2).fidelity() == "e1-pc2-w1-b128"
+    splits = budget_splits(data, spec, data_cache)
+    assert splits.train.images.shape == (400, 32, 32, 3)
+    assert splits.val.images.shape == (200, 32, 32, 3)
+    assert splits.test.images.shape == (200, 32, 32, 3)
+    native = budget_splits(data, TrainSpec(train_per_class=2, test_per_class=1, val_per_class=1),
+                           data_cache)
+    assert native.train.images.shape == (400, 64, 64, 3)
+    result = train_network([64] * 13, data, spec, seed=0, cache_dir=data_cache)
+    assert result.n_train == 400 and result.n_val == 200
+    assert result.model(torch.zeros(2, 3, 32, 32)).shape == (2, 200)
 
 
 def test_decoded_split_subset_is_cached_and_matches_the_images(

@@ -184,8 +184,7 @@ def plan_from_config(node: Mapping[str, Any], options: Sequence[int], n_layers: 
 def build_command(dataset: str) -> str:
     """The command that builds a data set's source at the default low-fidelity budget."""
     extra = ("" if dataset == "cifar10" else
-             " data.input_size=64 data.num_classes=200 train.train_per_class=80 "
-             "train.val_per_class=20")
+             " data.input_size=64 data.num_classes=200 training=low_fidelity_tinyimagenet")
     return (f"python -m xpert_evo.source data.dataset={dataset}{extra} source.dir=<DIR> "
             "(add -m hydra/launcher=joblib source.n_shards=2 source.shard=0,1 to use 2 "
             "processes), then pass accuracy.source_dir=<DIR>")
