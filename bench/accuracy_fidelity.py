@@ -1,6 +1,6 @@
 """How well does each accuracy objective rank what training measures? The held-out check.
 
-Reads the measured CIFAR-10 source (`python -m xpert_evo.source`; by default the packaged one):
+Reads a data set's measured source (`python -m xpert_evo.source`; by default the packaged one):
 stand-alone trainings at one budget, each with validation accuracy (what models select on) and
 test accuracy (reported only). Then:
   * seed noise: networks trained at several seeds give the seed-to-seed std of the test
@@ -14,13 +14,15 @@ test accuracy (reported only). Then:
     their test accuracy (mean over seeds); its fitted (in-sample) error is reported apart, and
     the held-out figures are repeated on the networks measured at 2 or more seeds;
   * NASWOT (128 real training images), synflow and the parameter count, each scored on the same
-    held-out networks at full width, seed 0;
+    held-out networks at full width and the searched input size, seed 0;
   * the predictor's speed (predictions/s at a batch of 100,000).
-Writes docs/results/accuracy_fidelity.md and .csv, the per-network held-out predictions
-(accuracy_fidelity_heldout.csv) and a predicted-vs-measured plot (docs/accuracy_heldout.png),
-stamped with command, commit, date, machine.
+Writes docs/results/accuracy_fidelity[_<dataset>].md and .csv, the per-network held-out
+predictions (accuracy_fidelity[_<dataset>]_heldout.csv) and a predicted-vs-measured plot
+(docs/accuracy_heldout[_<dataset>].png), stamped with command, commit, date, machine; CIFAR-10's
+files carry no suffix.
 
-Run: `python bench/accuracy_fidelity.py` (2-5 min on 2 cores, mostly the proxies).
+Run: `python bench/accuracy_fidelity.py [--dataset cifar10|tinyimagenet]` (2-5 min on 2 cores,
+mostly the proxies).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from scipy.stats import kendalltau, spearmanr
 from xpert_evo.accuracy.batch import proxy_batch
 from xpert_evo.accuracy.predictor import CleanAccuracyPredictor
 from xpert_evo.accuracy.proxies import get_proxy, score_architecture
+from xpert_evo.predict import GEOMETRY
 from xpert_evo.report.provenance import stamp
 from xpert_evo.space.backbone import Backbone
 from xpert_evo.training.data import DataSpec
@@ -112,15 +115,18 @@ def heldout_plot(held: pd.DataFrame, path: Path) -> None:
 def main() -> None:
     """Compute the figures, print them and write the results files."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", choices=sorted(GEOMETRY), default="cifar10")
     parser.add_argument("--source-dir", default=None, help="default: the packaged sources")
     parser.add_argument("--data-root", default=str(ROOT.parent / "shared" / "datasets"))
     parser.add_argument("--cache-dir", default=None)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    fidelity, table = find_source("cifar10", None, args.source_dir)
+    input_size, num_classes = GEOMETRY[args.dataset]
+    suffix = "" if args.dataset == "cifar10" else f"_{args.dataset}"
+    fidelity, table = find_source(args.dataset, None, args.source_dir)
     nets = network_means(table)
     fit, held = nets[nets["role"] == "fit"], nets[nets["role"] == "heldout"]
-    backbone = Backbone()
+    backbone = Backbone(input_size=input_size, num_classes=num_classes)
     predictor = CleanAccuracyPredictor(backbone).fit(channels_of(fit), fit["val_accuracy_pct"])
     truth = held["accuracy_pct"].to_numpy()
     mean, std = predictor.predict(channels_of(held))
@@ -139,7 +145,8 @@ def main() -> None:
             {"objective": "predictor, fitted networks (in-sample)", "networks": len(fit),
              **rank_figures(fitted_mean, fit["val_accuracy_pct"].to_numpy()),
              "mae_pp": float(np.abs(fitted_mean - fit["val_accuracy_pct"]).mean())}]
-    data = DataSpec(root=args.data_root, allow_data_free=False)
+    data = DataSpec(dataset=args.dataset, root=args.data_root, input_size=input_size,
+                    num_classes=num_classes, allow_data_free=False)
     with torch_threads(None):
         batch = proxy_batch(data, 128, seed=0, cache_dir=args.cache_dir)
         for name in PROXIES:
@@ -166,16 +173,21 @@ def main() -> None:
         "channels": held["channels"], "n_seeds": held["n_seeds"], "test_accuracy_pct": truth,
         "val_accuracy_pct": held["val_accuracy_pct"], "predicted_pct": mean,
         "predicted_std_pp": std})
-    predictions.to_csv(OUT / "accuracy_fidelity_heldout.csv", index=False, float_format="%.3f")
-    heldout_plot(predictions, ROOT / "docs" / "accuracy_heldout.png")
+    predictions.to_csv(OUT / f"accuracy_fidelity{suffix}_heldout.csv", index=False,
+                       float_format="%.3f")
+    heldout_plot(predictions, ROOT / "docs" / f"accuracy_heldout{suffix}.png")
     frame = pd.DataFrame(rows)
-    frame.to_csv(OUT / "accuracy_fidelity.csv", index=False)
+    frame.to_csv(OUT / f"accuracy_fidelity{suffix}.csv", index=False)
+    first = table.iloc[0]
     facts = [
         f"<!-- {stamp()} -->",
         "",
-        f"Measured source: CIFAR-10, training budget {fidelity}; {len(table)} trainings of "
-        f"{len(nets)} networks ({len(fit)} fit, {len(held)} held out); validation = the last "
-        f"500 training images per class, test = the 10,000 test images. Wall time per "
+        f"Measured source: {args.dataset}, training budget {fidelity} (trained at "
+        f"{int(first['input_size'])}x{int(first['input_size'])} pixels); {len(table)} trainings "
+        f"of {len(nets)} networks ({len(fit)} fit, {len(held)} held out); validation = the last "
+        f"{int(first['val_images']) // num_classes} training images per class, test = "
+        f"{int(first['test_images']):,} test images. Proxies score the searched network "
+        f"({input_size}x{input_size} inputs). Wall time per "
         f"training: median {table['wall_s'].median():.0f} s, range {table['wall_s'].min():.0f}-"
         f"{table['wall_s'].max():.0f} s, {table['wall_s'].sum() / 3600:.1f} h in all (one "
         "thread each, two trainings sharing 2 cores with other work).",
@@ -199,7 +211,7 @@ def main() -> None:
                     for k, v in predictor.report["candidates"].items()) + ".",
     ]
     text = "\n".join(facts) + "\n"
-    (OUT / "accuracy_fidelity.md").write_text(text)
+    (OUT / f"accuracy_fidelity{suffix}.md").write_text(text)
     print(text)
 
 

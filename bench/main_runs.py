@@ -1,14 +1,13 @@
 """The README's main runs, run as a user runs them, and what they found.
 
-    python bench/main_runs.py [--data ../shared/datasets] [--tinyimagenet] [--out DIR]
+    python bench/main_runs.py [--data ../shared/datasets] [--out DIR]
 
 Runs, each as a subprocess ``python -m xpert_evo ...`` with its own ``hydra.run.dir`` under
 ``--out`` (a temporary directory by default) and ``XPERT_EVO_CACHE`` set to ``--cache``:
 
 * ``default``: ``python -m xpert_evo`` (no experiment);
 * ``cifar10``: ``python -m xpert_evo +experiment=cifar10 data.root=DATA``;
-* ``tinyimagenet`` (only with ``--tinyimagenet``): ``+experiment=tinyimagenet data.root=DATA``
-  with the reduced NASWOT budget of ``TINY_BUDGET``.
+* ``tinyimagenet``: ``python -m xpert_evo +experiment=tinyimagenet data.root=DATA``.
 
 Each run is one seed (seed 0). Writes ``docs/results/main_runs.md`` and ``.csv`` (stamped): per
 run the command, wall time, designs evaluated, front size, final hypervolume, the knee's and the
@@ -37,13 +36,6 @@ from xpert_evo.report.provenance import stamp
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "docs" / "results"
-TINY_BUDGET = [
-    "accuracy.batch_size=16",
-    "accuracy.budget.initial=16",
-    "accuracy.budget.per_round=4",
-    "accuracy.budget.rounds=2",
-]
-"""Reduced NASWOT budget of the Tiny ImageNet run (24 true proxy calls on 16-image batches)."""
 FROM = {
     "predicted": "predicted (source model)",
     "trained": "measured (trained)",
@@ -53,12 +45,10 @@ FROM = {
 """`accuracy_from` values of pareto.csv and what they mean."""
 
 
-def runs(data: str, tinyimagenet: bool) -> dict[str, list[str]]:
+def runs(data: str) -> dict[str, list[str]]:
     """Run name -> the arguments after ``python -m xpert_evo``."""
-    plan = {"default": [], "cifar10": ["+experiment=cifar10", f"data.root={data}"]}
-    if tinyimagenet:
-        plan["tinyimagenet"] = ["+experiment=tinyimagenet", f"data.root={data}", *TINY_BUDGET]
-    return plan
+    return {"default": [], "cifar10": ["+experiment=cifar10", f"data.root={data}"],
+            "tinyimagenet": ["+experiment=tinyimagenet", f"data.root={data}"]}
 
 
 def role_row(pareto: pd.DataFrame, role: str) -> pd.Series | None:
@@ -139,7 +129,6 @@ def main(argv: list[str] | None = None) -> int:
     """Run the plan, write the results; returns 1 when a run failed."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default="../shared/datasets", help="data.root of the data runs")
-    parser.add_argument("--tinyimagenet", action="store_true", help="add the Tiny ImageNet run")
     parser.add_argument("--out", type=Path, help="keep the run directories here")
     parser.add_argument("--cache", type=Path, help="XPERT_EVO_CACHE (default: a fresh temp dir)")
     args = parser.parse_args(argv)
@@ -149,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         cache = args.cache or Path(tmp) / "cache"
         env = {**os.environ, "XPERT_EVO_CACHE": str(cache)}
         rows = []
-        for name, run_args in runs(args.data, args.tinyimagenet).items():
+        for name, run_args in runs(args.data).items():
             run_dir = out / name
             start = time.perf_counter()
             done = subprocess.run(

@@ -47,6 +47,7 @@ from xpert_evo.config import conf_dir
 from xpert_evo.crossbar.evaluate import evaluate_genome
 from xpert_evo.crossbar.penalty import PrecisionPenalty
 from xpert_evo.crossbar.quantise import CrossbarSpec
+from xpert_evo.predict import GEOMETRY
 from xpert_evo.report.provenance import stamp
 from xpert_evo.search.setup import build_penalty
 from xpert_evo.space.backbone import Backbone
@@ -72,10 +73,16 @@ class Target:
     """One data set's source, penalty file and results files."""
 
     dataset: str
-    input_size: int
-    num_classes: int
     training: str         # conf/training/<name>.yaml: the source's budget
     independent_fit: bool  # the shipped penalty was fitted on none of the source's networks
+
+    @property
+    def input_size(self) -> int:
+        return GEOMETRY[self.dataset][0]
+
+    @property
+    def num_classes(self) -> int:
+        return GEOMETRY[self.dataset][1]
 
     @property
     def penalty_file(self) -> Path:
@@ -87,9 +94,8 @@ class Target:
 
 
 TARGETS = {
-    "cifar10": Target("cifar10", 32, 10, "low_fidelity", independent_fit=True),
-    "tinyimagenet": Target("tinyimagenet", 64, 200, "low_fidelity_tinyimagenet",
-                           independent_fit=False),
+    "cifar10": Target("cifar10", "low_fidelity", independent_fit=True),
+    "tinyimagenet": Target("tinyimagenet", "low_fidelity_tinyimagenet", independent_fit=False),
 }
 
 

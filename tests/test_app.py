@@ -18,6 +18,7 @@ from xpert_evo.config import ConfigError
 from xpert_evo.hardware.cli import main as cost_main
 from xpert_evo.space.genome import GeneError
 from xpert_evo.training.data import DataError
+from xpert_evo.training.train import TrainSpec
 
 TINY = [
     "accuracy=params",
@@ -82,8 +83,8 @@ def test_outputs_parse(finished_run: Path) -> None:
 
 @pytest.mark.parametrize(
     "overrides",
-    [[], ["+experiment=cifar10"], ["+experiment=cifar10", *TINY]],
-    ids=["default", "cifar10", "cifar10-proxy"],
+    [[], ["+experiment=cifar10"], ["+experiment=cifar10", *TINY], ["+experiment=tinyimagenet"]],
+    ids=["default", "cifar10", "cifar10-proxy", "tinyimagenet"],
 )
 def test_short_run_writes_a_front_and_designs(tmp_path: Path, overrides: list[str]) -> None:
     overrides = [*overrides, f"data.root={tmp_path}", f"accuracy.cache_dir={tmp_path / 'cache'}",
@@ -93,8 +94,13 @@ def test_short_run_writes_a_front_and_designs(tmp_path: Path, overrides: list[st
     # the default precision bound is on: the penalty's, above its held-out error
     assert cfg.constraints.precision_loss_pp == cfg.penalty.bound_pp
     assert cfg.penalty.bound_pp > float(cfg.penalty.heldout_rmse_pp)
+    assert cfg.penalty.dataset == cfg.data.dataset  # each data set its own precision-loss fit
     out = run_app(cfg, tmp_path / "short", overrides)
     pareto = pd.read_csv(out / "pareto.csv")
+    if cfg.accuracy.proxy == "measured":  # the % names the budget its source was trained at
+        column = json.loads((out / "run.json").read_text())["accuracy_column"]
+        fidelity = TrainSpec.from_config(cfg.train).fidelity()
+        assert column == "accuracy_pct_at_" + fidelity.replace("-", "_").replace(".", "_")
     assert len(pareto) > 0 and pareto["feasible"].all()
     assert (pareto["precision_loss_pp"] <= cfg.penalty.bound_pp + 1e-9).all()
     summary = (out / "summary.md").read_text()

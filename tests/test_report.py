@@ -173,5 +173,5 @@ def test_stamp_names_module_commands_as_typed(monkeypatch: pytest.MonkeyPatch) -
     assert provenance.command() == "python -m xpert_evo -m seed=0,1"
     monkeypatch.setattr("sys.argv", [str(package / "sweep.py"), "runs/multirun/x"])
     assert provenance.stamp().startswith("produced by `python -m xpert_evo.sweep runs/multirun/x`")
-    monkeypatch.setattr("sys.argv", ["bench/main_runs.py", "--tinyimagenet"])
-    assert provenance.command() == "python bench/main_runs.py --tinyimagenet"
+    monkeypatch.setattr("sys.argv", ["bench/accuracy_fidelity.py", "--dataset", "tinyimagenet"])
+    assert provenance.command() == "python bench/accuracy_fidelity.py --dataset tinyimagenet"

@@ -127,10 +127,13 @@ def run_app(cfg: Mapping[str, Any], out_dir: str | Path, overrides: Sequence[str
     )
     write_report(tables, out, setup.top_k)
     export_designs(result, tables, out)
+    scored = ("channel configurations predicted" if tables.meta.get("score_kind") == "predicted"
+              else "true proxy scores")
     log.info(
-        "done: %d designs evaluated, %d true proxy scores, %d on the front, HV %.4f, %.1f s",
+        "done: %d designs evaluated, %d %s, %d on the front, HV %.4f, %.1f s",
         result.n_evals,
         result.oracle.n_measured,
+        scored,
         len(result.front),
         tables.meta["hypervolume"],
         result.search_s,
