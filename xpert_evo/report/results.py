@@ -244,7 +244,7 @@ def build_tables(
             + ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
                         for k, v in result.oracle.fits[-1].items())
             if result.oracle.fits else "none (every design scored with the "
-            + ("accuracy predictor)" if est.estimator.score_kind == "predicted" else "true proxy)")
+            + ("accuracy predictor)" if est.predicts else "true proxy)")
         ),
         "surrogate_fits": result.oracle.fits,
         "refinement": refinement_meta(result),

@@ -72,6 +72,12 @@ class AccuracyOracle:
         return self.measured_model is not None and self.measured_model.is_fitted
 
     @property
+    def predicts(self) -> bool:
+        """True when the estimator's "true scores" are predictions in % (the measured source's
+        predictor), not proxy measurements."""
+        return self.estimator.score_kind == "predicted"
+
+    @property
     def is_percent(self) -> bool:
         """True when `accuracy` answers in % (measured-accuracy model or calibrated estimator)."""
         return self.uses_measured or bool(self.estimator.is_percent)
@@ -134,7 +140,7 @@ class AccuracyOracle:
         trained networks and forget the answers it gave before; returns the fit statistics.
         """
         if self.measured_model is None:
-            if self.estimator.score_kind != "predicted":
+            if not self.predicts:
                 raise RuntimeError("refit_measured needs a measured_model or a predictor")
             report = self.estimator.fit(self.trained_channels, self.trained_pct)
             self.channels, self.scores = np.zeros((0, 0), dtype=np.int64), np.zeros(0)
@@ -180,7 +186,7 @@ class AccuracyOracle:
         if not self.use_surrogate:
             score = self.measure(channels)
             known, std = np.ones(len(score), dtype=bool), np.zeros(len(score))
-            if self.estimator.score_kind == "predicted":
+            if self.predicts:
                 std = np.asarray(self.estimator.predict(channels)[1], dtype=float)
         else:
             known, true = self.lookup(channels)
@@ -192,7 +198,7 @@ class AccuracyOracle:
         else:
             acc = self._to_acc(score)
             acc_std = np.abs(self._to_acc(score + std) - acc)
-        if self.uses_measured or (self.n_trained and self.estimator.score_kind == "predicted"):
+        if self.uses_measured or (self.n_trained and self.predicts):
             trained, measured_pct = self.trained(channels)
             acc, acc_std = np.where(trained, measured_pct, acc), np.where(trained, 0.0, acc_std)
         return acc, acc_std, known
@@ -223,7 +229,7 @@ class AccuracyOracle:
         if self.use_surrogate and self.n_measured:
             self.estimator.fit(self.channels, self.scores)
         if self.n_trained and (self.measured_model is not None
-                               or self.estimator.score_kind == "predicted"):
+                               or self.predicts):
             self.refit_measured()
         if self.measured_model is not None:
             self.measured_model.fits = list(state["measured_fits"])
