@@ -134,7 +134,7 @@ def write_config(path: Path, values: dict[str, str]) -> None:
         if n != 1:
             raise SystemExit(f"{path}: no single '{key}:' line to write")
     path.write_text(text)
-    print(f"wrote {', '.join(values)} into {path.relative_to(ROOT)}")
+    print(f"wrote {', '.join(values)} into {path}")
 
 
 def measure(args: argparse.Namespace, target: Target) -> pd.DataFrame:
@@ -208,7 +208,7 @@ def main() -> None:
              f"Crossbar evaluations: {len(table)} ({table['net_id'].nunique()} networks of the "
              f"{target.dataset} measured source, {images} test images each, random per-layer "
              "precisions).", ""]
-    shipped_name = f"shipped ({target.penalty_file.relative_to(ROOT)})"
+    shipped_name = f"shipped ({target.penalty_file.relative_to(CONF.parent)})"
     results = []
     if target.independent_fit:
         shipped = build_penalty(yaml.safe_load(target.penalty_file.read_text()))
