@@ -158,9 +158,9 @@ def measure(args: argparse.Namespace, target: Target) -> pd.DataFrame:
     splits = budget_splits(data, spec)
     trained = spec.trained_data(data)
     backbone = Backbone(input_size=trained.input_size, num_classes=trained.num_classes)
-    rng = np.random.default_rng(0)
     for _, net in source.iterrows():
         channels = per_layer_ints([net["channels"]])[0].tolist()
+        rng = np.random.default_rng([0, int(net["net_id"])])  # a network's settings: its own
         picks = settings(13, args.settings, space["input_bits"], space["adc_bits"], rng)
         model = build_network(channels, backbone, spec.width_mult)
         model.load_state_dict(torch.load(net["checkpoint"], map_location="cpu",
