@@ -83,9 +83,10 @@ def seed_noise(table: pd.DataFrame, column: str) -> tuple[float, int, int]:
 def tau_ceiling(noise_var: float, measured_var: float) -> float:
     """Highest expected Kendall tau of any predictor against measured values of variance
     `measured_var` (pp^2) that carry independent Gaussian noise of mean variance `noise_var`."""
-    reliability = max(0.0, 1.0 - noise_var / measured_var) if measured_var > 0 else math.nan
-    return 2 / math.pi * math.asin(math.sqrt(reliability)) if reliability == reliability \
-        else math.nan
+    if not measured_var > 0 or math.isnan(noise_var):
+        return math.nan
+    reliability = max(0.0, 1.0 - noise_var / measured_var)
+    return 2 / math.pi * math.asin(math.sqrt(reliability))
 
 
 def heldout_plot(held: pd.DataFrame, path: Path) -> None:
@@ -140,9 +141,10 @@ def main() -> None:
                 "within_1_std": float(np.mean((np.abs(mean - truth) <= std)[keep]))}
 
     rows = [predictor_row(f"predictor ({predictor.report['model']}), held-out",
-                          np.ones(len(held), bool)),
-            predictor_row("predictor, held-out measured at 2+ seeds", repeated),
-            {"objective": "predictor, fitted networks (in-sample)", "networks": len(fit),
+                          np.ones(len(held), bool))]
+    if repeated.any():
+        rows.append(predictor_row("predictor, held-out measured at 2+ seeds", repeated))
+    rows += [{"objective": "predictor, fitted networks (in-sample)", "networks": len(fit),
              **rank_figures(fitted_mean, fit["val_accuracy_pct"].to_numpy()),
              "mae_pp": float(np.abs(fitted_mean - fit["val_accuracy_pct"]).mean())}]
     data = DataSpec(dataset=args.dataset, root=args.data_root, input_size=input_size,
@@ -154,9 +156,10 @@ def main() -> None:
                                for c in channels_of(held)])
             rows.append({"objective": f"{name} (full width, seed 0)", "networks": len(held),
                          **rank_figures(scores, truth)})
-            rows.append({"objective": f"{name}, held-out measured at 2+ seeds",
-                         "networks": int(repeated.sum()),
-                         **rank_figures(scores[repeated], truth[repeated])})
+            if repeated.any():
+                rows.append({"objective": f"{name}, held-out measured at 2+ seeds",
+                             "networks": int(repeated.sum()),
+                             **rank_figures(scores[repeated], truth[repeated])})
     noise_pp, noise_nets, noise_runs = seed_noise(table, "accuracy_pct")
     val_noise_pp, _, _ = seed_noise(table, "val_accuracy_pct")
     inverse_seeds = float(np.mean(1.0 / held["n_seeds"].to_numpy()))
