@@ -113,12 +113,13 @@ def settings(n_layers: int, count: int, inputs: list[int], adcs: list[int],
     return out
 
 
-def errors(penalty: PrecisionPenalty, rows: pd.DataFrame) -> dict[str, float]:
-    """RMSE and MAE (pp) of the penalty's predicted loss against the measured loss of `rows`."""
+def errors(penalty: PrecisionPenalty | None, rows: pd.DataFrame) -> dict[str, float]:
+    """RMSE and MAE (pp) of the penalty's predicted loss against the measured loss of `rows`;
+    `penalty` None predicts no loss (the baseline a fit has to beat)."""
     p, b = per_layer_ints(rows["input_bits"]), per_layer_ints(rows["adc_bits"])
     genomes = Genomes(np.full_like(p, 64), np.full_like(p, 8), np.ones_like(p), b, p)
     ref = rows["reference_accuracy_pct"].to_numpy(np.float64)
-    predicted = penalty.predict(genomes, ref)
+    predicted = np.zeros(len(rows)) if penalty is None else penalty.predict(genomes, ref)
     measured = ref - rows["nonideal_accuracy_pct"].to_numpy(np.float64)
     diff = predicted - measured
     return {"n_rows": len(rows), "rmse_pp": float(np.sqrt(np.mean(diff**2))),
@@ -226,8 +227,10 @@ def main() -> None:
     elif not target.independent_fit:
         raise SystemExit(f"{len(fit_rows)} fit and {len(held_rows)} held-out rows: need >= 4 and "
                          ">= 1 to fit and check the Tiny ImageNet penalty; measure more networks")
-    lines.append(pd.DataFrame(results).to_markdown(index=False, floatfmt=".2f"))
     heldout = results[0] if target.independent_fit else results[-1]
+    results.append({"penalty": "none (predicts 0 pp)", "evaluated_on": heldout["evaluated_on"],
+                    **errors(None, table if target.independent_fit else held_rows)})
+    lines.append(pd.DataFrame(results).to_markdown(index=False, floatfmt=".2f"))
     bound = math.floor(heldout["rmse_pp"]) + 1
     why = ("the shipped fit saw none of these networks, so its error on all "
            f"{heldout['n_rows']} rows" if target.independent_fit else
@@ -236,7 +239,11 @@ def main() -> None:
     lines += ["", f"Bound: {why} (RMSE {heldout['rmse_pp']:.2f} pp) is its held-out error; "
               f"the smallest whole bound above it is {bound} pp, the default "
               "`constraints.precision_loss_pp` (the penalty's `bound_pp`). A tighter bound would "
-              "be within the model's error."]
+              "be within the model's error.", "",
+              f"Baseline: predicting no loss at all errs by RMSE {results[-1]['rmse_pp']:.2f} pp "
+              f"on the same rows, against the fit's {heldout['rmse_pp']:.2f} pp. At these random "
+              "precisions the measured losses are mostly small; how much of the fit's advantage "
+              "is real is limited by the measurement noise of the evaluated test images."]
     if args.write_config:
         values = {"heldout_rmse_pp": f"{heldout['rmse_pp']:.2f}",
                   "heldout_rows": str(heldout["n_rows"]), "bound_pp": str(bound)}
