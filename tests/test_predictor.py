@@ -99,7 +99,8 @@ def test_source_accuracy_answers_in_percent_at_its_fidelity(tmp_path: Path) -> N
     model = source_accuracy("cifar10", Backbone(), source_dir=str(tmp_path))
     assert model.is_percent and model.score_kind == "predicted"
     assert model.fidelity == "e5-pc500-w0.25-b64" and "e5-pc500-w0.25-b64" in model.label
-    assert "12 stand-alone trainings" in model.source
+    assert "12 networks trained stand-alone" in model.source
+    assert model.basis == "predicted from 12 trained networks (cifar10, e5-pc500-w0.25-b64)"
     vgg = np.array([VGG16_CHANNELS])
     np.testing.assert_allclose(model.true_score(vgg), model.predict(vgg)[0])
     np.testing.assert_array_equal(model.to_accuracy(np.array([51.0])), [51.0])

@@ -30,7 +30,7 @@ class AccuracyModel(Protocol):
             (a zero-cost proxy) or "predicted" (the measured-source predictor).
         basis: the data the scores rest on, in a few words for summary.md's first line and the
             plot's axis label: "proxy batch: real CIFAR-10 images", "proxy batch: Gaussian
-            noise (no cifar10 found at ...)", "predicted from 19 trainings (...)".
+            noise (no cifar10 found at ...)", "predicted from 19 trained networks (...)".
     """
 
     label: str

@@ -187,15 +187,15 @@ class SourceAccuracy:
         report = self.predictor.report
         mae = report["candidates"][report["model"]]["cv_mae_pp"]
         return (f"predicted validation accuracy of {self.dataset} networks trained at "
-                f"{self.fidelity} ({report['model']} on {report['n_fit']} stand-alone trainings, "
-                f"cross-validated error {mae:.2f} pp)")
+                f"{self.fidelity} ({report['model']} on {report['n_fit']} networks trained "
+                f"stand-alone, cross-validated error {mae:.2f} pp)")
 
     @property
     def basis(self) -> str:
-        """The data the accuracies rest on, in a few words: "predicted from 19 trainings
-        (cifar10, e5-pc500-w0.25-b64)"."""
-        return (f"predicted from {self.predictor.report['n_fit']} trainings ({self.dataset}, "
-                f"{self.fidelity})")
+        """The data the accuracies rest on, in a few words: "predicted from 19 trained networks
+        (cifar10, e5-pc500-w0.25-b64)" (a network trained at several seeds counts once)."""
+        n_fit = self.predictor.report["n_fit"]
+        return f"predicted from {n_fit} trained networks ({self.dataset}, {self.fidelity})"
 
     def true_score(self, channels: np.ndarray) -> np.ndarray:
         """Predicted clean accuracy (N,) in % (the predictor is the source's answer)."""
