@@ -163,13 +163,15 @@ def measure(args: argparse.Namespace, target: Target) -> pd.DataFrame:
         channels = per_layer_ints([net["channels"]])[0].tolist()
         rng = np.random.default_rng([0, int(net["net_id"])])  # a network's settings: its own
         picks = settings(13, args.settings, space["input_bits"], space["adc_bits"], rng)
+        measured = (set(done.loc[done["net_id"] == net["net_id"], "note"]) if len(done)
+                    else set())
+        todo = [(k, p, b) for k, (p, b) in enumerate(picks) if f"setting {k}" not in measured]
+        if not todo:
+            continue
         model = build_network(channels, backbone, spec.width_mult)
         model.load_state_dict(torch.load(net["checkpoint"], map_location="cpu",
                                          weights_only=False)["state_dict"])
-        for k, (p, b) in enumerate(picks):
-            if len(done) and ((done["net_id"] == net["net_id"]) & (done["note"] == f"setting {k}")
-                              ).any():
-                continue
+        for k, p, b in todo:
             genome = Genomes(np.array([channels]), np.full((1, 13), 8), np.ones((1, 13), int),
                              b[None, :], p[None, :])
             result = evaluate_genome(model, genome, xbar, splits.test, splits.train)

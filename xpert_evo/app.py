@@ -127,8 +127,7 @@ def run_app(cfg: Mapping[str, Any], out_dir: str | Path, overrides: Sequence[str
     )
     write_report(tables, out, setup.top_k)
     export_designs(result, tables, out)
-    scored = ("channel configurations predicted" if tables.meta.get("score_kind") == "predicted"
-              else "true proxy scores")
+    scored = "channel configurations predicted" if result.oracle.predicts else "true proxy scores"
     log.info(
         "done: %d designs evaluated, %d %s, %d on the front, HV %.4f, %.1f s",
         result.n_evals,
