@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
 import time
 from pathlib import Path
 
@@ -47,7 +46,7 @@ from xpert_evo.space.backbone import Backbone
 from xpert_evo.training.data import DataSpec
 from xpert_evo.training.groundtruth import per_layer_ints
 from xpert_evo.training.network import torch_threads
-from xpert_evo.training.source import find_source, network_means
+from xpert_evo.training.source import find_source, network_means, seed_noise, tau_ceiling
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "docs" / "results"
@@ -67,27 +66,6 @@ def rank_figures(pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:
     return {"kendall_tau": float(kendalltau(pred, truth)[0]),
             "spearman_rho": float(spearmanr(pred, truth)[0]),
             "top10_overlap": len(top_true & top_pred) / k}
-
-
-def seed_noise(table: pd.DataFrame, column: str) -> tuple[float, int, int]:
-    """(pooled seed-to-seed std of `column` in pp, networks, trainings) over the networks
-    trained at more than one seed."""
-    multi = table.groupby("channels").filter(lambda g: g["seed"].nunique() > 1)
-    if multi.empty:
-        return math.nan, 0, 0
-    groups = multi.groupby("channels")[column]
-    pooled = float(np.sqrt((groups.var(ddof=1) * (groups.count() - 1)).sum()
-                           / (groups.count() - 1).sum()))
-    return pooled, groups.ngroups, len(multi)
-
-
-def tau_ceiling(noise_var: float, measured_var: float) -> float:
-    """Highest expected Kendall tau of any predictor against measured values of variance
-    `measured_var` (pp^2) that carry independent Gaussian noise of mean variance `noise_var`."""
-    if not measured_var > 0 or math.isnan(noise_var):
-        return math.nan
-    reliability = max(0.0, 1.0 - noise_var / measured_var)
-    return 2 / math.pi * math.asin(math.sqrt(reliability))
 
 
 def heldout_plot(held: pd.DataFrame, path: Path) -> None:

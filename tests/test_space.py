@@ -121,3 +121,29 @@ def test_seeds_carry_the_baseline_peripherals_snapped_to_the_options() -> None:
     np.testing.assert_array_equal(genomes.channels[4], VGG16_CHANNELS)
     assert np.isin(genomes.channels[5:], widths).all()
     assert len(space.seeds(3, np.random.default_rng(0))) == 3
+
+
+def test_backbone_macs_count_what_the_built_network_computes() -> None:
+    import torch
+
+    from xpert_evo.space.backbone import Backbone
+    from xpert_evo.training.network import build_network
+
+    backbone = Backbone(input_size=64, num_classes=200)
+    channels = np.array([[64, 128, 64, 256, 128, 64, 512, 64, 128, 256, 64, 512, 128],
+                         list(VGG16_CHANNELS)])
+    counted = []
+    for row in channels:
+        macs = []
+        net = build_network(row.tolist(), backbone)
+        for layer in net.modules():
+            if isinstance(layer, torch.nn.Conv2d):
+                layer.register_forward_hook(lambda m, x, y, macs=macs: macs.append(
+                    y.numel() * m.in_channels * m.kernel_size[0] * m.kernel_size[1]))
+            elif isinstance(layer, torch.nn.Linear):
+                layer.register_forward_hook(lambda m, x, y, macs=macs: macs.append(
+                    m.in_features * m.out_features))
+        net.eval()(torch.zeros(1, 3, 64, 64))
+        counted.append(sum(macs))
+    np.testing.assert_array_equal(backbone.macs(channels), counted)
+    assert backbone.macs(channels[0]).shape == ()

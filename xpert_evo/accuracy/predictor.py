@@ -60,9 +60,7 @@ def capacity_features(channels: np.ndarray, backbone: Backbone, smallest: int = 
     cin = backbone.in_channels_of(c)
     k2 = backbone.kernel**2
     params = (cin * c * k2).sum(axis=1) + c[:, -1] * backbone.num_classes
-    pixels = backbone.feature_sizes().astype(np.float64) ** 2
-    macs = (cin * c * k2 * pixels).sum(axis=1) + c[:, -1] * backbone.num_classes
-    return np.column_stack([stages, np.log10(params), np.log10(macs)])
+    return np.column_stack([stages, np.log10(params), np.log10(backbone.macs(c))])
 
 
 def _gp() -> GaussianProcessRegressor:

@@ -53,10 +53,9 @@ def channel_features(channels: np.ndarray, backbone: Backbone | None = None) -> 
     k2 = backbone.kernel**2
     conv_params = c_in * c * k2 + 2 * c
     params = conv_params.sum(axis=1) + c[:, -1] * backbone.num_classes + backbone.num_classes
-    pixels = backbone.feature_sizes().astype(np.float64) ** 2
-    macs = (c_in * c * k2 * pixels).sum(axis=1) + c[:, -1] * backbone.num_classes
     log_c = np.log2(c)
-    return np.column_stack([log_c, np.log10(params), np.log10(macs), log_c.mean(axis=1)])
+    return np.column_stack([log_c, np.log10(params), np.log10(backbone.macs(c)),
+                            log_c.mean(axis=1)])
 
 
 def rank_agreement(truth: np.ndarray, predicted: np.ndarray) -> tuple[float, float]:

@@ -67,3 +67,11 @@ class Backbone:
         channels = np.asarray(channels)
         first = np.full(channels.shape[:-1] + (1,), self.in_channels, dtype=channels.dtype)
         return np.concatenate([first, channels[..., :-1]], axis=-1)
+
+    def macs(self, channels: np.ndarray) -> np.ndarray:
+        """Multiply-accumulates for one image (conv layers + classifier) of channel
+        configurations (..., n_conv), float64 of shape (...)."""
+        c = np.asarray(channels, dtype=np.float64)
+        pixels = self.feature_sizes().astype(np.float64) ** 2
+        conv = (self.in_channels_of(c) * c * self.kernel**2 * pixels).sum(axis=-1)
+        return conv + c[..., -1] * self.num_classes

@@ -28,6 +28,7 @@ shard count retrains nothing).
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -238,3 +239,26 @@ def network_means(table: pd.DataFrame) -> pd.DataFrame:
         "n_seeds": grouped["seed"].nunique(),
         "role": grouped["role"].first() if "role" in table else "fit",
     }).reset_index()
+
+
+def seed_noise(table: pd.DataFrame, column: str = "accuracy_pct") -> tuple[float, int, int]:
+    """(pooled seed-to-seed std of `column` in pp, networks, trainings) over the networks of a
+    source table trained at more than one seed; nan, 0, 0 without any."""
+    multi = table.groupby("channels").filter(lambda g: g["seed"].nunique() > 1)
+    if multi.empty:
+        return math.nan, 0, 0
+    groups = multi.groupby("channels")[column]
+    pooled = float(np.sqrt((groups.var(ddof=1) * (groups.count() - 1)).sum()
+                           / (groups.count() - 1).sum()))
+    return pooled, groups.ngroups, len(multi)
+
+
+def tau_ceiling(noise_var: float, measured_var: float) -> float:
+    """Highest expected Kendall tau of any predictor against measured values of variance
+    `measured_var` (pp^2) that carry independent Gaussian noise of mean variance `noise_var`:
+    (2/pi) arcsin(sqrt(R)) with reliability R = 1 - noise_var / measured_var; nan when either
+    is unknown."""
+    if not measured_var > 0 or math.isnan(noise_var):
+        return math.nan
+    reliability = max(0.0, 1.0 - noise_var / measured_var)
+    return 2 / math.pi * math.asin(math.sqrt(reliability))

@@ -1,0 +1,155 @@
+"""Does a training budget tell networks apart better than seeds do? The fidelity pilot.
+
+A measured source can only validate a predictor as far as its seed noise allows: the Kendall tau
+ceiling of `bench/accuracy_fidelity.py`. This pilot measures that ceiling at a candidate budget
+before anyone spends days building a source at it. It trains the `--networks` cheapest networks
+(fewest multiply-accumulates; a resumed pilot keeps its own) of a data set's packaged source at
+`--seeds` seeds each, at the source's budget with `key=value` overrides of its `train:` node
+(e.g. `epochs=12`), and reports for every budget measured on those networks (the source's own
+included; its seed-0 rows come from the source):
+  * seed noise: pooled seed-to-seed std of the test accuracy (pp);
+  * spread: std of the networks' mean test accuracy (pp);
+  * the tau ceiling against one training per network, (2/pi) arcsin(sqrt(R)) with reliability
+    R = 1 - noise variance / variance of single trainings (the spread of these few networks);
+  * Kendall tau of the networks' means against the source budget's means (do ranks carry over?);
+  * median wall time per training.
+The networks are the cheapest, not a sample of the space: compare budgets with each other, not
+with the held-out ceiling of `accuracy_fidelity.md`.
+
+Resumable: every training is appended to docs/results/fidelity_noise_<dataset>.csv at once, and a
+rerun trains only the (budget, network, seed) it lacks (a kill loses one training). Writes
+docs/results/fidelity_noise_<dataset>.md.
+
+Run: `python bench/fidelity_noise.py --dataset tinyimagenet --networks 6 --seeds 2 epochs=12`
+(about 1 h on 2 cores when two processes share it: add `num_threads=1 --n-shards 2 --shard 0`
+and `--shard 1`), then the same with no budget override to add the source budget's seeds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+from scipy.stats import kendalltau
+
+from xpert_evo.config import conf_dir
+from xpert_evo.predict import GEOMETRY
+from xpert_evo.report.provenance import stamp
+from xpert_evo.space.backbone import Backbone
+from xpert_evo.space.genome import Genomes
+from xpert_evo.training.data import DataSpec, cache_root
+from xpert_evo.training.groundtruth import append_rows, load_table, measure_one, per_layer_ints
+from xpert_evo.training.source import TRAINING_PERIPHERALS, find_source, seed_noise, tau_ceiling
+from xpert_evo.training.train import TrainSpec, budget_splits
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "docs" / "results"
+SOURCE_TRAINING = {"cifar10": "low_fidelity", "tinyimagenet": "low_fidelity_tinyimagenet"}
+
+
+def parse_overrides(items: list[str]) -> dict[str, object]:
+    """`key=value` strings -> {key: YAML-parsed value}; exits with code 2 on a malformed one."""
+    values = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"override {item!r} is not key=value (e.g. epochs=12)")
+        values[key] = yaml.safe_load(value)
+    return values
+
+
+def summarise(runs: pd.DataFrame, base: str) -> pd.DataFrame:
+    """One row per budget (fidelity) of `runs`: noise, spread, ceiling, rank transfer, cost."""
+    means = runs.groupby(["fidelity", "channels"])["accuracy_pct"].mean().unstack("fidelity")
+    rows = []
+    for fidelity, part in runs.groupby("fidelity"):
+        noise, _, _ = seed_noise(part)
+        # the variance of single trainings: the averaging of the means' seeds undone
+        single_var = float(part.groupby("channels")["accuracy_pct"].mean().var(ddof=1)
+                           + noise**2 * (1 - np.mean(1 / part.groupby("channels").size())))
+        both = means[[base, fidelity]].dropna()
+        rows.append({
+            "fidelity": fidelity, "networks": part["channels"].nunique(), "trainings": len(part),
+            "mean_accuracy_pct": part["accuracy_pct"].mean(),
+            "spread_pp": float(means[fidelity].dropna().std(ddof=1)),
+            "seed_noise_pp": noise,
+            "tau_ceiling_one_run": tau_ceiling(noise**2, single_var),
+            f"tau_vs_{base}": float(kendalltau(both[base], both[fidelity])[0]),
+            "median_wall_s": part["wall_s"].median(),
+        })
+    return pd.DataFrame(rows)
+
+
+def main() -> None:
+    """Train what is missing, then write the comparison."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", choices=sorted(SOURCE_TRAINING), default="tinyimagenet")
+    parser.add_argument("--networks", type=int, default=6)
+    parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--data-root", default=str(ROOT.parent / "shared" / "datasets"))
+    parser.add_argument("--shard", type=int, default=0, help="train missing runs i %% n == shard")
+    parser.add_argument("--n-shards", type=int, default=1, help="processes sharing the work")
+    parser.add_argument("overrides", nargs="*", help="train: keys of the budget, key=value")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(message)s", datefmt="%H:%M:%S")
+    node = yaml.safe_load((conf_dir() / "training" / f"{SOURCE_TRAINING[args.dataset]}.yaml")
+                          .read_text())
+    base_spec = TrainSpec.from_config(node)
+    try:
+        spec = TrainSpec.from_config({**node, **parse_overrides(args.overrides)})
+    except (TypeError, ValueError) as err:
+        raise SystemExit(f"bad override: {err}") from None
+    input_size, num_classes = GEOMETRY[args.dataset]
+    data = DataSpec(dataset=args.dataset, root=args.data_root, input_size=input_size,
+                    num_classes=num_classes, allow_data_free=False)
+    trained = spec.trained_data(data)
+    backbone = Backbone(input_size=trained.input_size, num_classes=num_classes)
+    _, source = find_source(args.dataset, base_spec.fidelity())
+    nets = source.drop_duplicates("channels")
+    nets = nets.assign(macs=backbone.macs(per_layer_ints(nets["channels"])))
+    table = OUT / f"fidelity_noise_{args.dataset}.csv"
+    done = load_table(table) if table.is_file() else pd.DataFrame(columns=source.columns)
+    # the networks a resumed pilot already trains first, so a growing source does not change them
+    piloted = list(dict.fromkeys(done["channels"]))
+    cheapest = nets[~nets["channels"].isin(piloted)].nsmallest(args.networks, "macs")
+    chosen = (piloted + cheapest["channels"].tolist())[:args.networks]
+    have = done[done["fidelity"] == spec.fidelity()]
+    if spec.fidelity() == base_spec.fidelity():
+        have = pd.concat([have, source])
+    todo = [(c, s) for c in chosen for s in range(args.seeds)
+            if not ((have["channels"] == c) & (have["seed"] == s)).any()]
+    todo = todo[args.shard::args.n_shards]
+    logging.info("%s at %s: %d trainings to run", args.dataset, spec.fidelity(), len(todo))
+    if todo:
+        splits = budget_splits(data, spec)
+        for n, (channels, seed) in enumerate(todo, start=1):
+            genome = Genomes.uniform(per_layer_ints([channels])[0].tolist(), *TRAINING_PERIPHERALS)
+            row = measure_one(genome, trained, spec, None, seed, backbone, splits,
+                              cache_root() / "checkpoints")
+            row["note"] = "fidelity pilot"
+            append_rows([row], table)
+            logging.info("[%d/%d] %s seed %d: test %.2f %% (%.0f s)", n, len(todo), channels,
+                         seed, row["accuracy_pct"], row["wall_s"])
+    runs = pd.concat([load_table(table), source[source["channels"].isin(chosen)]])
+    runs = runs[runs["channels"].isin(chosen)].drop_duplicates(["fidelity", "channels", "seed"])
+    frame = summarise(runs, base_spec.fidelity())
+    threads = f"{spec.num_threads} thread(s) each" if spec.num_threads else "every core each"
+    text = "\n".join([
+        f"<!-- {stamp()} -->", "",
+        f"Fidelity pilot, {args.dataset}: the {len(chosen)} networks of the packaged source "
+        f"({base_spec.fidelity()}) with the fewest multiply-accumulates, trained at several seeds "
+        "at each budget (test accuracy on the whole test split). These are the cheapest networks, "
+        "not a sample of the space: compare the budgets with each other. Wall time: source rows "
+        f"one thread per training, two trainings sharing 2 cores; pilot rows {threads}.", "",
+        frame.to_markdown(index=False, floatfmt=".3f"), "",
+    ]) + "\n"
+    (OUT / f"fidelity_noise_{args.dataset}.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
