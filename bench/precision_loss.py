@@ -128,10 +128,16 @@ def errors(penalty: PrecisionPenalty | None, rows: pd.DataFrame) -> dict[str, fl
 
 
 def write_config(path: Path, values: dict[str, str]) -> None:
-    """Write `values` (key -> YAML scalar) into the existing lines of a penalty config file."""
+    """Write `values` (key -> YAML scalar) into the existing lines of a penalty config file,
+    keeping each line's comment at its column."""
     text = path.read_text()
     for key, value in values.items():
-        text, n = re.subn(rf"^({key}:\s*)(\S+)", rf"\g<1>{value}", text, flags=re.M)
+        def put(match: re.Match, value: str = value) -> str:
+            room = len(match[2]) + len(match[3]) - len(value)
+            comment = match[4] or ""
+            return f"{match[1]}{value}{' ' * max(1, room) if comment else ''}{comment}"
+
+        text, n = re.subn(rf"^({key}:\s*)(\S+)(\s*)(#.*)?$", put, text, flags=re.M)
         if n != 1:
             raise SystemExit(f"{path}: no single '{key}:' line to write")
     path.write_text(text)
