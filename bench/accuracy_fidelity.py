@@ -14,6 +14,9 @@ test accuracy (reported only). Then:
     their test accuracy (mean over seeds); its fitted (in-sample) error is reported apart, and
     the held-out figures are repeated on the networks measured at 2 or more seeds (when there
     are at least 5);
+  * with a transfer (`accuracy.transfer` in conf/accuracy/measured.yaml, e.g. Tiny ImageNet from
+    CIFAR-10), the other data set's predictor is one more feature, and its ranking alone, fitted
+    on no network of this data set, is scored on the held-out networks and on every network;
   * NASWOT (128 real training images), synflow and the parameter count, each scored on the same
     held-out networks at full width and the searched input size, seed 0;
   * the predictor's speed (predictions/s at a batch of 100,000).
@@ -38,11 +41,11 @@ import pandas as pd
 from scipy.stats import kendalltau, spearmanr
 
 from xpert_evo.accuracy.batch import proxy_batch
-from xpert_evo.accuracy.predictor import CleanAccuracyPredictor
+from xpert_evo.accuracy.predictor import CleanAccuracyPredictor, transfer_predictor
 from xpert_evo.accuracy.proxies import get_proxy, score_architecture
-from xpert_evo.predict import GEOMETRY
+from xpert_evo.predict import TRANSFER
 from xpert_evo.report.provenance import stamp
-from xpert_evo.space.backbone import Backbone
+from xpert_evo.space.backbone import GEOMETRY, Backbone
 from xpert_evo.training.data import DataSpec
 from xpert_evo.training.groundtruth import per_layer_ints
 from xpert_evo.training.network import torch_threads
@@ -107,7 +110,9 @@ def main() -> None:
     nets = network_means(table)
     fit, held = nets[nets["role"] == "fit"], nets[nets["role"] == "heldout"]
     backbone = Backbone(input_size=input_size, num_classes=num_classes)
-    predictor = CleanAccuracyPredictor(backbone).fit(channels_of(fit), fit["val_accuracy_pct"])
+    transfer, transfer_label = transfer_predictor(args.dataset, TRANSFER.get(args.dataset))
+    predictor = CleanAccuracyPredictor(backbone, transfer=transfer, transfer_label=transfer_label)
+    predictor.fit(channels_of(fit), fit["val_accuracy_pct"])
     truth = held["accuracy_pct"].to_numpy()
     mean, std = predictor.predict(channels_of(held))
     fitted_mean, _ = predictor.predict(channels_of(fit))
@@ -127,6 +132,12 @@ def main() -> None:
     rows += [{"objective": "predictor, fitted networks (in-sample)", "networks": len(fit),
              **rank_figures(fitted_mean, fit["val_accuracy_pct"].to_numpy()),
              "mae_pp": float(np.abs(fitted_mean - fit["val_accuracy_pct"]).mean())}]
+    if transfer is not None:
+        # fitted on no network of this data set: every network of the source is unseen by it
+        for name, part in (("held-out", held), ("every network", nets)):
+            rows.append({"objective": f"{transfer_label} alone, {name}", "networks": len(part),
+                         **rank_figures(transfer.predict(channels_of(part))[0],
+                                        part["accuracy_pct"].to_numpy())})
     data = DataSpec(dataset=args.dataset, root=args.data_root, input_size=input_size,
                     num_classes=num_classes, allow_data_free=False)
     with torch_threads(None):
@@ -184,6 +195,11 @@ def main() -> None:
         f"(the predictor is fitted on the validation accuracy of the {len(fit)} fit networks "
         f"only). Kendall tau ceiling from the seed noise: {ceiling:.2f} against these means, "
         f"{ceiling_one:.2f} had every held-out network been trained once.",
+        *(["", f"Transfer (conf/accuracy/measured.yaml, `accuracy.transfer`): {transfer_label}'s "
+           f"predicted % is one more feature of the predictor; the model chosen on the fit "
+           f"networks is {predictor.report['model']}. That predictor was fitted on no "
+           f"{args.dataset} network, so its ranking is also scored on every network of the "
+           "source."] if transfer is not None else []),
         "",
         frame.to_markdown(index=False, floatfmt=".3f"),
         "",

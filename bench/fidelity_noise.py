@@ -37,9 +37,8 @@ import yaml
 from scipy.stats import kendalltau
 
 from xpert_evo.config import conf_dir
-from xpert_evo.predict import GEOMETRY
 from xpert_evo.report.provenance import stamp
-from xpert_evo.space.backbone import Backbone
+from xpert_evo.space.backbone import GEOMETRY, Backbone
 from xpert_evo.space.genome import Genomes
 from xpert_evo.training.data import DataSpec, cache_root
 from xpert_evo.training.groundtruth import append_rows, load_table, measure_one, per_layer_ints

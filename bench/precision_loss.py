@@ -47,10 +47,9 @@ from xpert_evo.config import conf_dir
 from xpert_evo.crossbar.evaluate import evaluate_genome
 from xpert_evo.crossbar.penalty import PrecisionPenalty
 from xpert_evo.crossbar.quantise import CrossbarSpec
-from xpert_evo.predict import GEOMETRY
 from xpert_evo.report.provenance import stamp
 from xpert_evo.search.setup import build_penalty
-from xpert_evo.space.backbone import Backbone
+from xpert_evo.space.backbone import GEOMETRY, Backbone
 from xpert_evo.space.genome import Genomes
 from xpert_evo.training.data import DataSpec
 from xpert_evo.training.groundtruth import (

@@ -108,6 +108,49 @@ def test_source_accuracy_answers_in_percent_at_its_fidelity(tmp_path: Path) -> N
     assert report["n_fit"] == 13
 
 
+def test_transfer_carries_a_larger_sources_ranking_into_a_few_noisy_networks() -> None:
+    rng = np.random.default_rng(4)
+    # another data set: 80 networks measured with little noise
+    many = OPTIONS[rng.integers(0, 4, size=(80, 13))]
+    other = CleanAccuracyPredictor(Backbone()).fit(many, synthetic_accuracy(many)
+                                                   + rng.normal(0, 0.2, size=80))
+    # this data set: the same ranking on another scale, 12 networks with heavy noise
+    def target(c: np.ndarray) -> np.ndarray:
+        return 1.0 + 0.1 * synthetic_accuracy(c)
+
+    few, held = (OPTIONS[rng.integers(0, 4, size=(n, 13))] for n in (12, 200))
+    noisy = target(few) + rng.normal(0, 0.15, size=12)
+    alone = CleanAccuracyPredictor(Backbone(64, 200)).fit(few, noisy)
+    helped = CleanAccuracyPredictor(Backbone(64, 200), transfer=other,
+                                    transfer_label="the other predictor").fit(few, noisy)
+    assert set(helped.report["candidates"]) == {*alone.report["candidates"], "transfer"}
+    assert helped.features(few).shape[1] == alone.features(few).shape[1] + 1
+    truth = target(held)
+    tau_alone = kendalltau(alone.predict(held)[0], truth)[0]
+    tau_helped = kendalltau(helped.predict(held)[0], truth)[0]
+    assert tau_helped > tau_alone + 0.05
+    assert helped.report["transfer"] == "the other predictor"
+    # the transfer model alone ranks exactly as the other predictor, on this data set's scale
+    only = CleanAccuracyPredictor(Backbone(64, 200), "transfer", transfer=other).fit(few, noisy)
+    assert kendalltau(only.predict(held)[0], other.predict(held)[0])[0] == pytest.approx(1.0)
+    assert abs(only.predict(held)[0].mean() - truth.mean()) < 0.5
+    with pytest.raises(ValueError, match="transfer needs a transfer predictor"):
+        CleanAccuracyPredictor(Backbone(), "transfer")
+
+
+def test_source_accuracy_transfers_from_another_data_sets_source(tmp_path: Path) -> None:
+    channels = OPTIONS[np.random.default_rng(5).integers(0, 4, size=(8, 13))]
+    write_source(tmp_path, channels, dataset="tinyimagenet")
+    model = source_accuracy("tinyimagenet", Backbone(64, 200), source_dir=str(tmp_path),
+                            model="transfer", transfer_from="cifar10")
+    assert "with the cifar10 predictor (" in model.source
+    assert "networks at e5-pc500-w0.25-b64) as a feature" in model.source
+    for bad in ("tinyimagenet", "mnist"):
+        with pytest.raises(ConfigError, match=r"accuracy.transfer.tinyimagenet=.*\['cifar10'\]"):
+            source_accuracy("tinyimagenet", Backbone(64, 200), source_dir=str(tmp_path),
+                            transfer_from=bad)
+
+
 def test_source_lookup_errors_name_the_fix(tmp_path: Path) -> None:
     channels = OPTIONS[np.random.default_rng(3).integers(0, 4, size=(6, 13))]
     with pytest.raises(ConfigError, match="python -m xpert_evo.source data.dataset=tinyimagenet"):

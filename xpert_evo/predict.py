@@ -9,7 +9,8 @@ Output: the same rows plus ``clean_accuracy_pct`` (predicted validation accuracy
 source's training budget), ``accuracy_std_pct`` (its predictive std), ``precision_loss_pp`` (the
 crossbar loss the data set's precision penalty predicts from the per-layer bits),
 ``accuracy_pct`` = clean minus loss (the accuracy on the crossbar) and ``fidelity`` (the budget the
-% stands for). Every value is a prediction; none is measured here.
+% stands for). Every value is a prediction; none is measured here. The predictor of each data
+set is the default run's (conf/accuracy/measured.yaml, its `transfer` included).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from xpert_evo.config import ConfigError, conf_dir
 from xpert_evo.crossbar.penalty import PrecisionPenalty
 from xpert_evo.search.setup import build_penalty
 from xpert_evo.space import SearchSpace
-from xpert_evo.space.backbone import Backbone
+from xpert_evo.space.backbone import GEOMETRY, Backbone
 from xpert_evo.space.genome import Genomes
 
 CONF = conf_dir()
@@ -37,8 +38,10 @@ CONF = conf_dir()
 DEFAULT_BITS: dict[str, int] = {"input_bits": 8, "adc_bits": 6}
 """Precision of rows without the column: the VGG16 baseline's (conf/space/default.yaml)."""
 
-GEOMETRY: dict[str, tuple[int, int]] = {"cifar10": (32, 10), "tinyimagenet": (64, 200)}
-"""Input side (pixels) and classes per data set."""
+
+TRANSFER: dict[str, str | None] = dict(
+    yaml.safe_load((CONF / "accuracy" / "measured.yaml").read_text())["transfer"] or {})
+"""Per data set, the data set whose predictor is one more feature, as in a default run."""
 
 
 class DesignError(ValueError):
@@ -135,7 +138,8 @@ def predict_frame(
                 f"row {numbers[r]}, column channels: layer {layer + 1} has "
                 f"{genomes.channels[r, layer]} channels; the search space allows {list(allowed)}"
             )
-        model = source_accuracy(name, backbone, fidelity, source_dir)
+        model = source_accuracy(name, backbone, fidelity, source_dir,
+                                transfer_from=TRANSFER.get(name))
         clean, std = model.predict(genomes.channels)
         loss = penalty_for(name).predict(genomes, clean)
         out.loc[mask, "clean_accuracy_pct"] = clean

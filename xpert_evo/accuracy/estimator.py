@@ -27,7 +27,7 @@ from xpert_evo.accuracy.model import AccuracyModel
 from xpert_evo.accuracy.proxies import Proxy, get_proxy, score_architecture
 from xpert_evo.accuracy.surrogate import Surrogate, SurrogateBudget, rank_agreement
 from xpert_evo.config import plain_config
-from xpert_evo.space.backbone import Backbone
+from xpert_evo.space.backbone import GEOMETRY, Backbone
 from xpert_evo.space.genome import Genomes
 from xpert_evo.training.data import DataError, DataSpec, cache_root, data_roots
 from xpert_evo.training.network import torch_threads
@@ -47,7 +47,8 @@ class AccuracySpec:
     `budget: null` are accepted and give the defaults. `refine` and `refine_budget` configure
     the search's online refinement (`xpert_evo.search.setup.RefineBudget`), not the estimator.
     With ``proxy: measured`` (conf/accuracy/measured.yaml) `source_dir`, `fidelity` and `model`
-    choose the measured source and its predictor; the proxy keys are unused.
+    choose the measured source and its predictor, and `transfer` maps a data set to another whose
+    packaged source's predictor is one more feature; the proxy keys are unused.
     """
 
     proxy: str = "naswot"
@@ -61,6 +62,7 @@ class AccuracySpec:
     source_dir: str | None = None
     fidelity: str | None = None
     model: str = "auto"
+    transfer: dict[str, str | None] = field(default_factory=dict)
     refine: bool = False
     refine_budget: dict[str, Any] = field(default_factory=dict)
 
@@ -73,6 +75,12 @@ class AccuracySpec:
             raise ValueError(f"unknown accuracy config keys {sorted(unknown)}")
         if "budget" in values:
             values["budget"] = SurrogateBudget.from_config(values["budget"])
+        if "transfer" in values:
+            values["transfer"] = dict(values["transfer"] or {})
+            bad = sorted(set(values["transfer"]) - set(GEOMETRY))
+            if bad:
+                raise ValueError(f"accuracy.transfer keys {bad} are not data sets; the keys are "
+                                 f"among {sorted(GEOMETRY)}")
         if "refine_budget" in values:
             values["refine_budget"] = dict(values["refine_budget"] or {})
         if "surrogate" in values:
@@ -297,7 +305,7 @@ def build_accuracy(
         from xpert_evo.accuracy.predictor import source_accuracy
 
         model = source_accuracy(data.dataset, backbone, spec.fidelity, spec.source_dir,
-                                spec.model)
+                                spec.model, spec.transfer.get(data.dataset))
         log.info("accuracy objective: %s", model.source)
         return model
     if data.dataset != "none" and (

@@ -18,6 +18,11 @@ mean square over the fitting networks equals the cross-validated mean square err
 stated std should be the error to expect on a network it has not seen. Why not the 16-feature
 extra-trees surrogate: tens of trainings cannot support a tree ensemble.
 
+Transfer (`transfer`, config `accuracy.transfer`): a data set with few, noisy trainings (Tiny
+ImageNet) can borrow the ranking another data set's larger source learned (CIFAR-10): that
+predictor's % is one more feature, and the "transfer" model maps it linearly onto this data set's
+%. Model selection decides on the fitting networks whether it helps.
+
 `SourceAccuracy` puts a fitted predictor behind the search's `AccuracyModel` interface.
 """
 
@@ -74,8 +79,16 @@ MODELS: dict[str, Callable[[int], Pipeline]] = {
     "bayes_ridge_stages": lambda n_stages: make_pipeline(
         FunctionTransformer(lambda x: x[:, :n_stages]), StandardScaler(), BayesianRidge()),
     "gp": lambda n_stages: make_pipeline(StandardScaler(), _gp()),
+    "transfer": lambda n_stages: make_pipeline(
+        FunctionTransformer(lambda x: x[:, -1:]), StandardScaler(), BayesianRidge()),
 }
-"""Candidate models by name: a scikit-learn pipeline from the feature matrix to accuracy %."""
+"""Candidate models by name: a scikit-learn pipeline from the feature matrix to accuracy %.
+With a `transfer` predictor the last feature column is its prediction: "bayes_ridge" and "gp" see
+it beside the capacity features, "transfer" sees it alone (a linear map of the other data set's
+prediction onto this one's %, so it ranks designs exactly as that predictor does)."""
+
+TRANSFER_ONLY = ("transfer",)
+"""Models that need a `transfer` predictor."""
 
 LOO_MAX = 30
 """Up to this many networks model selection cross-validates leave-one-out, above it 10-fold."""
@@ -97,6 +110,10 @@ class CleanAccuracyPredictor:
         backbone: network geometry (features are computed from it).
         model: a `MODELS` name, or "auto" (lowest cross-validated MAE on the fitting networks).
         smallest: the smallest channel option (features are log2 multiples of it).
+        transfer: another fitted predictor (another data set's) whose predicted % of the same
+            channel configurations is one more feature, or None. It carries what a larger
+            source learned about which networks train well into a data set with few trainings.
+        transfer_label: what `transfer` predicts, in words (for the reports).
         report: after `fit`: per candidate its cross-validated MAE (pp) and Kendall tau
             (leave-one-out up to `LOO_MAX` networks, else 10-fold), the chosen model and the
             number of networks fitted on.
@@ -105,18 +122,28 @@ class CleanAccuracyPredictor:
     backbone: Backbone
     model: str = "auto"
     smallest: int = 64
+    transfer: CleanAccuracyPredictor | None = None
+    transfer_label: str = ""
     report: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.model != "auto" and self.model not in MODELS:
+        known = [m for m in MODELS if self.transfer is not None or m not in TRANSFER_ONLY]
+        if self.model != "auto" and self.model not in known:
             raise ValueError(f"predictor model={self.model!r} is not one of "
-                             f"{['auto', *MODELS]}")
+                             f"{['auto', *known]}"
+                             + (" (transfer needs a transfer predictor)"
+                                if self.model in TRANSFER_ONLY else ""))
+        self._candidates = known if self.model == "auto" else [self.model]
         self._fitted: Pipeline | None = None
         self._std_scale = 1.0
 
     def features(self, channels: np.ndarray) -> np.ndarray:
-        """`capacity_features` of this predictor's backbone."""
-        return capacity_features(channels, self.backbone, self.smallest)
+        """`capacity_features` of this predictor's backbone, then the `transfer` predictor's
+        predicted % when there is one."""
+        x = capacity_features(channels, self.backbone, self.smallest)
+        if self.transfer is None:
+            return x
+        return np.column_stack([x, self.transfer.predict(channels)[0]])
 
     def fit(self, channels: np.ndarray, accuracy_pct: np.ndarray) -> CleanAccuracyPredictor:
         """Fit on measured (N, n_conv) channel configurations and their accuracies in %."""
@@ -125,7 +152,7 @@ class CleanAccuracyPredictor:
             raise ValueError(f"the predictor needs at least 4 measured networks, got {len(y)}")
         x = self.features(channels)
         n_stages = len(stage_slices(self.backbone))
-        names = list(MODELS) if self.model == "auto" else [self.model]
+        names = self._candidates
         scores: dict[str, dict[str, float]] = {}
         cv = LeaveOneOut() if len(y) <= LOO_MAX else KFold(10, shuffle=True, random_state=0)
         with warnings.catch_warnings():
@@ -138,9 +165,12 @@ class CleanAccuracyPredictor:
             chosen = min(names, key=lambda n: scores[n]["cv_mae_pp"])
             self._fitted = MODELS[chosen](n_stages).fit(x, y)
         std = _predict_std(self._fitted, x)[1]
+        # every model but the stage-width one reads the whole feature matrix
+        reads_transfer = self.transfer is not None and chosen != "bayes_ridge_stages"
         self._std_scale = float(np.sqrt(np.mean((cv_pred[chosen] - y) ** 2) / np.mean(std**2)))
         self.report = {"model": chosen, "n_fit": len(y), "candidates": scores,
-                       "std_scale": self._std_scale}
+                       "std_scale": self._std_scale,
+                       "transfer": self.transfer_label if reads_transfer else ""}
         return self
 
     def predict(self, channels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -184,9 +214,10 @@ class SourceAccuracy:
         """Where the accuracies come from, in words."""
         report = self.predictor.report
         mae = report["candidates"][report["model"]]["cv_mae_pp"]
+        transfer = f", with {report['transfer']} as a feature" if report["transfer"] else ""
         return (f"predicted validation accuracy of {self.dataset} networks trained at "
                 f"{self.fidelity} ({report['model']} on {report['n_fit']} networks trained "
-                f"stand-alone, cross-validated error {mae:.2f} pp)")
+                f"stand-alone{transfer}, cross-validated error {mae:.2f} pp)")
 
     @property
     def basis(self) -> str:
@@ -222,15 +253,48 @@ def source_accuracy(
     fidelity: str | None = None,
     source_dir: str | None = None,
     model: str = "auto",
+    transfer_from: str | None = None,
 ) -> SourceAccuracy:
     """A `SourceAccuracy` fitted on every network of a data set's measured source (one mean per
-    network over its training seeds). Raises `ConfigError` as `find_source` does."""
+    network over its training seeds).
+
+    `transfer_from` names another data set: the predictor of its packaged source (at that data
+    set's geometry, `model` "auto") becomes one more feature (`CleanAccuracyPredictor.transfer`).
+
+    Raises:
+        ConfigError: as `find_source` does (for either source), or `transfer_from` is this data
+            set or an unknown one.
+    """
     from xpert_evo.training.groundtruth import per_layer_ints
     from xpert_evo.training.source import find_source, network_means
 
+    transfer, label = transfer_predictor(dataset, transfer_from)
     chosen, table = find_source(dataset, fidelity, source_dir)
     nets = network_means(table)
     channels = per_layer_ints(nets["channels"])
     accuracy = nets["val_accuracy_pct"].to_numpy(dtype=np.float64)
-    predictor = CleanAccuracyPredictor(backbone, model).fit(channels, accuracy)
-    return SourceAccuracy(predictor, channels, accuracy, dataset, chosen)
+    predictor = CleanAccuracyPredictor(backbone, model, transfer=transfer, transfer_label=label)
+    return SourceAccuracy(predictor.fit(channels, accuracy), channels, accuracy, dataset, chosen)
+
+
+def transfer_predictor(
+    dataset: str, transfer_from: str | None
+) -> tuple[CleanAccuracyPredictor | None, str]:
+    """The predictor of `transfer_from`'s packaged source (at its own geometry, model "auto"),
+    to serve `dataset` as a feature, and its description; (None, "") for None.
+
+    Raises:
+        ConfigError: `transfer_from` is `dataset` or not a known data set, or has no source.
+    """
+    from xpert_evo.config import ConfigError
+    from xpert_evo.space.backbone import GEOMETRY
+
+    if transfer_from is None:
+        return None, ""
+    allowed = sorted(set(GEOMETRY) - {dataset})
+    if transfer_from not in allowed:
+        raise ConfigError(f"accuracy.transfer.{dataset}={transfer_from!r}: transfer from one "
+                          f"of {allowed} (another data set with a packaged source) or null")
+    other = source_accuracy(transfer_from, Backbone(*GEOMETRY[transfer_from]))
+    return other.predictor, (f"the {transfer_from} predictor ({other.predictor.report['n_fit']} "
+                             f"networks at {other.fidelity})")

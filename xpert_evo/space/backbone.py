@@ -12,6 +12,10 @@ import numpy as np
 
 VGG16_CHANNELS: tuple[int, ...] = (64, 64, 128, 128, 256, 256, 256, 512, 512, 512, 512, 512, 512)
 
+GEOMETRY: dict[str, tuple[int, int]] = {"cifar10": (32, 10), "tinyimagenet": (64, 200)}
+"""Input side (pixels) and classes of each data set the search knows: its backbone's
+`input_size` and `num_classes`."""
+
 
 @dataclass(frozen=True)
 class Backbone:
