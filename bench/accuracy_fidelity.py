@@ -16,7 +16,9 @@ test accuracy (reported only). Then:
     are at least 5);
   * with a transfer (`accuracy.transfer` in conf/accuracy/measured.yaml, e.g. Tiny ImageNet from
     CIFAR-10), the other data set's predictor is one more feature, and its ranking alone, fitted
-    on no network of this data set, is scored on the held-out networks and on every network;
+    on no network of this data set, is scored on the held-out networks and on every network
+    (and, with `--blind-from N`, on the networks from net_id N on: those trained after the
+    transfer was chosen, which tested it blind);
   * NASWOT (128 real training images), synflow and the parameter count, each scored on the same
     held-out networks at full width and the searched input size, seed 0;
   * the predictor's speed (predictions/s at a batch of 100,000).
@@ -26,7 +28,7 @@ predictions (accuracy_fidelity[_<dataset>]_heldout.csv) and a predicted-vs-measu
 files carry no suffix.
 
 Run: `python bench/accuracy_fidelity.py [--dataset cifar10|tinyimagenet]` (2-5 min on 2 cores,
-mostly the proxies).
+mostly the proxies); the Tiny ImageNet results file is written with `--blind-from 25`.
 """
 
 from __future__ import annotations
@@ -102,6 +104,9 @@ def main() -> None:
     parser.add_argument("--source-dir", default=None, help="default: the packaged sources")
     parser.add_argument("--data-root", default=str(ROOT.parent / "shared" / "datasets"))
     parser.add_argument("--cache-dir", default=None)
+    parser.add_argument("--blind-from", type=int, default=None,
+                        help="score the transferred ranking apart on the networks from this "
+                             "net_id on: those trained after the transfer was chosen")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     input_size, num_classes = GEOMETRY[args.dataset]
@@ -134,7 +139,11 @@ def main() -> None:
              "mae_pp": float(np.abs(fitted_mean - fit["val_accuracy_pct"]).mean())}]
     if transfer is not None:
         # fitted on no network of this data set: every network of the source is unseen by it
-        for name, part in (("held-out", held), ("every network", nets)):
+        parts = [("held-out", held), ("every network", nets)]
+        if args.blind_from is not None:
+            parts.append((f"net_id >= {args.blind_from} (trained after it was chosen)",
+                          nets[nets["net_id"] >= args.blind_from]))
+        for name, part in parts:
             rows.append({"objective": f"{transfer_label} alone, {name}", "networks": len(part),
                          **rank_figures(transfer.predict(channels_of(part))[0],
                                         part["accuracy_pct"].to_numpy())})
@@ -158,6 +167,8 @@ def main() -> None:
     ceiling = tau_ceiling(noise_pp**2 * inverse_seeds, spread_var)
     # had every held-out network been trained once: the noise its averaging removed comes back
     ceiling_one = tau_ceiling(noise_pp**2, spread_var + noise_pp**2 * (1 - inverse_seeds))
+    all_var = float(np.var(nets["accuracy_pct"], ddof=1))
+    ceiling_all = tau_ceiling(noise_pp**2 * float(np.mean(1.0 / nets["n_seeds"])), all_var)
     probe = np.random.default_rng(0).choice([64, 128, 256, 512], size=(100_000, 13))
     start = time.perf_counter()
     predictor.predict(probe)
@@ -199,7 +210,8 @@ def main() -> None:
            f"predicted % is one more feature of the predictor; the model chosen on the fit "
            f"networks is {predictor.report['model']}. That predictor was fitted on no "
            f"{args.dataset} network, so its ranking is also scored on every network of the "
-           "source."] if transfer is not None else []),
+           f"source, where the seed noise caps tau at {ceiling_all:.2f} (spread of the "
+           f"{len(nets)} means {np.sqrt(all_var):.2f} pp)."] if transfer is not None else []),
         "",
         frame.to_markdown(index=False, floatfmt=".3f"),
         "",

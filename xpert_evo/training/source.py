@@ -231,13 +231,14 @@ def find_source(
 
 def network_means(table: pd.DataFrame) -> pd.DataFrame:
     """One row per network (channels) of a source table: mean validation and test accuracy over
-    its seeds, the number of seeds, and its role (`fit` / `heldout`)."""
+    its seeds, the number of seeds, its role (`fit` / `heldout`) and plan id (-1 without one)."""
     grouped = table.groupby("channels", sort=False)
     return pd.DataFrame({
         "val_accuracy_pct": grouped["val_accuracy_pct"].mean(),
         "accuracy_pct": grouped["accuracy_pct"].mean(),
         "n_seeds": grouped["seed"].nunique(),
         "role": grouped["role"].first() if "role" in table else "fit",
+        "net_id": grouped["net_id"].first() if "net_id" in table else -1,
     }).reset_index()
 
 
