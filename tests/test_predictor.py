@@ -145,6 +145,8 @@ def test_source_accuracy_transfers_from_another_data_sets_source(tmp_path: Path)
                             model="transfer", transfer_from="cifar10")
     assert "with the cifar10 predictor (" in model.source
     assert "networks at e5-pc500-w0.25-b64) as a feature" in model.source
+    assert model.basis.startswith("predicted from 8 trained networks (tinyimagenet, "
+                                  "e5-pc500-w0.25-b64) and the cifar10 predictor (")
     for bad in ("tinyimagenet", "mnist"):
         with pytest.raises(ConfigError, match=r"accuracy.transfer.tinyimagenet=.*\['cifar10'\]"):
             source_accuracy("tinyimagenet", Backbone(64, 200), source_dir=str(tmp_path),

@@ -222,9 +222,12 @@ class SourceAccuracy:
     @property
     def basis(self) -> str:
         """The data the accuracies rest on, in a few words: "predicted from 19 trained networks
-        (cifar10, e5-pc500-w0.25-b64)" (a network trained at several seeds counts once)."""
-        n_fit = self.predictor.report["n_fit"]
-        return f"predicted from {n_fit} trained networks ({self.dataset}, {self.fidelity})"
+        (cifar10, e5-pc500-w0.25-b64)" (a network trained at several seeds counts once), and the
+        transfer predictor when the model reads it."""
+        report = self.predictor.report
+        transfer = f" and {report['transfer']}" if report["transfer"] else ""
+        return (f"predicted from {report['n_fit']} trained networks ({self.dataset}, "
+                f"{self.fidelity}){transfer}")
 
     def true_score(self, channels: np.ndarray) -> np.ndarray:
         """Predicted clean accuracy (N,) in % (the predictor is the source's answer)."""
