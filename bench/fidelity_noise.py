@@ -77,7 +77,8 @@ def summarise(runs: pd.DataFrame, base: str) -> pd.DataFrame:
             "spread_pp": float(means[fidelity].dropna().std(ddof=1)),
             "seed_noise_pp": noise,
             "tau_ceiling_one_run": tau_ceiling(noise**2, single_var),
-            f"tau_vs_{base}": float(kendalltau(both[base], both[fidelity])[0]),
+            f"tau_vs_{base}": (float(kendalltau(both[base], both[fidelity])[0])
+                               if fidelity != base else np.nan),
             "median_wall_s": part["wall_s"].median(),
         })
     return pd.DataFrame(rows)
