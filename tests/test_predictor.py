@@ -11,6 +11,7 @@ import pytest
 from scipy.stats import kendalltau
 from sources import OPTIONS, synthetic_accuracy, write_source
 
+from xpert_evo.accuracy.estimator import AccuracySpec
 from xpert_evo.accuracy.predictor import CleanAccuracyPredictor, source_accuracy
 from xpert_evo.config import ConfigError
 from xpert_evo.predict import main as predict_main
@@ -147,6 +148,9 @@ def test_source_accuracy_transfers_from_another_data_sets_source(tmp_path: Path)
     assert "networks at e5-pc500-w0.25-b64) as a feature" in model.source
     assert model.basis.startswith("predicted from 8 trained networks (tinyimagenet, "
                                   "e5-pc500-w0.25-b64) and the cifar10 predictor (")
+    with pytest.raises(ValueError, match=r"accuracy.transfer keys \['mnist'\].*'tinyimagenet'"):
+        AccuracySpec.from_config({"proxy": "measured", "transfer": {"mnist": "cifar10"}})
+    assert AccuracySpec.from_config({"transfer": None}).transfer == {}
     for bad in ("tinyimagenet", "mnist"):
         with pytest.raises(ConfigError, match=r"accuracy.transfer.tinyimagenet=.*\['cifar10'\]"):
             source_accuracy("tinyimagenet", Backbone(64, 200), source_dir=str(tmp_path),
