@@ -90,6 +90,9 @@ prediction onto this one's %, so it ranks designs exactly as that predictor does
 TRANSFER_ONLY = ("transfer",)
 """Models that need a `transfer` predictor."""
 
+CAPACITY_ONLY = ("bayes_ridge_stages",)
+"""Models that read the capacity features only, never the `transfer` column."""
+
 LOO_MAX = 30
 """Up to this many networks model selection cross-validates leave-one-out, above it 10-fold."""
 
@@ -136,12 +139,13 @@ class CleanAccuracyPredictor:
         self._candidates = known if self.model == "auto" else [self.model]
         self._fitted: Pipeline | None = None
         self._std_scale = 1.0
+        self._reads_transfer = False
 
-    def features(self, channels: np.ndarray) -> np.ndarray:
+    def features(self, channels: np.ndarray, transfer: bool = True) -> np.ndarray:
         """`capacity_features` of this predictor's backbone, then the `transfer` predictor's
-        predicted % when there is one."""
+        predicted % when there is one and `transfer` asks for it."""
         x = capacity_features(channels, self.backbone, self.smallest)
-        if self.transfer is None:
+        if self.transfer is None or not transfer:
             return x
         return np.column_stack([x, self.transfer.predict(channels)[0]])
 
@@ -165,19 +169,20 @@ class CleanAccuracyPredictor:
             chosen = min(names, key=lambda n: scores[n]["cv_mae_pp"])
             self._fitted = MODELS[chosen](n_stages).fit(x, y)
         std = _predict_std(self._fitted, x)[1]
-        # every model but the stage-width one reads the whole feature matrix
-        reads_transfer = self.transfer is not None and chosen != "bayes_ridge_stages"
+        self._reads_transfer = self.transfer is not None and chosen not in CAPACITY_ONLY
         self._std_scale = float(np.sqrt(np.mean((cv_pred[chosen] - y) ** 2) / np.mean(std**2)))
         self.report = {"model": chosen, "n_fit": len(y), "candidates": scores,
                        "std_scale": self._std_scale,
-                       "transfer": self.transfer_label if reads_transfer else ""}
+                       "transfer": self.transfer_label if self._reads_transfer else ""}
         return self
 
     def predict(self, channels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Predicted clean accuracy (mean %, std pp) of (N, n_conv) channel configurations."""
         if self._fitted is None:
             raise RuntimeError("CleanAccuracyPredictor.predict before fit")
-        mean, std = _predict_std(self._fitted, self.features(channels))
+        # a capacity-only model slices its columns off the front: the transfer column, costly to
+        # compute for a population, is left out
+        mean, std = _predict_std(self._fitted, self.features(channels, self._reads_transfer))
         return np.asarray(mean, dtype=np.float64), self._std_scale * np.asarray(std, np.float64)
 
 
