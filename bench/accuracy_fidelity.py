@@ -51,7 +51,12 @@ from xpert_evo.space.backbone import GEOMETRY, Backbone
 from xpert_evo.training.data import DataSpec
 from xpert_evo.training.groundtruth import per_layer_ints
 from xpert_evo.training.network import torch_threads
-from xpert_evo.training.source import find_source, network_means, seed_noise, tau_ceiling
+from xpert_evo.training.source import (
+    find_source,
+    network_means,
+    seed_mean_ceilings,
+    seed_noise,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "docs" / "results"
@@ -162,13 +167,8 @@ def main() -> None:
                              **rank_figures(scores[repeated], truth[repeated])})
     noise_pp, noise_nets, noise_runs = seed_noise(table, "accuracy_pct")
     val_noise_pp, _, _ = seed_noise(table, "val_accuracy_pct")
-    inverse_seeds = float(np.mean(1.0 / held["n_seeds"].to_numpy()))
-    spread_var = float(np.var(truth, ddof=1))
-    ceiling = tau_ceiling(noise_pp**2 * inverse_seeds, spread_var)
-    # had every held-out network been trained once: the noise its averaging removed comes back
-    ceiling_one = tau_ceiling(noise_pp**2, spread_var + noise_pp**2 * (1 - inverse_seeds))
-    all_var = float(np.var(nets["accuracy_pct"], ddof=1))
-    ceiling_all = tau_ceiling(noise_pp**2 * float(np.mean(1.0 / nets["n_seeds"])), all_var)
+    ceiling, ceiling_one = seed_mean_ceilings(noise_pp, truth, held["n_seeds"])
+    ceiling_all, _ = seed_mean_ceilings(noise_pp, nets["accuracy_pct"], nets["n_seeds"])
     probe = np.random.default_rng(0).choice([64, 128, 256, 512], size=(100_000, 13))
     start = time.perf_counter()
     predictor.predict(probe)
@@ -211,7 +211,8 @@ def main() -> None:
            f"networks is {predictor.report['model']}. That predictor was fitted on no "
            f"{args.dataset} network, so its ranking is also scored on every network of the "
            f"source, where the seed noise caps tau at {ceiling_all:.2f} (spread of the "
-           f"{len(nets)} means {np.sqrt(all_var):.2f} pp)."] if transfer is not None else []),
+           f"{len(nets)} means {nets['accuracy_pct'].std(ddof=1):.2f} pp)."]
+          if transfer is not None else []),
         "",
         frame.to_markdown(index=False, floatfmt=".3f"),
         "",

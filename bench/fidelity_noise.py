@@ -42,7 +42,12 @@ from xpert_evo.space.backbone import GEOMETRY, Backbone
 from xpert_evo.space.genome import Genomes
 from xpert_evo.training.data import DataSpec, cache_root
 from xpert_evo.training.groundtruth import append_rows, load_table, measure_one, per_layer_ints
-from xpert_evo.training.source import TRAINING_PERIPHERALS, find_source, seed_noise, tau_ceiling
+from xpert_evo.training.source import (
+    TRAINING_PERIPHERALS,
+    find_source,
+    seed_mean_ceilings,
+    seed_noise,
+)
 from xpert_evo.training.train import TrainSpec, budget_splits
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,16 +72,15 @@ def summarise(runs: pd.DataFrame, base: str) -> pd.DataFrame:
     rows = []
     for fidelity, part in runs.groupby("fidelity"):
         noise, _, _ = seed_noise(part)
-        # the variance of single trainings: the averaging of the means' seeds undone
-        single_var = float(part.groupby("channels")["accuracy_pct"].mean().var(ddof=1)
-                           + noise**2 * (1 - np.mean(1 / part.groupby("channels").size())))
+        per_net = part.groupby("channels")["accuracy_pct"]
+        _, ceiling_one = seed_mean_ceilings(noise, per_net.mean(), per_net.count())
         both = means[[base, fidelity]].dropna()
         rows.append({
             "fidelity": fidelity, "networks": part["channels"].nunique(), "trainings": len(part),
             "mean_accuracy_pct": part["accuracy_pct"].mean(),
             "spread_pp": float(means[fidelity].dropna().std(ddof=1)),
             "seed_noise_pp": noise,
-            "tau_ceiling_one_run": tau_ceiling(noise**2, single_var),
+            "tau_ceiling_one_run": ceiling_one,
             f"tau_vs_{base}": (float(kendalltau(both[base], both[fidelity])[0])
                                if fidelity != base else np.nan),
             "median_wall_s": part["wall_s"].median(),

@@ -22,6 +22,8 @@ from xpert_evo.training.source import (
     build_source,
     find_source,
     read_source,
+    seed_mean_ceilings,
+    seed_noise,
     source_dir,
 )
 from xpert_evo.training.train import TrainSpec
@@ -155,6 +157,21 @@ def test_source_accuracy_transfers_from_another_data_sets_source(tmp_path: Path)
         with pytest.raises(ConfigError, match=r"accuracy.transfer.tinyimagenet=.*\['cifar10'\]"):
             source_accuracy("tinyimagenet", Backbone(64, 200), source_dir=str(tmp_path),
                             transfer_from=bad)
+
+
+def test_seed_noise_and_the_tau_ceilings_it_puts_on_any_predictor() -> None:
+    table = pd.DataFrame({"channels": ["a", "a", "b", "b", "c"], "seed": [0, 1, 0, 1, 0],
+                          "accuracy_pct": [50.0, 52.0, 40.0, 40.0, 45.0]})
+    noise, nets, runs = seed_noise(table)
+    assert (noise, nets, runs) == (pytest.approx(1.0), 2, 4)  # variances 2 and 0, pooled
+    assert np.isnan(seed_noise(table[table["seed"] == 0])[0])
+    means, n_seeds = [51.0, 40.0, 45.0], [2, 2, 1]
+    on_means, one_run = seed_mean_ceilings(noise, means, n_seeds)
+    assert 0 < one_run < on_means < 1
+    assert seed_mean_ceilings(0.0, means, n_seeds) == (pytest.approx(1.0), pytest.approx(1.0))
+    assert np.isnan(seed_mean_ceilings(float("nan"), means, n_seeds)[0])
+    # noise as large as the spread: nothing left to rank
+    assert seed_mean_ceilings(100.0, means, [1, 1, 1]) == (0.0, 0.0)
 
 
 def test_source_lookup_errors_name_the_fix(tmp_path: Path) -> None:

@@ -263,3 +263,14 @@ def tau_ceiling(noise_var: float, measured_var: float) -> float:
         return math.nan
     reliability = max(0.0, 1.0 - noise_var / measured_var)
     return 2 / math.pi * math.asin(math.sqrt(reliability))
+
+
+def seed_mean_ceilings(noise_pp: float, means: Sequence[float],
+                       n_seeds: Sequence[int]) -> tuple[float, float]:
+    """`tau_ceiling` against networks' measured means (pp, each over its `n_seeds` trainings of
+    seed noise `noise_pp`), and had every network been trained once (the noise the averaging
+    removed comes back)."""
+    inverse = float(np.mean(1.0 / np.asarray(n_seeds, dtype=np.float64)))
+    var = float(np.var(np.asarray(means, dtype=np.float64), ddof=1))
+    return (tau_ceiling(noise_pp**2 * inverse, var),
+            tau_ceiling(noise_pp**2, var + noise_pp**2 * (1 - inverse)))
