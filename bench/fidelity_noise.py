@@ -43,6 +43,7 @@ from xpert_evo.space.genome import Genomes
 from xpert_evo.training.data import DataSpec, cache_root
 from xpert_evo.training.groundtruth import append_rows, load_table, measure_one, per_layer_ints
 from xpert_evo.training.source import (
+    SOURCE_TRAINING,
     TRAINING_PERIPHERALS,
     find_source,
     seed_mean_ceilings,
@@ -52,7 +53,6 @@ from xpert_evo.training.train import TrainSpec, budget_splits
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "docs" / "results"
-SOURCE_TRAINING = {"cifar10": "low_fidelity", "tinyimagenet": "low_fidelity_tinyimagenet"}
 
 
 def parse_overrides(items: list[str]) -> dict[str, object]:

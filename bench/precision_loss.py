@@ -59,7 +59,7 @@ from xpert_evo.training.groundtruth import (
     per_layer_ints,
 )
 from xpert_evo.training.network import build_network, torch_threads
-from xpert_evo.training.source import find_source
+from xpert_evo.training.source import SOURCE_TRAINING, find_source
 from xpert_evo.training.train import TrainSpec, budget_splits
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,8 +72,12 @@ class Target:
     """One data set's source, penalty file and results files."""
 
     dataset: str
-    training: str         # conf/training/<name>.yaml: the source's budget
     independent_fit: bool  # the shipped penalty was fitted on none of the source's networks
+
+    @property
+    def training(self) -> str:
+        """conf/training/<name>.yaml: the source's budget."""
+        return SOURCE_TRAINING[self.dataset]
 
     @property
     def input_size(self) -> int:
@@ -93,8 +97,8 @@ class Target:
 
 
 TARGETS = {
-    "cifar10": Target("cifar10", "low_fidelity", independent_fit=True),
-    "tinyimagenet": Target("tinyimagenet", "low_fidelity_tinyimagenet", independent_fit=False),
+    "cifar10": Target("cifar10", independent_fit=True),
+    "tinyimagenet": Target("tinyimagenet", independent_fit=False),
 }
 
 

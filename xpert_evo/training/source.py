@@ -182,10 +182,19 @@ def plan_from_config(node: Mapping[str, Any], options: Sequence[int], n_layers: 
     return SourcePlan(options=tuple(int(c) for c in options), n_layers=n_layers, **values)
 
 
+SOURCE_TRAINING: dict[str, str] = {"cifar10": "low_fidelity",
+                                   "tinyimagenet": "low_fidelity_tinyimagenet"}
+"""Per data set, the conf/training/<name>.yaml budget its packaged source was trained at."""
+
+
 def build_command(dataset: str) -> str:
     """The command that builds a data set's source at the default low-fidelity budget."""
+    from xpert_evo.space.backbone import GEOMETRY
+
+    size, classes = GEOMETRY.get(dataset, GEOMETRY["tinyimagenet"])
+    training = SOURCE_TRAINING.get(dataset, SOURCE_TRAINING["tinyimagenet"])
     extra = ("" if dataset == "cifar10" else
-             " data.input_size=64 data.num_classes=200 training=low_fidelity_tinyimagenet")
+             f" data.input_size={size} data.num_classes={classes} training={training}")
     return (f"python -m xpert_evo.source data.dataset={dataset}{extra} source.dir=<DIR> "
             "(add -m hydra/launcher=joblib source.n_shards=2 source.shard=0,1 to use 2 "
             "processes), then pass accuracy.source_dir=<DIR>")
