@@ -12,7 +12,8 @@ included; its seed-0 rows come from the source):
   * the tau ceiling against one training per network, (2/pi) arcsin(sqrt(R)) with reliability
     R = 1 - noise variance / variance of single trainings (the spread of these few networks);
   * Kendall tau of the networks' means against the source budget's means (do ranks carry over?);
-  * median wall time per training.
+  * median wall time per training;
+and, for every pair of budgets, how the same (network, seed) trainings differ.
 The networks are the cheapest, not a sample of the space: compare budgets with each other, not
 with the held-out ceiling of `accuracy_fidelity.md`.
 
@@ -88,6 +89,29 @@ def summarise(runs: pd.DataFrame, base: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def paired(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per pair of budgets with trainings of the same (network, seed): how far the same
+    training differs between the two (e.g. float32 against bfloat16 compute)."""
+    table = runs.pivot_table(index=["channels", "seed"], columns="fidelity",
+                             values="accuracy_pct")
+    rows = []
+    for i, a in enumerate(table.columns):
+        for b in table.columns[i + 1:]:
+            both = table[[a, b]].dropna()
+            if len(both) < 2:
+                continue
+            diff = both[b] - both[a]
+            nets = both.groupby(level="channels").mean()
+            rows.append({
+                "budget_a": a, "budget_b": b, "paired_trainings": len(both),
+                "networks": len(nets), "mean_b_minus_a_pp": diff.mean(),
+                "mean_abs_diff_pp": diff.abs().mean(), "std_diff_pp": diff.std(ddof=1),
+                "tau_network_means": (float(kendalltau(nets[a], nets[b])[0])
+                                      if len(nets) > 1 else np.nan),
+            })
+    return pd.DataFrame(rows)
+
+
 def main() -> None:
     """Train what is missing, then write the comparison."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -150,6 +174,10 @@ def main() -> None:
         "not a sample of the space: compare the budgets with each other. Wall time: source rows "
         f"one thread per training, two trainings sharing 2 cores; pilot rows {threads}.", "",
         frame.to_markdown(index=False, floatfmt=".3f"), "",
+        "The same trainings (network and seed) at two budgets: the difference is the budget's "
+        "effect plus training noise; for two budgets that differ only in arithmetic (float32 / "
+        "bfloat16) compare `std_diff_pp` with sqrt(2) x the seed noise above.", "",
+        paired(runs).to_markdown(index=False, floatfmt=".3f"), "",
     ]) + "\n"
     (OUT / f"fidelity_noise_{args.dataset}.md").write_text(text)
     print(text)
