@@ -121,6 +121,8 @@ def main() -> None:
     parser.add_argument("--data-root", default=str(ROOT.parent / "shared" / "datasets"))
     parser.add_argument("--shard", type=int, default=0, help="train missing runs i %% n == shard")
     parser.add_argument("--n-shards", type=int, default=1, help="processes sharing the work")
+    parser.add_argument("--no-train", action="store_true",
+                        help="only summarise the trainings already measured")
     parser.add_argument("overrides", nargs="*", help="train: keys of the budget, key=value")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(message)s", datefmt="%H:%M:%S")
@@ -150,7 +152,7 @@ def main() -> None:
         have = pd.concat([have, source])
     todo = [(c, s) for c in chosen for s in range(args.seeds)
             if not ((have["channels"] == c) & (have["seed"] == s)).any()]
-    todo = todo[args.shard::args.n_shards]
+    todo = [] if args.no_train else todo[args.shard::args.n_shards]
     logging.info("%s at %s: %d trainings to run", args.dataset, spec.fidelity(), len(todo))
     if todo:
         splits = budget_splits(data, spec)
@@ -172,7 +174,8 @@ def main() -> None:
         f"({base_spec.fidelity()}) with the fewest multiply-accumulates, trained at several seeds "
         "at each budget (test accuracy on the whole test split). These are the cheapest networks, "
         "not a sample of the space: compare the budgets with each other. Wall time: source rows "
-        f"one thread per training, two trainings sharing 2 cores; pilot rows {threads}.", "",
+        f"one thread per training, two trainings sharing 2 cores; pilot rows {threads}, slower "
+        "by whatever else ran on the machine then.", "",
         frame.to_markdown(index=False, floatfmt=".3f"), "",
         "The same trainings (network and seed) at two budgets: the difference is the budget's "
         "effect plus training noise; for two budgets that differ only in arithmetic (float32 / "

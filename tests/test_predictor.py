@@ -3,6 +3,7 @@ interface and fit, source look-up errors, and the predict command."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,7 @@ from xpert_evo.training.source import (
     seed_mean_ceilings,
     seed_noise,
     source_dir,
+    time_left_h,
 )
 from xpert_evo.training.train import TrainSpec
 
@@ -48,14 +50,18 @@ def test_plan_is_deterministic_spans_widths_and_shards_partition_it() -> None:
 
 
 def test_build_source_trains_its_shard_and_resumes(cifar10_zip: Path, data_cache: Path,
-                                                   tmp_path: Path) -> None:
+                                                   tmp_path: Path,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
     data = DataSpec.from_config({"root": str(cifar10_zip.parent)})
     spec = TrainSpec(epochs=1, train_per_class=4, val_per_class=2, test_per_class=2,
                      width_mult=0.125, batch_size=8)
     plan = SourcePlan(n_networks=3, noise_networks=1, noise_seeds=(1,))
     folder = source_dir(tmp_path, data, spec)
-    for shard in (0, 1):
-        build_source(plan, data, spec, folder, shard, 2, str(data_cache))
+    with caplog.at_level(logging.INFO, logger="xpert_evo.training.source"):
+        for shard in (0, 1):
+            build_source(plan, data, spec, folder, shard, 2, str(data_cache))
+    assert caplog.messages[-1].startswith("[2/2] net 0 seed 1")
+    assert caplog.messages[-1].endswith("about 0.0 h left in this shard")
     table = read_source([folder])
     assert sorted(zip(table["net_id"], table["seed"], strict=True)) == [(0, 0), (0, 1), (1, 0),
                                                                        (1, 1), (2, 0)]
@@ -69,6 +75,11 @@ def test_build_source_trains_its_shard_and_resumes(cifar10_zip: Path, data_cache
     assert not (folder / "shard-0-of-1.csv").exists()  # another shard count: still nothing
     with pytest.raises(ConfigError, match="source.shard=2"):
         build_source(plan, data, spec, folder, 2, 2)
+
+
+def test_time_left_scales_the_rate_so_far_by_the_macs_left() -> None:
+    assert time_left_h(3600.0, 1e9, 2e9) == pytest.approx(2.0)
+    assert time_left_h(1800.0, 1e9, 0.0) == 0.0
 
 
 def test_predictor_ranks_held_out_networks_and_states_its_error() -> None:

@@ -151,15 +151,26 @@ def build_source(
     backbone = Backbone(input_size=data.input_size, num_classes=data.num_classes)
     splits = budget_splits(data, spec, cache_dir)
     checkpoints = cache_root(cache_dir) / "checkpoints"
+    macs = backbone.macs(channels[[net_id for net_id, _ in todo]])
+    spent_s = 0.0
     for n, (net_id, seed) in enumerate(todo, start=1):
         genome = Genomes.uniform(channels[net_id].tolist(), *TRAINING_PERIPHERALS)
         row = measure_one(genome, data, spec, None, seed, backbone, splits, checkpoints)
         row.update(net_id=net_id, role=plan.role(net_id), note=f"source plan seed {plan.seed}")
         append_rows([row], path)
-        log.info("[%d/%d] net %d seed %d (%s): val %.2f %%, test %.2f %%, %.0f s", n, len(todo),
-                 net_id, seed, row["channels"], row["val_accuracy_pct"], row["accuracy_pct"],
-                 row["wall_s"])
+        spent_s += row["wall_s"]
+        left_h = time_left_h(spent_s, macs[:n].sum(), macs[n:].sum())
+        log.info("[%d/%d] net %d seed %d (%s): val %.2f %%, test %.2f %%, %.0f s; about %.1f h "
+                 "left in this shard", n, len(todo), net_id, seed, row["channels"],
+                 row["val_accuracy_pct"], row["accuracy_pct"], row["wall_s"], left_h)
     return path
+
+
+def time_left_h(spent_s: float, done_macs: float, left_macs: float) -> float:
+    """Hours the trainings of `left_macs` multiply-accumulates (per image, summed over networks)
+    will take at the rate the `done_macs` ones took `spent_s` seconds: training time grows with a
+    network's MACs, so this weighs a wide network left to train more than a narrow one."""
+    return spent_s / max(done_macs, 1.0) * left_macs / 3600.0
 
 
 def read_source(folders: Sequence[Path]) -> pd.DataFrame:
