@@ -39,7 +39,7 @@ from xpert_evo.training.data import (
     cache_root,
     load_split,
 )
-from xpert_evo.training.network import build_network, torch_threads
+from xpert_evo.training.network import build_network, retain_freed_memory, torch_threads
 from xpert_evo.training.transforms import augment, normalise
 
 log = logging.getLogger(__name__)
@@ -413,6 +413,7 @@ def train_network(
         DataError: the data set is missing (the message names the paths tried and the fix).
     """
     start = time.perf_counter()
+    retain_freed_memory()
     data = data if isinstance(data, DataSpec) else DataSpec.from_config(data)
     spec = spec if isinstance(spec, TrainSpec) else TrainSpec.from_config(spec)
     data = spec.trained_data(data)
