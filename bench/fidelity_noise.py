@@ -18,8 +18,9 @@ The networks are the cheapest, not a sample of the space: compare budgets with e
 with the held-out ceiling of `accuracy_fidelity.md`.
 
 Resumable: every training is appended to docs/results/fidelity_noise_<dataset>.csv at once, and a
-rerun trains only the (budget, network, seed) it lacks (a kill loses one training). Writes
-docs/results/fidelity_noise_<dataset>.md.
+rerun trains only the (budget, network, seed) it lacks (a kill loses one training). The source's
+trainings of the pilot's networks are copied into that table too, so it still holds them once the
+packaged source is rebuilt at another budget. Writes docs/results/fidelity_noise_<dataset>.md.
 
 Run: `python bench/fidelity_noise.py --dataset tinyimagenet --networks 6 --seeds 2 epochs=12`
 (about 1 h on 2 cores when two processes share it: add `num_threads=1 --n-shards 2 --shard 0`
@@ -112,6 +113,19 @@ def paired(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def keep_source_rows(rows: pd.DataFrame, table: Path) -> None:
+    """Append to the pilot's table the source trainings it compares with that it lacks, so the
+    pilot can be summarised after the packaged source is rebuilt at another budget."""
+    done = load_table(table)
+    have = set(zip(done["fidelity"], done["channels"], done["seed"], strict=True))
+    new = [row for row in rows.to_dict("records")
+           if (row["fidelity"], row["channels"], row["seed"]) not in have]
+    for row in new:
+        row["note"] = f"copied from the packaged {row['fidelity']} source"
+    if new:
+        append_rows(new, table)
+
+
 def main() -> None:
     """Train what is missing, then write the comparison."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -164,7 +178,8 @@ def main() -> None:
             append_rows([row], table)
             logging.info("[%d/%d] %s seed %d: test %.2f %% (%.0f s)", n, len(todo), channels,
                          seed, row["accuracy_pct"], row["wall_s"])
-    runs = pd.concat([load_table(table), source[source["channels"].isin(chosen)]])
+    keep_source_rows(source[source["channels"].isin(chosen)], table)
+    runs = load_table(table)
     runs = runs[runs["channels"].isin(chosen)].drop_duplicates(["fidelity", "channels", "seed"])
     frame = summarise(runs, base_spec.fidelity())
     threads = f"{spec.num_threads} thread(s) each" if spec.num_threads else "every core each"
