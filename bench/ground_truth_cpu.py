@@ -102,7 +102,8 @@ def main() -> None:
             result = train_network(channels, data, spec, args.seed, train_split=train,
                                    test_split=test)
             ckpt = save_checkpoint(result.model, result.measured(),
-                                   checkpoint_path(channels, data, spec, args.seed, folder))
+                                   checkpoint_path(channels, data, spec, args.seed, folder),
+                                   result.wall_s)
             genome = Genomes.uniform(channels, 8, "flash", 6, 8)
             nonideal = evaluate_genome(result.model, genome, xbar, test, train)
             widths = np.maximum(1, np.round(np.asarray(channels) * spec.width_mult))

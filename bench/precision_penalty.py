@@ -125,7 +125,7 @@ def _sweep(plan: list, data: DataSpec, xbar: CrossbarSpec, train: Split, test: S
             result = train_network(channels, data, spec, 0, test_split=test,
                                    cache_dir=cache_dir)
             model, clean = result.model, result.clean_accuracy_pct
-            save_checkpoint(model, result.measured(), ckpt)
+            save_checkpoint(model, result.measured(), ckpt, result.wall_s)
         t0 = time.perf_counter()
         by_input: dict[int, list[int]] = {}
         for p, b in grid:

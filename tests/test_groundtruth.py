@@ -12,9 +12,10 @@ from hydra import compose, initialize_config_dir
 
 from xpert_evo.config import conf_dir
 from xpert_evo.crossbar.penalty import PrecisionPenalty, plot_penalty
-from xpert_evo.space.backbone import VGG16_CHANNELS
+from xpert_evo.space.backbone import VGG16_CHANNELS, Backbone
 from xpert_evo.space.genome import Genomes
 from xpert_evo.train import resolve_genome, run
+from xpert_evo.training.data import DataSpec
 from xpert_evo.training.design import genome_from_config, read_design
 from xpert_evo.training.groundtruth import (
     COLUMNS,
@@ -23,7 +24,9 @@ from xpert_evo.training.groundtruth import (
     genomes_from_table,
     load_table,
     measure,
+    measure_one,
 )
+from xpert_evo.training.train import TrainSpec, budget_splits
 
 CONF = conf_dir()
 
@@ -170,3 +173,20 @@ def test_measure_and_train_app_on_real_cifar10(
     assert measured.at[0, "adc_type"] == "-".join(["sar"] * 13)
     stored = load_table(table)
     assert len(stored) == 2 and stored["input_bits"].tolist()[1] == "-".join(["2"] * 13)
+
+
+def test_a_training_read_back_from_its_checkpoint_reports_the_trainings_time(
+    cifar10_zip: Path, data_cache: Path, tmp_path: Path
+) -> None:
+    """The same network, budget and seed measured twice: the second row reads the checkpoint
+    instead of training, with the same accuracy and, as its wall time, the training's."""
+    data = DataSpec.from_config({"root": str(cifar10_zip.parent)})
+    spec = TrainSpec(epochs=1, train_per_class=8, val_per_class=2, test_per_class=2,
+                     width_mult=0.125, batch_size=8)
+    splits = budget_splits(data, spec, data_cache)
+    genome = Genomes.uniform([64] * 13, 8, "flash", 6, 8)
+    rows = [measure_one(genome, data, spec, None, 0, Backbone(), splits, tmp_path)
+            for _ in range(2)]
+    assert [r["kind"] for r in rows] == ["train", "train"]
+    assert rows[1]["accuracy_pct"] == rows[0]["accuracy_pct"]
+    assert rows[1]["wall_s"] >= rows[0]["wall_s"] * 0.9 > 0

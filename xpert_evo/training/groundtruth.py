@@ -286,18 +286,20 @@ def measure_one(
     channels = genome.channels[0].tolist()
     ckpt = checkpoint_path(channels, data, spec, seed, folder)
     kind = "train+crossbar"
+    trained_s = 0.0  # training time behind a loaded checkpoint, not in this call's elapsed
     if ckpt.is_file():
         saved = torch.load(ckpt, map_location="cpu", weights_only=False)
         model = build_network(channels, backbone, spec.width_mult)
         model.load_state_dict(saved["state_dict"])
         measured = {k: saved.get(k) for k in MEASURED}
+        trained_s = float(saved.get(TRAIN_WALL_S) or 0.0)
         kind = "crossbar"
     else:
         result = train_network(channels, data, spec, seed, train_split=splits.train,
                                test_split=splits.test, val_split=splits.val)
         model, measured = result.model, result.measured()
         if keep_checkpoint:
-            save_checkpoint(model, measured, ckpt)
+            save_checkpoint(model, measured, ckpt, result.wall_s)
     row = {
         "timestamp": _now(), "kind": kind, "dataset": data.dataset,
         "input_size": data.input_size, "num_classes": data.num_classes,
@@ -307,6 +309,7 @@ def measure_one(
     if xbar is None:
         row["kind"] = "train"
     else:
+        trained_s = 0.0  # a crossbar row's cost is its evaluation
         evaluation = evaluate_genome(model, genome, xbar, splits.test, splits.train)
         row.update({
             "reference_accuracy_pct": evaluation.reference_accuracy_pct,
@@ -314,7 +317,7 @@ def measure_one(
             "crossbar_test_images": evaluation.n_images,
             "weight_encoding": xbar.weight_encoding,
         })
-    row["wall_s"] = time.perf_counter() - start
+    row["wall_s"] = trained_s + time.perf_counter() - start
     return row
 
 
@@ -330,8 +333,16 @@ MEASURED: tuple[str, ...] = ("accuracy_pct", "test_images", "val_accuracy_pct", 
 """What a checkpoint keeps beside the weights: the measurements of its training run
 (`TrainResult.measured`)."""
 
+TRAIN_WALL_S = "train_wall_s"
+"""Checkpoint key of its training's wall time in seconds: a training row read back from the
+checkpoint (the same network, budget and seed, e.g. trained first by a pilot) reports it as its
+`wall_s`, so a source's cost figures count every training once at its real cost."""
 
-def save_checkpoint(model: torch.nn.Module, measured: Mapping[str, Any], path: Path) -> Path:
-    """Save a trained network's state_dict with its `MEASURED` facts (atomic rename)."""
-    state = {"state_dict": model.state_dict(), **{k: measured.get(k) for k in MEASURED}}
+
+def save_checkpoint(model: torch.nn.Module, measured: Mapping[str, Any], path: Path,
+                    train_wall_s: float | None = None) -> Path:
+    """Save a trained network's state_dict with its `MEASURED` facts and its training's wall time
+    in seconds (`TRAIN_WALL_S`), atomically (temporary file renamed)."""
+    state = {"state_dict": model.state_dict(), **{k: measured.get(k) for k in MEASURED},
+             TRAIN_WALL_S: train_wall_s}
     return atomic_write(path, lambda fh: torch.save(state, fh))
