@@ -77,12 +77,8 @@ def torch_threads(n: int | None) -> Iterator[int]:
         torch.set_num_threads(previous)
 
 
-M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4
 """glibc `mallopt` parameters (malloc.h)."""
-
-MMAP_THRESHOLD_BYTES = 32 << 20
-"""Blocks up to this size come from the heap, not from mmap: glibc's largest allowed value
-(DEFAULT_MMAP_THRESHOLD_MAX on 64-bit), above every activation buffer of a low-fidelity training."""
 
 TRIM_THRESHOLD_BYTES = 1 << 30
 """Free heap memory kept instead of returned to the OS, bytes."""
@@ -92,12 +88,12 @@ def retain_freed_memory() -> bool:
     """Keep freed memory in the process instead of returning it to the OS (glibc only).
 
     With glibc's defaults, CPU training frees its activation buffers every step and page-faults
-    them back in the next: on the 2-core dev VM about 17 % of a training's CPU time was kernel
-    time. With these settings a training step of a width-0.25 network (batch 64, one thread) spent
-    0.1 s instead of 0.7-1.2 s in the kernel per 30 steps and ran about 8 % faster (measured beside
-    two other trainings). The arithmetic is unchanged; the process keeps its peak memory. This is
-    what the usual advice (jemalloc or tcmalloc through LD_PRELOAD) achieves, without a library or
-    an environment variable to set before Python starts.
+    them back in the next (bench/training_step.py, docs/results/training_step.md). Here every
+    block comes from the heap (no mmap; glibc caps the mmap threshold at 32 MiB, below the
+    largest activations of wide networks) and up to `TRIM_THRESHOLD_BYTES` of freed heap is kept.
+    The arithmetic is unchanged; the process keeps its peak memory. This is what the usual advice
+    (jemalloc or tcmalloc through LD_PRELOAD) achieves, without a library or an environment
+    variable to set before Python starts.
 
     Returns:
         True when both settings were applied (glibc), False elsewhere (e.g. macOS, musl).
@@ -107,5 +103,4 @@ def retain_freed_memory() -> bool:
         mallopt = ctypes.CDLL(name).mallopt
     except (OSError, AttributeError, TypeError):
         return False
-    return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
-                and mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES))
+    return bool(mallopt(M_MMAP_MAX, 0) and mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES))

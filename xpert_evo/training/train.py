@@ -50,12 +50,10 @@ COMPUTE_DTYPES: dict[str, tuple[torch.dtype, str]] = {
     "bfloat16": (torch.bfloat16, "-bf16"),
 }
 """`train.compute_dtype` values: the autocast dtype and the suffix it adds to the fidelity label.
-bfloat16 is a CPU speed-up where the CPU has bfloat16 instructions: a training step of a
-width-0.25 network at 32x32 pixels (batch 64, one thread) took 0.27-0.29 s instead of 0.45-0.50 s
-(all-256 channels) and 0.75 s instead of 1.6 s (512-channel early layers) on the 2-core dev VM
-(AMD EPYC with avx512_bf16), measured with two other trainings running. Not used for the
-measured sources: at the 12-epoch Tiny ImageNet budget its seed noise was about four times
-float32's (bench/fidelity_noise.py, docs/results/fidelity_noise_tinyimagenet.md)."""
+bfloat16 about halves a CPU training step where the CPU has bfloat16 instructions
+(bench/training_step.py, docs/results/training_step.md). Not used for the measured sources: at
+the 12-epoch Tiny ImageNet budget its seed noise was about four times float32's
+(bench/fidelity_noise.py, docs/results/fidelity_noise_tinyimagenet.md)."""
 
 
 @dataclass(frozen=True)
