@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import functools
 import os
 from collections.abc import Iterator, Sequence
 
@@ -84,8 +85,10 @@ TRIM_THRESHOLD_BYTES = 1 << 30
 """Free heap memory kept instead of returned to the OS, bytes."""
 
 
+@functools.cache
 def retain_freed_memory() -> bool:
-    """Keep freed memory in the process instead of returning it to the OS (glibc only).
+    """Keep freed memory in the process instead of returning it to the OS (glibc only); the
+    setting is process-wide, so it is applied once and later calls return the first answer.
 
     With glibc's defaults, CPU training frees its activation buffers every step and page-faults
     them back in the next (bench/training_step.py, docs/results/training_step.md). Here every
