@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from xpert_evo.config import ConfigError, check_keys, plain_config
-from xpert_evo.space.backbone import Backbone
+from xpert_evo.space.backbone import GEOMETRY, Backbone
 from xpert_evo.space.genome import Genomes
 from xpert_evo.training.data import DataSpec, cache_root
 from xpert_evo.training.groundtruth import append_rows, load_table, measure_one
@@ -200,8 +200,6 @@ SOURCE_TRAINING: dict[str, str] = {"cifar10": "low_fidelity",
 
 def build_command(dataset: str) -> str:
     """The command that builds a data set's source at the default low-fidelity budget."""
-    from xpert_evo.space.backbone import GEOMETRY
-
     size, classes = GEOMETRY.get(dataset, GEOMETRY["tinyimagenet"])
     training = SOURCE_TRAINING.get(dataset, SOURCE_TRAINING["tinyimagenet"])
     extra = ("" if dataset == "cifar10" else
