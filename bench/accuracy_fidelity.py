@@ -40,11 +40,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.stats import kendalltau, spearmanr
 
 from xpert_evo.accuracy.batch import proxy_batch
 from xpert_evo.accuracy.predictor import CleanAccuracyPredictor, transfer_predictor
 from xpert_evo.accuracy.proxies import get_proxy, score_architecture
+from xpert_evo.accuracy.surrogate import rank_figures
 from xpert_evo.predict import TRANSFER
 from xpert_evo.report.provenance import stamp
 from xpert_evo.space.backbone import GEOMETRY, Backbone
@@ -66,16 +66,6 @@ PROXIES = ("naswot", "synflow", "params")
 def channels_of(frame: pd.DataFrame) -> np.ndarray:
     """(N, 13) channel matrix of a frame with a dash-joined `channels` column."""
     return per_layer_ints(frame["channels"])
-
-
-def rank_figures(pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:
-    """Kendall tau, Spearman rho and top-10 % overlap of `pred` against `truth`."""
-    k = max(1, int(round(0.1 * len(truth))))
-    top_true = set(np.argsort(-truth)[:k])
-    top_pred = set(np.argsort(-pred)[:k])
-    return {"kendall_tau": float(kendalltau(pred, truth)[0]),
-            "spearman_rho": float(spearmanr(pred, truth)[0]),
-            "top10_overlap": len(top_true & top_pred) / k}
 
 
 def heldout_plot(held: pd.DataFrame, path: Path) -> None:

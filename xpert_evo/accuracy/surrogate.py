@@ -67,6 +67,17 @@ def rank_agreement(truth: np.ndarray, predicted: np.ndarray) -> tuple[float, flo
     return float(tau), float(spearmanr(truth, predicted).statistic)
 
 
+def rank_figures(predicted: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+    """Kendall tau, Spearman rho and top-10 % overlap (share of the truly best tenth that the
+    prediction also puts in its best tenth) of `predicted` against `truth`."""
+    truth, predicted = np.asarray(truth, float), np.asarray(predicted, float)
+    tau, rho = rank_agreement(truth, predicted)
+    k = max(1, int(round(0.1 * len(truth))))
+    top_true = set(np.argsort(-truth)[:k])
+    top_pred = set(np.argsort(-predicted)[:k])
+    return {"kendall_tau": tau, "spearman_rho": rho, "top10_overlap": len(top_true & top_pred) / k}
+
+
 @dataclass(frozen=True)
 class SurrogateBudget:
     """True-proxy budget of the surrogate-assisted search (NSGANetV2 scheme; ``accuracy.budget``).
