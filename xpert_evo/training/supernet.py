@@ -67,7 +67,7 @@ class ElasticBatchNorm2d(nn.BatchNorm2d):
     """BatchNorm over the first channels of its widest size, as many as the input has.
 
     Running statistics update the same slice (`momentum` None = cumulative average, as in
-    `nn.BatchNorm2d`), so recalibrating one subnet leaves the other channels alone.
+    `nn.BatchNorm2d`).
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -170,7 +170,8 @@ def extract_subnet(model: nn.Sequential, channels: Sequence[int] | np.ndarray,
 def recalibrate(model: nn.Module, split: Split, n_images: int = 2000, batch_size: int = 250,
                 device: torch.device | None = None) -> None:
     """Recompute the active subnet's BatchNorm statistics on the first `n_images` of `split`
-    (cumulative average over batches, no augmentation); leaves the model in eval mode."""
+    (cumulative average over batches, no augmentation); the inactive channels' statistics are
+    reset. Leaves the model in eval mode."""
     device = device or next(model.parameters()).device
     norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
     momenta = [m.momentum for m in norms]
