@@ -92,8 +92,8 @@ def test_a_killed_training_resumes_after_its_last_epoch_with_the_same_result(
 ) -> None:
     data = DataSpec(dataset="cifar10", root=str(cifar10_zip.parent), input_size=32,
                     num_classes=10)
-    spec = TrainSpec(epochs=2, train_per_class=8, val_per_class=4, width_mult=0.0625,
-                     batch_size=16, num_threads=1, lr=0.05)
+    spec = TrainSpec(epochs=2, train_per_class=8, val_per_class=4, test_per_class=2,
+                     width_mult=0.0625, batch_size=16, num_threads=1, lr=0.05)
     whole = train_supernet(OPTIONS, data, spec, cache_dir=data_cache)
 
     real_write = supernet.atomic_write

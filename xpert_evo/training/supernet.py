@@ -39,13 +39,13 @@ from xpert_evo.training.network import (
 from xpert_evo.training.train import (
     MEMORY_FORMAT,
     Split,
+    TrainingImages,
     TrainSpec,
     accuracy_pct,
     budget_splits,
     lr_schedule,
     pick_device,
 )
-from xpert_evo.training.transforms import augment, normalise
 
 log = logging.getLogger(__name__)
 
@@ -241,15 +241,16 @@ def train_supernet(
     backbone = Backbone(input_size=data.input_size, num_classes=data.num_classes)
     with torch_threads(spec.num_threads):
         device = pick_device(spec.device)
-        train = budget_splits(data, spec, cache_dir).train
+        images = TrainingImages.of(budget_splits(data, spec, cache_dir).train, spec.batch_size,
+                                   device)
         torch.manual_seed(seed)
         model = build_supernet(options, backbone, spec.width_mult).to(
             device, memory_format=MEMORY_FORMAT)
         optimiser = torch.optim.SGD(model.parameters(), lr=spec.lr, momentum=spec.momentum,
                                     nesterov=True, weight_decay=spec.weight_decay)
-        steps_per_epoch = max(1, len(train) // spec.batch_size)
-        scheduler = lr_schedule(optimiser, int(round(spec.warmup_epochs * steps_per_epoch)),
-                                steps_per_epoch * spec.epochs)
+        steps = images.steps_per_epoch
+        scheduler = lr_schedule(optimiser, int(round(spec.warmup_epochs * steps)),
+                                steps * spec.epochs)
         gen = torch.Generator(device=device).manual_seed(seed)
         sampler = torch.Generator().manual_seed(seed)
         state = {"epoch": 0, "history": [], "wall_s": 0.0}
@@ -262,18 +263,11 @@ def train_supernet(
             sampler.set_state(state.pop("sampler"))
             log.info("supernet: resumed after epoch %d from %s", state["epoch"], checkpoint)
         loss_fn = nn.CrossEntropyLoss(label_smoothing=spec.label_smoothing)
-        pixels = torch.from_numpy(train.images).permute(0, 3, 1, 2).contiguous().to(device)
-        labels = torch.from_numpy(train.labels).to(device)
         for epoch in range(state["epoch"] + 1, spec.epochs + 1):
             start = time.perf_counter()
             model.train()
-            order = torch.randperm(len(train), generator=gen, device=device)
             loss_sum, correct, seen = 0.0, 0, 0
-            for i in range(steps_per_epoch):
-                idx = order[i * spec.batch_size: (i + 1) * spec.batch_size]
-                x = normalise(augment(pixels[idx], gen), data.dataset).contiguous(
-                    memory_format=MEMORY_FORMAT)
-                y = labels[idx]
+            for x, y in images.epoch(gen):
                 lr = scheduler.get_last_lr()[0]
                 optimiser.zero_grad(set_to_none=True)
                 teacher = None

@@ -17,7 +17,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -358,6 +358,44 @@ class TrainResult:
                 "device": self.device}
 
 
+@dataclass
+class TrainingImages:
+    """A training split held on the training device, served one epoch at a time as augmented,
+    normalised batches.
+
+    Attributes:
+        pixels: (N, 3, H, W) uint8.
+        labels: (N,) int64 class indices.
+        dataset: selects the normalisation.
+        batch_size: images per step; an epoch is `steps_per_epoch` full batches.
+    """
+
+    pixels: torch.Tensor
+    labels: torch.Tensor
+    dataset: str
+    batch_size: int
+
+    @classmethod
+    def of(cls, split: Split, batch_size: int, device: torch.device) -> TrainingImages:
+        """`split` moved to `device` once."""
+        pixels = torch.from_numpy(split.images).permute(0, 3, 1, 2).contiguous().to(device)
+        return cls(pixels, torch.from_numpy(split.labels).to(device), split.dataset, batch_size)
+
+    @property
+    def steps_per_epoch(self) -> int:
+        """Full batches per epoch (at least 1)."""
+        return max(1, len(self.labels) // self.batch_size)
+
+    def epoch(self, generator: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """(images, labels) batches of one epoch in a random order, randomly cropped and flipped,
+        all drawn from `generator`."""
+        order = torch.randperm(len(self.labels), generator=generator, device=self.labels.device)
+        for i in range(self.steps_per_epoch):
+            idx = order[i * self.batch_size : (i + 1) * self.batch_size]
+            x = normalise(augment(self.pixels[idx], generator), self.dataset)
+            yield x.contiguous(memory_format=MEMORY_FORMAT), self.labels[idx]
+
+
 def lr_schedule(optimiser: torch.optim.Optimizer, warmup: int, total: int) -> LRScheduler:
     """Per-step learning rate: linear warm-up over ``warmup`` steps (peak (s + 1) / warmup at
     step s), then cosine decay from the optimiser's peak lr to 0 at step ``total``."""
@@ -432,23 +470,17 @@ def train_network(
             weight_decay=spec.weight_decay,
         )
         loss_fn = nn.CrossEntropyLoss(label_smoothing=spec.label_smoothing)
-        pixels = torch.from_numpy(train.images).permute(0, 3, 1, 2).contiguous().to(device)
-        labels = torch.from_numpy(train.labels).to(device)
+        images = TrainingImages.of(train, spec.batch_size, device)
         gen = torch.Generator(device=device).manual_seed(seed)
-        steps_per_epoch = max(1, len(train) // spec.batch_size)
+        steps_per_epoch = images.steps_per_epoch
         total = steps_per_epoch * spec.epochs
         warmup = int(round(spec.warmup_epochs * steps_per_epoch))
         scheduler = lr_schedule(optimiser, warmup, total)
         history: list[dict[str, float]] = []
         for epoch in range(1, spec.epochs + 1):
             model.train()
-            order = torch.randperm(len(train), generator=gen, device=device)
             loss_sum, correct, seen = 0.0, 0, 0
-            for i in range(steps_per_epoch):
-                idx = order[i * spec.batch_size : (i + 1) * spec.batch_size]
-                x = normalise(augment(pixels[idx], gen), data.dataset).contiguous(
-                    memory_format=MEMORY_FORMAT)
-                y = labels[idx]
+            for x, y in images.epoch(gen):
                 lr = scheduler.get_last_lr()[0]
                 with spec.autocast(device):
                     logits = model(x)
