@@ -25,7 +25,8 @@ test accuracy (reported only). Then:
 Writes docs/results/accuracy_fidelity[_<dataset>].md and .csv, the per-network held-out
 predictions (accuracy_fidelity[_<dataset>]_heldout.csv) and a predicted-vs-measured plot
 (docs/accuracy_heldout[_<dataset>].png), stamped with command, commit, date, machine; CIFAR-10's
-files carry no suffix.
+files carry no suffix. With `--source-dir` (a source other than the packaged one, e.g. one being
+built) the names also carry the source's fidelity.
 
 Run: `python bench/accuracy_fidelity.py [--dataset cifar10|tinyimagenet]` (2-5 min on 2 cores,
 mostly the proxies); the Tiny ImageNet results file is written with `--blind-from 25`.
@@ -105,8 +106,10 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     input_size, num_classes = GEOMETRY[args.dataset]
-    suffix = "" if args.dataset == "cifar10" else f"_{args.dataset}"
     fidelity, table = find_source(args.dataset, None, args.source_dir)
+    suffix = "" if args.dataset == "cifar10" else f"_{args.dataset}"
+    if args.source_dir:  # a source being built never overwrites the packaged source's files
+        suffix += f"_{fidelity}"
     nets = network_means(table)
     fit, held = nets[nets["role"] == "fit"], nets[nets["role"] == "heldout"]
     backbone = Backbone(input_size=input_size, num_classes=num_classes)
