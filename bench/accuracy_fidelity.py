@@ -98,6 +98,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", choices=sorted(GEOMETRY), default="cifar10")
     parser.add_argument("--source-dir", default=None, help="default: the packaged sources")
+    parser.add_argument("--fidelity", default=None,
+                        help="the source's training budget, where the folder holds several")
     parser.add_argument("--data-root", default=str(ROOT.parent / "shared" / "datasets"))
     parser.add_argument("--cache-dir", default=None)
     parser.add_argument("--blind-from", type=int, default=None,
@@ -106,7 +108,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     input_size, num_classes = GEOMETRY[args.dataset]
-    fidelity, table = find_source(args.dataset, None, args.source_dir)
+    fidelity, table = find_source(args.dataset, args.fidelity, args.source_dir)
     suffix = "" if args.dataset == "cifar10" else f"_{args.dataset}"
     if args.source_dir:  # a source being built never overwrites the packaged source's files
         suffix += f"_{fidelity}"
