@@ -27,10 +27,16 @@ def scaled_channels(channels: Sequence[int], width_mult: float = 1.0) -> list[in
     return [max(1, int(round(int(c) * width_mult))) for c in channels]
 
 
+LAYERS: tuple[type[nn.Conv2d], type[nn.BatchNorm2d], type[nn.Linear]] = (
+    nn.Conv2d, nn.BatchNorm2d, nn.Linear)
+"""The conv, BatchNorm and classifier classes of a plain network."""
+
+
 def build_network(
     channels: Sequence[int] | np.ndarray,
     backbone: Backbone | None = None,
     width_mult: float = 1.0,
+    layers: tuple[type[nn.Conv2d], type[nn.BatchNorm2d], type[nn.Linear]] = LAYERS,
 ) -> nn.Sequential:
     """The VGG-style network with the given output channels per conv layer.
 
@@ -38,6 +44,8 @@ def build_network(
         channels: output channels of each of the backbone's conv layers (length `n_conv`).
         backbone: geometry (input channels, kernel, pools, classes); the XPert default if None.
         width_mult: multiplies every layer's channels (e.g. 0.25 for a quick smoke test).
+        layers: the conv, BatchNorm and classifier classes (those of `LAYERS` or subclasses,
+            e.g. the supernet's elastic layers), built with the same arguments.
 
     Returns:
         `nn.Sequential` of [Conv2d, BatchNorm2d, ReLU, (MaxPool2d)] x n_conv, AdaptiveAvgPool2d,
@@ -47,19 +55,20 @@ def build_network(
     widths = scaled_channels(np.asarray(channels).reshape(-1).tolist(), width_mult)
     if len(widths) != backbone.n_conv:
         raise ValueError(f"got {len(widths)} channel genes for {backbone.n_conv} conv layers")
-    layers: list[nn.Module] = []
+    conv, norm, linear = layers
+    modules: list[nn.Module] = []
     c_in = backbone.in_channels
     for i, c_out in enumerate(widths, start=1):
-        layers += [
-            nn.Conv2d(c_in, c_out, backbone.kernel, padding=backbone.kernel // 2, bias=False),
-            nn.BatchNorm2d(c_out),
+        modules += [
+            conv(c_in, c_out, backbone.kernel, padding=backbone.kernel // 2, bias=False),
+            norm(c_out),
             nn.ReLU(),
         ]
         if i in backbone.pool_after:
-            layers.append(nn.MaxPool2d(2))
+            modules.append(nn.MaxPool2d(2))
         c_in = c_out
-    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c_in, backbone.num_classes)]
-    return nn.Sequential(*layers)
+    modules += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), linear(c_in, backbone.num_classes)]
+    return nn.Sequential(*modules)
 
 
 @contextlib.contextmanager

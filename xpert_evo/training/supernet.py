@@ -21,6 +21,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -43,20 +44,20 @@ from xpert_evo.training.train import (
     TrainSpec,
     accuracy_pct,
     budget_splits,
-    lr_schedule,
     pick_device,
+    recipe,
 )
 
 log = logging.getLogger(__name__)
 
 
 class ElasticConv2d(nn.Conv2d):
-    """A bias-free 'same' conv holding its widest filters; runs the first `active_out` of them
-    over however many input channels it is given."""
+    """A conv holding its widest filters; runs the first `active_out` of them over however many
+    input channels it is given (stride, padding and no bias as built by `build_network`)."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel: int) -> None:
-        super().__init__(in_channels, out_channels, kernel, padding=kernel // 2, bias=False)
-        self.active_out = out_channels
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.active_out = self.out_channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         weight = self.weight[: self.active_out, : x.shape[1]]
@@ -103,17 +104,8 @@ def build_supernet(
         layers at the widest option; it starts as the largest subnet (see `set_subnet`).
     """
     backbone = backbone or Backbone()
-    widest = scaled_channels([max(options)], width_mult)[0]
-    layers: list[nn.Module] = []
-    c_in = backbone.in_channels
-    for i in range(1, backbone.n_conv + 1):
-        layers += [ElasticConv2d(c_in, widest, backbone.kernel), ElasticBatchNorm2d(widest),
-                   nn.ReLU()]
-        if i in backbone.pool_after:
-            layers.append(nn.MaxPool2d(2))
-        c_in = widest
-    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), ElasticLinear(widest, backbone.num_classes)]
-    return nn.Sequential(*layers)
+    return build_network([max(options)] * backbone.n_conv, backbone, width_mult,
+                         layers=(ElasticConv2d, ElasticBatchNorm2d, ElasticLinear))
 
 
 def elastic_convs(model: nn.Module) -> list[ElasticConv2d]:
@@ -246,11 +238,7 @@ def train_supernet(
         torch.manual_seed(seed)
         model = build_supernet(options, backbone, spec.width_mult).to(
             device, memory_format=MEMORY_FORMAT)
-        optimiser = torch.optim.SGD(model.parameters(), lr=spec.lr, momentum=spec.momentum,
-                                    nesterov=True, weight_decay=spec.weight_decay)
-        steps = images.steps_per_epoch
-        scheduler = lr_schedule(optimiser, int(round(spec.warmup_epochs * steps)),
-                                steps * spec.epochs)
+        optimiser, scheduler = recipe(model, spec, images.steps_per_epoch)
         gen = torch.Generator(device=device).manual_seed(seed)
         sampler = torch.Generator().manual_seed(seed)
         state = {"epoch": 0, "history": [], "wall_s": 0.0}

@@ -406,6 +406,16 @@ def lr_schedule(optimiser: torch.optim.Optimizer, warmup: int, total: int) -> LR
     return SequentialLR(optimiser, [linear, cosine], milestones=[warmup])
 
 
+def recipe(model: nn.Module, spec: TrainSpec,
+           steps_per_epoch: int) -> tuple[torch.optim.Optimizer, LRScheduler]:
+    """The recipe's optimiser (SGD, Nesterov momentum, weight decay) over `model` and its
+    per-step schedule (`lr_schedule`: `spec.warmup_epochs` of warm-up, cosine to `spec.epochs`)."""
+    optimiser = torch.optim.SGD(model.parameters(), lr=spec.lr, momentum=spec.momentum,
+                                nesterov=True, weight_decay=spec.weight_decay)
+    warmup = int(round(spec.warmup_epochs * steps_per_epoch))
+    return optimiser, lr_schedule(optimiser, warmup, steps_per_epoch * spec.epochs)
+
+
 @torch.no_grad()
 def accuracy_pct(
     model: nn.Module, split: Split, batch_size: int = 500, device: torch.device | None = None
@@ -465,17 +475,10 @@ def train_network(
         torch.manual_seed(seed)
         model = build_network(channels, backbone, spec.width_mult).to(
             device, memory_format=MEMORY_FORMAT)
-        optimiser = torch.optim.SGD(
-            model.parameters(), lr=spec.lr, momentum=spec.momentum, nesterov=True,
-            weight_decay=spec.weight_decay,
-        )
         loss_fn = nn.CrossEntropyLoss(label_smoothing=spec.label_smoothing)
         images = TrainingImages.of(train, spec.batch_size, device)
+        optimiser, scheduler = recipe(model, spec, images.steps_per_epoch)
         gen = torch.Generator(device=device).manual_seed(seed)
-        steps_per_epoch = images.steps_per_epoch
-        total = steps_per_epoch * spec.epochs
-        warmup = int(round(spec.warmup_epochs * steps_per_epoch))
-        scheduler = lr_schedule(optimiser, warmup, total)
         history: list[dict[str, float]] = []
         for epoch in range(1, spec.epochs + 1):
             model.train()
