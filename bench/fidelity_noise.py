@@ -38,7 +38,6 @@ import pandas as pd
 import yaml
 from scipy.stats import kendalltau
 
-from xpert_evo.config import conf_dir
 from xpert_evo.report.provenance import stamp
 from xpert_evo.space.backbone import GEOMETRY, Backbone
 from xpert_evo.space.genome import Genomes
@@ -50,6 +49,7 @@ from xpert_evo.training.source import (
     find_source,
     seed_mean_ceilings,
     seed_noise,
+    source_training,
 )
 from xpert_evo.training.train import TrainSpec, budget_splits
 
@@ -140,8 +140,7 @@ def main() -> None:
     parser.add_argument("overrides", nargs="*", help="train: keys of the budget, key=value")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(message)s", datefmt="%H:%M:%S")
-    node = yaml.safe_load((conf_dir() / "training" / f"{SOURCE_TRAINING[args.dataset]}.yaml")
-                          .read_text())
+    node = source_training(args.dataset)
     base_spec = TrainSpec.from_config(node)
     try:
         spec = TrainSpec.from_config({**node, **parse_overrides(args.overrides)})

@@ -59,7 +59,7 @@ from xpert_evo.training.groundtruth import (
     per_layer_ints,
 )
 from xpert_evo.training.network import build_network, torch_threads
-from xpert_evo.training.source import SOURCE_TRAINING, find_source
+from xpert_evo.training.source import find_source, source_training
 from xpert_evo.training.train import TrainSpec, budget_splits
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,11 +73,6 @@ class Target:
 
     dataset: str
     independent_fit: bool  # the shipped penalty was fitted on none of the source's networks
-
-    @property
-    def training(self) -> str:
-        """conf/training/<name>.yaml: the source's budget."""
-        return SOURCE_TRAINING[self.dataset]
 
     @property
     def input_size(self) -> int:
@@ -151,12 +146,11 @@ def measure(args: argparse.Namespace, target: Target) -> pd.DataFrame:
     """Evaluate the missing (network, setting) pairs; the whole table."""
     table = OUT / f"{target.stem}.csv"
     space = yaml.safe_load((CONF / "space" / "default.yaml").read_text())
-    train_node = yaml.safe_load((CONF / "training" / f"{target.training}.yaml").read_text())
     xbar = CrossbarSpec.from_config(
         {**yaml.safe_load((CONF / "crossbar" / "default.yaml").read_text()),
          "test_images": args.images},
         yaml.safe_load((CONF / "hardware" / "xpert_rram_32nm.yaml").read_text()))
-    spec = TrainSpec.from_config(train_node)
+    spec = TrainSpec.from_config(source_training(target.dataset))
     data = DataSpec(dataset=target.dataset, root=args.data_root, input_size=target.input_size,
                     num_classes=target.num_classes, allow_data_free=False)
     _, source = find_source(target.dataset, spec.fidelity())

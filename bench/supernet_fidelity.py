@@ -38,11 +38,11 @@ from xpert_evo.training.data import DataSpec, cache_root
 from xpert_evo.training.groundtruth import per_layer_ints
 from xpert_evo.training.network import torch_threads
 from xpert_evo.training.source import (
-    SOURCE_TRAINING,
     find_source,
     network_means,
     seed_mean_ceilings,
     seed_noise,
+    source_training,
 )
 from xpert_evo.training.supernet import subnet_accuracy_pct, train_supernet
 from xpert_evo.training.train import TrainSpec, budget_splits
@@ -67,8 +67,7 @@ def main() -> None:
     parser.add_argument("--cache-dir", default=None)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(message)s", datefmt="%H:%M:%S")
-    node = yaml.safe_load((conf_dir() / "training" / f"{SOURCE_TRAINING[args.dataset]}.yaml")
-                          .read_text())
+    node = source_training(args.dataset)
     source_spec = TrainSpec.from_config(node)
     spec = replace(source_spec, epochs=args.epochs, num_threads=args.threads)
     options = yaml.safe_load((conf_dir() / "space" / "default.yaml").read_text())["channels"]

@@ -26,6 +26,7 @@ from xpert_evo.training.source import (
     seed_mean_ceilings,
     seed_noise,
     source_dir,
+    source_training,
     time_left_h,
 )
 from xpert_evo.training.train import TrainSpec
@@ -197,6 +198,13 @@ def test_source_lookup_errors_name_the_fix(tmp_path: Path) -> None:
         find_source("cifar10", None, tmp_path)
     fidelity, table = find_source("cifar10", "e10-pc500-w0.25-b64", tmp_path)
     assert fidelity == "e10-pc500-w0.25-b64" and len(table) == 6
+
+
+@pytest.mark.parametrize("dataset", ["cifar10", "tinyimagenet"])
+def test_each_packaged_source_was_trained_at_its_named_budget(dataset: str) -> None:
+    spec = TrainSpec.from_config(source_training(dataset))
+    fidelity, table = find_source(dataset, spec.fidelity())
+    assert set(table["fidelity"]) == {fidelity} and set(table["dataset"]) == {dataset}
 
 
 def test_predict_command_adds_predictions_and_refuses_bad_rows(tmp_path: Path, capsys) -> None:

@@ -36,8 +36,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import yaml
 
-from xpert_evo.config import ConfigError, check_keys, plain_config
+from xpert_evo.config import ConfigError, check_keys, conf_dir, plain_config
 from xpert_evo.space.backbone import GEOMETRY, Backbone
 from xpert_evo.space.genome import Genomes
 from xpert_evo.training.data import DataSpec, cache_root
@@ -196,6 +197,11 @@ def plan_from_config(node: Mapping[str, Any], options: Sequence[int], n_layers: 
 SOURCE_TRAINING: dict[str, str] = {"cifar10": "low_fidelity",
                                    "tinyimagenet": "low_fidelity_tinyimagenet"}
 """Per data set, the conf/training/<name>.yaml budget its packaged source was trained at."""
+
+
+def source_training(dataset: str) -> dict[str, Any]:
+    """The `train:` node (conf/training/<name>.yaml) a data set's packaged source was trained at."""
+    return yaml.safe_load(conf_dir("training", f"{SOURCE_TRAINING[dataset]}.yaml").read_text())
 
 
 def build_command(dataset: str) -> str:
