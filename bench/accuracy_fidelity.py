@@ -180,6 +180,7 @@ def main() -> None:
     frame = pd.DataFrame(rows)
     frame.to_csv(OUT / f"accuracy_fidelity{suffix}.csv", index=False)
     first = table.iloc[0]
+    hours = table.groupby("role")["wall_s"].sum() / 3600
     facts = [
         f"<!-- {stamp()} -->",
         "",
@@ -191,7 +192,10 @@ def main() -> None:
         f"({input_size}x{input_size} inputs). Wall time per "
         f"training: median {table['wall_s'].median():.0f} s, range {table['wall_s'].min():.0f}-"
         f"{table['wall_s'].max():.0f} s, {table['wall_s'].sum() / 3600:.1f} h in all (one "
-        "thread each, two trainings sharing 2 cores with other work).",
+        "thread each, two trainings sharing 2 cores with other work, so the elapsed time of a "
+        f"two-shard build is about half): {hours['fit']:.1f} h for the fit networks' trainings, "
+        f"which are all a predictor with the held-out figures below needs, and "
+        f"{hours['heldout']:.1f} h for the held-out networks', which only validate it.",
         "",
         f"Seed noise (pooled std over {noise_nets} networks x their seeds, {noise_runs} "
         f"trainings): test accuracy {noise_pp:.2f} pp, validation accuracy {val_noise_pp:.2f} pp. "
