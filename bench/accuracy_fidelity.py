@@ -19,14 +19,18 @@ test accuracy (reported only). Then:
     on no network of this data set, is scored on the held-out networks and on every network
     (and, with `--blind-from N`, on the networks from net_id N on: those trained after the
     transfer was chosen, which tested it blind);
+  * a learning curve: the held-out Kendall tau of the predictor (the model chosen above, refitted)
+    on random subsets of the fit networks, 10 draws per size, to tell whether more fit networks
+    would help;
   * NASWOT (128 real training images), synflow and the parameter count, each scored on the same
     held-out networks at full width and the searched input size, seed 0;
   * the predictor's speed (predictions/s at a batch of 100,000).
 Writes docs/results/accuracy_fidelity[_<dataset>].md and .csv, the per-network held-out
 predictions (accuracy_fidelity[_<dataset>]_heldout.csv) and a predicted-vs-measured plot
-(docs/accuracy_heldout[_<dataset>].png), stamped with command, commit, date, machine; CIFAR-10's
-files carry no suffix. With `--source-dir` (a source other than the packaged one, e.g. one being
-built) the names also carry the source's fidelity.
+(docs/accuracy_heldout[_<dataset>].png) and the learning curve
+(accuracy_fidelity[_<dataset>]_learning_curve.csv), stamped with command, commit, date, machine;
+CIFAR-10's files carry no suffix. With `--source-dir` (a source other than the packaged one, e.g.
+one being built) the names also carry the source's fidelity.
 
 Run: `python bench/accuracy_fidelity.py [--dataset cifar10|tinyimagenet]` (2-5 min on 2 cores,
 mostly the proxies); the Tiny ImageNet results file is written with `--blind-from 25`.
@@ -37,6 +41,7 @@ from __future__ import annotations
 import argparse
 import logging
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -67,6 +72,26 @@ PROXIES = ("naswot", "synflow", "params")
 def channels_of(frame: pd.DataFrame) -> np.ndarray:
     """(N, 13) channel matrix of a frame with a dash-joined `channels` column."""
     return per_layer_ints(frame["channels"])
+
+
+def learning_curve(
+    predictor: CleanAccuracyPredictor, fit: pd.DataFrame, held: pd.DataFrame, draws: int = 10,
+) -> pd.DataFrame:
+    """Held-out Kendall tau (mean and std over `draws` random subsets) of `predictor`'s model
+    refitted on 8, 16, 24, ... of the fit networks, and on all of them."""
+    rng = np.random.default_rng(0)
+    x, y = channels_of(fit), fit["val_accuracy_pct"].to_numpy()
+    truth, rows = held["accuracy_pct"].to_numpy(), []
+    for size in [*range(8, len(fit), 8), len(fit)]:
+        taus = []
+        for _ in range(draws if size < len(fit) else 1):
+            keep = rng.choice(len(fit), size, replace=False)
+            model = replace(predictor, model=predictor.report["model"]).fit(x[keep], y[keep])
+            taus.append(rank_figures(model.predict(channels_of(held))[0], truth)["kendall_tau"])
+        rows.append({"fit_networks": size, "draws": len(taus),
+                     "kendall_tau_mean": float(np.mean(taus)),
+                     "kendall_tau_std": float(np.std(taus, ddof=1)) if len(taus) > 1 else 0.0})
+    return pd.DataFrame(rows)
 
 
 def heldout_plot(held: pd.DataFrame, path: Path) -> None:
@@ -179,6 +204,9 @@ def main() -> None:
     heldout_plot(predictions, ROOT / "docs" / f"accuracy_heldout{suffix}.png")
     frame = pd.DataFrame(rows)
     frame.to_csv(OUT / f"accuracy_fidelity{suffix}.csv", index=False)
+    curve = learning_curve(predictor, fit, held)
+    curve.to_csv(OUT / f"accuracy_fidelity{suffix}_learning_curve.csv", index=False,
+                 float_format="%.3f")
     first = table.iloc[0]
     hours = table.groupby("role")["wall_s"].sum() / 3600
     facts = [
@@ -221,6 +249,11 @@ def main() -> None:
         "Model selection on the fit networks (cross-validated): "
         + ", ".join(f"{k} MAE {v['cv_mae_pp']:.2f} pp / tau {v['cv_kendall_tau']:.2f}"
                     for k, v in predictor.report["candidates"].items()) + ".",
+        "",
+        f"Learning curve: held-out Kendall tau of {predictor.report['model']} refitted on random "
+        "subsets of the fit networks (mean and std over the draws; one draw at the full set).",
+        "",
+        curve.to_markdown(index=False, floatfmt=".3f"),
     ]
     text = "\n".join(facts) + "\n"
     (OUT / f"accuracy_fidelity{suffix}.md").write_text(text)
