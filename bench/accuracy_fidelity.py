@@ -253,7 +253,7 @@ def main() -> None:
         f"Learning curve: held-out Kendall tau of {predictor.report['model']} refitted on random "
         "subsets of the fit networks (mean and std over the draws; one draw at the full set).",
         "",
-        curve.to_markdown(index=False, floatfmt=".3f"),
+        curve.to_markdown(index=False, floatfmt=(".0f", ".0f", ".3f", ".3f")),
     ]
     text = "\n".join(facts) + "\n"
     (OUT / f"accuracy_fidelity{suffix}.md").write_text(text)
