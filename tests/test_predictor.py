@@ -13,7 +13,12 @@ from scipy.stats import kendalltau
 from sources import OPTIONS, synthetic_accuracy, write_source
 
 from xpert_evo.accuracy.estimator import AccuracySpec
-from xpert_evo.accuracy.predictor import CleanAccuracyPredictor, source_accuracy
+from xpert_evo.accuracy.predictor import (
+    CleanAccuracyPredictor,
+    capacity_features,
+    source_accuracy,
+    stage_slices,
+)
 from xpert_evo.config import ConfigError
 from xpert_evo.predict import main as predict_main
 from xpert_evo.space.backbone import VGG16_CHANNELS, Backbone
@@ -121,6 +126,28 @@ def test_source_accuracy_answers_in_percent_at_its_fidelity(tmp_path: Path) -> N
     np.testing.assert_array_equal(model.to_accuracy(np.array([51.0])), [51.0])
     report = model.fit(vgg, np.array([60.0]))
     assert report["n_fit"] == 13
+
+
+def test_a_head_width_bottleneck_is_found_by_model_selection() -> None:
+    # 200 classes read from the last layer's channels: accuracy follows the stage widths and,
+    # more strongly, the last layer's width, which the stage means average away
+    rng = np.random.default_rng(5)
+    fit, held = (OPTIONS[rng.integers(0, 4, size=(n, 13))] for n in (32, 300))
+
+    def target(c: np.ndarray) -> np.ndarray:
+        return 0.05 * synthetic_accuracy(c) + 1.0 * np.log2(c[:, -1] / 64)
+
+    backbone = Backbone(64, 200)
+    features = capacity_features(fit, backbone)
+    assert features.shape == (32, len(stage_slices(backbone)) + 3)
+    assert np.array_equal(features[:, len(stage_slices(backbone))], np.log2(fit[:, -1] / 64))
+    predictor = CleanAccuracyPredictor(backbone).fit(fit, target(fit) + rng.normal(0, 0.1, 32))
+    assert predictor.report["model"] == "bayes_ridge_head"
+    stages_only = CleanAccuracyPredictor(backbone, "bayes_ridge_stages").fit(
+        fit, target(fit) + rng.normal(0, 0.1, 32))
+    truth = target(held)
+    assert (kendalltau(predictor.predict(held)[0], truth)[0]
+            > kendalltau(stages_only.predict(held)[0], truth)[0] + 0.2)
 
 
 def test_transfer_carries_a_larger_sources_ranking_into_a_few_noisy_networks() -> None:

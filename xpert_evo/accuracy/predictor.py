@@ -8,14 +8,15 @@ rate).
 
 Features (`capacity_features`, computed at full width from the backbone's geometry): the mean
 log2(channels / smallest option) of each resolution stage (the layers between max-pools), log10
-parameters and log10 multiply-accumulates per image. Models (`MODELS`): Bayesian ridge on all
-features or on the stage widths only, and a Gaussian process (isotropic RBF + linear + white
-noise). With ``model="auto"`` the one with the lowest cross-validated mean absolute error on the
-fitting networks is used (scikit-learn `cross_val_predict`); every candidate's figures are kept in
-`report`. The std is the model's predictive std, training noise included, rescaled so that its
-mean square over the fitting networks equals the cross-validated mean square error
-(``report["std_scale"]``): a model fitted on tens of networks is overconfident in-sample, and the
-stated std should be the error to expect on a network it has not seen. Why not the 16-feature
+parameters and log10 multiply-accumulates per image, and the head width (the last layer's, which the
+classifier reads). Models (`MODELS`): Bayesian ridge on the stage widths, parameters and MACs, on
+the stage widths only, or on the stage widths and the head width, and a Gaussian process (isotropic
+RBF + linear + white noise). With ``model="auto"`` the one with the lowest cross-validated mean
+absolute error on the fitting networks is used (scikit-learn `cross_val_predict`); every candidate's
+figures are kept in `report`. The std is the model's predictive std, training noise included,
+rescaled so that its mean square over the fitting networks equals the cross-validated mean square
+error (``report["std_scale"]``): a model fitted on tens of networks is overconfident in-sample, and
+the stated std should be the error to expect on a network it has not seen. Why not the 16-feature
 extra-trees surrogate: tens of trainings cannot support a tree ensemble.
 
 Transfer (`transfer`, config `accuracy.transfer`): a data set with few, noisy trainings (Tiny
@@ -55,9 +56,11 @@ def stage_slices(backbone: Backbone) -> list[slice]:
 
 
 def capacity_features(channels: np.ndarray, backbone: Backbone, smallest: int = 64) -> np.ndarray:
-    """Predictor features of channel configurations (N, n_conv) -> (N, stages + 2), float64.
+    """Predictor features of channel configurations (N, n_conv) -> (N, stages + 3), float64.
 
-    Columns: mean log2(channels / `smallest`) per stage, log10 parameters, log10 MACs per image.
+    Columns: mean log2(channels / `smallest`) per stage, the head width log2(last layer's
+    channels / `smallest`) (the features the linear classifier reads after global pooling),
+    log10 parameters, log10 MACs per image.
     """
     c = np.asarray(channels, dtype=np.float64).reshape(-1, backbone.n_conv)
     width = np.log2(c / smallest)
@@ -65,7 +68,7 @@ def capacity_features(channels: np.ndarray, backbone: Backbone, smallest: int = 
     cin = backbone.in_channels_of(c)
     k2 = backbone.kernel**2
     params = (cin * c * k2).sum(axis=1) + c[:, -1] * backbone.num_classes
-    return np.column_stack([stages, np.log10(params), np.log10(backbone.macs(c))])
+    return np.column_stack([stages, width[:, -1], np.log10(params), np.log10(backbone.macs(c))])
 
 
 def _gp() -> GaussianProcessRegressor:
@@ -74,23 +77,35 @@ def _gp() -> GaussianProcessRegressor:
     return GaussianProcessRegressor(kernel, normalize_y=True, random_state=0)
 
 
+def _without_head(n_stages: int) -> FunctionTransformer:
+    """Every feature column but the head width (column `n_stages`)."""
+    return FunctionTransformer(lambda x: np.delete(x, n_stages, axis=1))
+
+
 MODELS: dict[str, Callable[[int], Pipeline]] = {
-    "bayes_ridge": lambda n_stages: make_pipeline(StandardScaler(), BayesianRidge()),
+    "bayes_ridge": lambda n_stages: make_pipeline(
+        _without_head(n_stages), StandardScaler(), BayesianRidge()),
     "bayes_ridge_stages": lambda n_stages: make_pipeline(
         FunctionTransformer(lambda x: x[:, :n_stages]), StandardScaler(), BayesianRidge()),
-    "gp": lambda n_stages: make_pipeline(StandardScaler(), _gp()),
+    "bayes_ridge_head": lambda n_stages: make_pipeline(
+        FunctionTransformer(lambda x: x[:, :n_stages + 1]), StandardScaler(), BayesianRidge()),
+    "gp": lambda n_stages: make_pipeline(_without_head(n_stages), StandardScaler(), _gp()),
     "transfer": lambda n_stages: make_pipeline(
         FunctionTransformer(lambda x: x[:, -1:]), StandardScaler(), BayesianRidge()),
 }
 """Candidate models by name: a scikit-learn pipeline from the feature matrix to accuracy %.
-With a `transfer` predictor the last feature column is its prediction: "bayes_ridge" and "gp" see
-it beside the capacity features, "transfer" sees it alone (a linear map of the other data set's
-prediction onto this one's %, so it ranks designs exactly as that predictor does)."""
+"bayes_ridge" and "gp" read every feature but the head width, "bayes_ridge_stages" the stage
+widths, "bayes_ridge_head" the stage widths and the head width: with 200 classes read from a
+quarter-width last layer (16 features at 64 channels), the classifier's input is a bottleneck
+that the stage means average away. With a `transfer` predictor the last feature column is its
+prediction: "bayes_ridge" and "gp" see it beside the capacity features, "transfer" sees it alone
+(a linear map of the other data set's prediction onto this one's %, so it ranks designs exactly
+as that predictor does)."""
 
 TRANSFER_ONLY = ("transfer",)
 """Models that need a `transfer` predictor."""
 
-CAPACITY_ONLY = ("bayes_ridge_stages",)
+CAPACITY_ONLY = ("bayes_ridge_stages", "bayes_ridge_head")
 """Models that read the capacity features only, never the `transfer` column."""
 
 LOO_MAX = 30
