@@ -18,7 +18,8 @@ test accuracy (reported only). Then:
     CIFAR-10), the other data set's predictor is one more feature, and its ranking alone, fitted
     on no network of this data set, is scored on the held-out networks and on every network
     (and, with `--blind-from N`, on the networks from net_id N on: those trained after the
-    transfer was chosen, which tested it blind);
+    transfer was chosen, which tested it blind; with `--predictor-blind-from N` the predictor
+    is scored apart in the same way on the held-out networks from net_id N on);
   * a learning curve: the held-out Kendall tau of the predictor (the model chosen above, refitted)
     on random subsets of the fit networks, 10 draws per size, to tell whether more fit networks
     would help;
@@ -130,6 +131,9 @@ def main() -> None:
     parser.add_argument("--blind-from", type=int, default=None,
                         help="score the transferred ranking apart on the networks from this "
                              "net_id on: those trained after the transfer was chosen")
+    parser.add_argument("--predictor-blind-from", type=int, default=None,
+                        help="score the predictor apart on the held-out networks from this "
+                             "net_id on: those trained after its candidate models were chosen")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     input_size, num_classes = GEOMETRY[args.dataset]
@@ -160,6 +164,11 @@ def main() -> None:
                           np.ones(len(held), bool))]
     if rank_repeated:
         rows.append(predictor_row("predictor, held-out measured at 2+ seeds", repeated))
+    if args.predictor_blind_from is not None:
+        blind = held["net_id"].to_numpy() >= args.predictor_blind_from
+        if blind.sum() >= 5:
+            rows.append(predictor_row(f"predictor, held-out net_id >= {args.predictor_blind_from}"
+                                      " (trained after its models were chosen)", blind))
     rows += [{"objective": "predictor, fitted networks (in-sample)", "networks": len(fit),
              **rank_figures(fitted_mean, fit["val_accuracy_pct"].to_numpy()),
              "mae_pp": float(np.abs(fitted_mean - fit["val_accuracy_pct"]).mean())}]
