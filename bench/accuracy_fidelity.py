@@ -68,6 +68,7 @@ from xpert_evo.training.source import (
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "docs" / "results"
 PROXIES = ("naswot", "synflow", "params")
+MIN_RANKED = 5
 
 
 def channels_of(frame: pd.DataFrame) -> np.ndarray:
@@ -82,13 +83,13 @@ def learning_curve(
     refitted on 8, 16, 24, ... of the fit networks, and on all of them."""
     rng = np.random.default_rng(0)
     x, y = channels_of(fit), fit["val_accuracy_pct"].to_numpy()
-    truth, rows = held["accuracy_pct"].to_numpy(), []
+    held_x, truth, rows = channels_of(held), held["accuracy_pct"].to_numpy(), []
     for size in [*range(8, len(fit), 8), len(fit)]:
         taus = []
         for _ in range(draws if size < len(fit) else 1):
             keep = rng.choice(len(fit), size, replace=False)
             model = replace(predictor, model=predictor.report["model"]).fit(x[keep], y[keep])
-            taus.append(rank_figures(model.predict(channels_of(held))[0], truth)["kendall_tau"])
+            taus.append(rank_figures(model.predict(held_x)[0], truth)["kendall_tau"])
         rows.append({"fit_networks": size, "draws": len(taus),
                      "kendall_tau_mean": float(np.mean(taus)),
                      "kendall_tau_std": float(np.std(taus, ddof=1)) if len(taus) > 1 else 0.0})
@@ -151,8 +152,9 @@ def main() -> None:
     mean, std = predictor.predict(channels_of(held))
     fitted_mean, _ = predictor.predict(channels_of(fit))
     repeated = held["n_seeds"].to_numpy() >= 2
-    # fewer than 5 networks give no meaningful rank correlation; all of them repeat the rows above
-    rank_repeated = 5 <= repeated.sum() < len(held)
+    # fewer than MIN_RANKED networks give no meaningful rank correlation; all of them repeat the
+    # rows above
+    rank_repeated = MIN_RANKED <= repeated.sum() < len(held)
 
     def predictor_row(name: str, keep: np.ndarray) -> dict[str, float | str]:
         return {"objective": name, "networks": int(keep.sum()),
@@ -166,7 +168,7 @@ def main() -> None:
         rows.append(predictor_row("predictor, held-out measured at 2+ seeds", repeated))
     if args.predictor_blind_from is not None:
         blind = held["net_id"].to_numpy() >= args.predictor_blind_from
-        if blind.sum() >= 5:
+        if blind.sum() >= MIN_RANKED:
             rows.append(predictor_row(f"predictor, held-out net_id >= {args.predictor_blind_from}"
                                       " (trained after its models were chosen)", blind))
     rows += [{"objective": "predictor, fitted networks (in-sample)", "networks": len(fit),

@@ -141,10 +141,10 @@ def test_a_head_width_bottleneck_is_found_by_model_selection() -> None:
     features = capacity_features(fit, backbone)
     assert features.shape == (32, len(stage_slices(backbone)) + 3)
     assert np.array_equal(features[:, len(stage_slices(backbone))], np.log2(fit[:, -1] / 64))
-    predictor = CleanAccuracyPredictor(backbone).fit(fit, target(fit) + rng.normal(0, 0.1, 32))
+    noisy = target(fit) + rng.normal(0, 0.1, 32)
+    predictor = CleanAccuracyPredictor(backbone).fit(fit, noisy)
     assert predictor.report["model"] == "bayes_ridge_head"
-    stages_only = CleanAccuracyPredictor(backbone, "bayes_ridge_stages").fit(
-        fit, target(fit) + rng.normal(0, 0.1, 32))
+    stages_only = CleanAccuracyPredictor(backbone, "bayes_ridge_stages").fit(fit, noisy)
     truth = target(held)
     assert (kendalltau(predictor.predict(held)[0], truth)[0]
             > kendalltau(stages_only.predict(held)[0], truth)[0] + 0.2)

@@ -82,13 +82,18 @@ def _without_head(n_stages: int) -> FunctionTransformer:
     return FunctionTransformer(lambda x: np.delete(x, n_stages, axis=1))
 
 
+def _leading(n_columns: int) -> FunctionTransformer:
+    """The first `n_columns` feature columns."""
+    return FunctionTransformer(lambda x: x[:, :n_columns])
+
+
 MODELS: dict[str, Callable[[int], Pipeline]] = {
     "bayes_ridge": lambda n_stages: make_pipeline(
         _without_head(n_stages), StandardScaler(), BayesianRidge()),
     "bayes_ridge_stages": lambda n_stages: make_pipeline(
-        FunctionTransformer(lambda x: x[:, :n_stages]), StandardScaler(), BayesianRidge()),
+        _leading(n_stages), StandardScaler(), BayesianRidge()),
     "bayes_ridge_head": lambda n_stages: make_pipeline(
-        FunctionTransformer(lambda x: x[:, :n_stages + 1]), StandardScaler(), BayesianRidge()),
+        _leading(n_stages + 1), StandardScaler(), BayesianRidge()),
     "gp": lambda n_stages: make_pipeline(_without_head(n_stages), StandardScaler(), _gp()),
     "transfer": lambda n_stages: make_pipeline(
         FunctionTransformer(lambda x: x[:, -1:]), StandardScaler(), BayesianRidge()),
