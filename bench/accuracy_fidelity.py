@@ -35,7 +35,7 @@ predictions (accuracy_fidelity[_<dataset>]_heldout.csv) and a predicted-vs-measu
 CIFAR-10's files carry no suffix. With `--source-dir` (a source other than the packaged one, e.g.
 one being built) the names also carry the source's fidelity.
 
-Run: `python bench/accuracy_fidelity.py [--dataset cifar10|tinyimagenet]` (2-5 min on 2 cores,
+Run: `python bench/accuracy_fidelity.py [--dataset cifar10|tinyimagenet]` (2-10 min on 2 cores,
 mostly the proxies); the Tiny ImageNet results file is written with `--blind-from 25
 --predictor-blind-from 74`.
 """
