@@ -16,6 +16,7 @@ from hydra.errors import ConfigCompositionException
 from xpert_evo.app import CONF_DIR, resume_config, run_app
 from xpert_evo.config import ConfigError
 from xpert_evo.hardware.cli import main as cost_main
+from xpert_evo.predict import main as predict_main
 from xpert_evo.space.genome import GeneError
 from xpert_evo.training.data import DataError
 from xpert_evo.training.train import TrainSpec
@@ -103,6 +104,12 @@ def test_short_run_writes_a_front_and_designs(tmp_path: Path, overrides: list[st
         assert column == "accuracy_pct_at_" + fidelity.replace("-", "_").replace(".", "_")
     assert len(pareto) > 0 and pareto["feasible"].all()
     assert (pareto["precision_loss_pp"] <= cfg.penalty.bound_pp + 1e-9).all()
+    if cfg.accuracy.proxy == "measured":  # pareto.csv, as it is, is valid input of predict
+        assert predict_main([str(out / "pareto.csv"), "--out", str(tmp_path / "again.csv")]) == 0
+        again = pd.read_csv(tmp_path / "again.csv")
+        assert (again["dataset"] == cfg.data.dataset).all()
+        assert again["accuracy_pct"].to_numpy() == pytest.approx(pareto[column].to_numpy(),
+                                                                 abs=1e-3)
     summary = (out / "summary.md").read_text()
     assert (f"Precision-loss bound {cfg.penalty.bound_pp:g} pp" in summary
             and f"RMSE {float(cfg.penalty.heldout_rmse_pp):.2f} pp" in summary)

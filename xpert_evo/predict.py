@@ -3,7 +3,8 @@
 Input: a CSV with a ``channels`` column (the 13 output channels, dash-joined, e.g.
 ``64-64-128-...``), optional ``input_bits`` and ``adc_bits`` (13 dash-joined values or one value
 for every layer; default 8 and 6, the VGG16 baseline's) and an optional ``dataset`` column
-(default ``--dataset``, cifar10). Rows of a run's ``pareto.csv`` are valid input.
+(default ``--dataset``, cifar10). Rows of a run's ``pareto.csv`` are valid input, and carry
+the run's data set.
 
 Output: the same rows plus ``clean_accuracy_pct`` (predicted validation accuracy at the measured
 source's training budget), ``accuracy_std_pct`` (its predictive std), ``precision_loss_pp`` (the

@@ -14,6 +14,7 @@ from xpert_evo.report import RunTables, accuracy_column
 from xpert_evo.search.archive import HW_METRICS, Bounds, nondominated
 from xpert_evo.search.loop import SearchResult
 from xpert_evo.search.oracle import AccuracyOracle
+from xpert_evo.space.backbone import GEOMETRY
 from xpert_evo.space.genome import ADC_TYPES, GENE_COLUMNS, GENE_NAMES, Genomes
 
 
@@ -103,7 +104,8 @@ def provenance(
 def design_frame(result: SearchResult, index: np.ndarray) -> pd.DataFrame:
     """One row per archived design ``index``: id, generation, accuracy (+ std, where it came
     from: "trained", "proxy" or "surrogate", and whether it is measured, see `provenance`),
-    hardware metrics, ratios vs the baseline, feasibility and readable genes.
+    hardware metrics, ratios vs the baseline, feasibility, the data set (which
+    `python -m xpert_evo.predict` reads) and readable genes.
     """
     a = result.archive
     est = result.oracle
@@ -129,6 +131,9 @@ def design_frame(result: SearchResult, index: np.ndarray) -> pd.DataFrame:
             "feasible": a.cv[index] <= 0,
         }
     )
+    dataset = (result.setup.config.get("data") or {}).get("dataset")
+    if dataset in GEOMETRY:  # `python -m xpert_evo.predict` reads it; data-free runs have none
+        frame["dataset"] = dataset
     penalty = result.setup.penalty
     if penalty is not None:
         loss = penalty.predict(genomes)
