@@ -159,11 +159,15 @@ def main() -> None:
     # rows above
     rank_repeated = MIN_RANKED <= repeated.sum() < len(held)
 
-    def predictor_row(name: str, keep: np.ndarray) -> dict[str, float | str]:
-        return {"objective": name, "networks": int(keep.sum()),
-                **rank_figures(mean[keep], truth[keep]),
-                "mae_pp": float(np.abs(mean - truth)[keep].mean()),
-                "within_1_std": float(np.mean((np.abs(mean - truth) <= std)[keep]))}
+    def predictor_row(name: str, keep: np.ndarray, predicted: np.ndarray = mean,
+                      predicted_std: np.ndarray | None = std) -> dict[str, float | str]:
+        """Figures of `predicted` (and `predicted_std`, if given) on the held-out rows `keep`."""
+        error = np.abs(predicted - truth)[keep]
+        row = {"objective": name, "networks": int(keep.sum()),
+               **rank_figures(predicted[keep], truth[keep]), "mae_pp": float(error.mean())}
+        if predicted_std is not None:
+            row["within_1_std"] = float(np.mean(error <= predicted_std[keep]))
+        return row
 
     rows = [predictor_row(f"predictor ({predictor.report['model']}), held-out",
                           np.ones(len(held), bool))]
@@ -179,13 +183,10 @@ def main() -> None:
             early = fit[fit["net_id"] < args.predictor_blind_from]
             frozen = replace(predictor, model="auto").fit(channels_of(early),
                                                           early["val_accuracy_pct"])
-            frozen_mean, _ = frozen.predict(channels_of(held[blind]))
-            rows.append({"objective": f"predictor fitted on the {len(early)} fit networks with "
-                                      f"net_id < {args.predictor_blind_from} "
-                                      f"({frozen.report['model']}), same networks",
-                         "networks": int(blind.sum()),
-                         **rank_figures(frozen_mean, truth[blind]),
-                         "mae_pp": float(np.abs(frozen_mean - truth[blind]).mean())})
+            rows.append(predictor_row(
+                f"predictor fitted on the {len(early)} fit networks with net_id < "
+                f"{args.predictor_blind_from} ({frozen.report['model']}), same networks", blind,
+                frozen.predict(channels_of(held))[0], None))
     rows += [{"objective": "predictor, fitted networks (in-sample)", "networks": len(fit),
              **rank_figures(fitted_mean, fit["val_accuracy_pct"].to_numpy()),
              "mae_pp": float(np.abs(fitted_mean - fit["val_accuracy_pct"]).mean())}]
