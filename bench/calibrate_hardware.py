@@ -5,9 +5,10 @@ Run: python bench/calibrate_hardware.py [--write-config] [--splits 20]
 1. Fits the constants of `xpert_evo.hardware.validation.FIT_GROUPS` on all 54 rows of
    shared/reference/neurosim-rram-layers.csv; `--write-config` writes them into the "fit" lines
    of conf/hardware/*.yaml.
-2. Validation: `--splits` random halves (seeds 0..); fit on one half, errors on the fitted and
-   on the held-out rows -> docs/results/cost_validation.{csv,md}. Also the shipped constants on
-   all rows.
+2. Validation: `--splits` shape-grouped splits (`validation.shape_splits`: the base layer's shape
+   always fitted, half of the other shapes held out); errors on the fitted and on the held-out
+   rows -> docs/results/cost_validation.{csv,md}, with the held-out latency and energy errors
+   per shape. Also the shipped constants on all rows.
 3. Trend check: every step of every one-factor sweep, model against reference
    -> docs/results/cost_trends.csv and a summary in cost_validation.md.
 4. Re-costs VGG16 and XPert's published designs in every clocking x encoding
@@ -35,10 +36,13 @@ from xpert_evo.hardware.model import CostModel  # noqa: E402
 from xpert_evo.hardware.reference import COMPARED, METRICS, PUBLISHED, load_layers  # noqa: E402
 from xpert_evo.hardware.validation import (  # noqa: E402
     FIT_GROUPS,
+    SHAPE_COLUMNS,
     all_rows_summary,
     fit,
+    held_out_by_shape,
     predict,
-    split_validation,
+    split_errors,
+    split_summary,
     trend_check,
 )
 from xpert_evo.report.provenance import stamp
@@ -174,18 +178,29 @@ def main() -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     header = stamp()
 
-    split = split_validation(hw, reference, splits=args.splits)
+    errors = split_errors(hw, reference, splits=args.splits)
+    split = split_summary(errors)
+    n_shapes = len(reference.groupby(list(SHAPE_COLUMNS))) - 1
     shipped = all_rows_summary(hw, reference).assign(rows="all (shipped constants)")
     table = pd.concat([split, shipped[split.columns]], ignore_index=True)
     trends = trend_check(hw, reference)
     per_metric = trends.groupby("metric")["agrees"].agg(["sum", "count"]).reset_index()
     per_metric.columns = ["metric", "steps agreeing", "steps"]
+    by_shape = "".join(
+        f"Held-out {metric} by shape (signed error, model / reference - 1, over the (split, "
+        "row) pairs that held the shape out; tiles and duplication as the reference maps "
+        f"it):\n\n{md(held_out_by_shape(errors, reference, metric))}\n\n"
+        for metric in ("latency_ns", "energy_pj")
+    )
     text = (
         f"<!-- {header} -->\n\n"
         f"Cost model against neurosim-rram-layers.csv ({len(reference)} rows). Split: "
-        f"{args.splits} random halves (sklearn ShuffleSplit, test_size 0.5, seed 0); errors "
-        "pooled over (split, row); Spearman = median over splits. Model output vs reference "
-        f"column: {COMPARED}.\n\n{md(table)}\n\n"
+        f"{args.splits} shape-grouped splits: a shape's rows ({', '.join(SHAPE_COLUMNS)}) are "
+        "all fitted or all held out; the base layer's shape (128 -> 128, F = 16, the only one "
+        "with the m, ADC-bit and input-bit sweeps) is always fitted, and half of the other "
+        f"{n_shapes} shapes are held out (sklearn GroupShuffleSplit, test_size 0.5, seed 0). "
+        "Errors pooled over (split, row); Spearman = median over splits. Model output vs "
+        f"reference column: {COMPARED}.\n\n{md(table)}\n\n{by_shape}"
         "Trend directions (every step of every one-factor series; a step agrees when both move "
         "the same way or either is within +-2 %):\n\n"
         f"{md(per_metric)}\n"

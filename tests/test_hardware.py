@@ -24,8 +24,10 @@ from xpert_evo.hardware.layers import cost_table
 from xpert_evo.hardware.reference import GENE_COLUMNS, METRICS
 from xpert_evo.hardware.validation import (
     FIT_GROUPS,
+    SHAPE_COLUMNS,
     all_rows_summary,
     fit,
+    shape_splits,
     split_validation,
     trend_check,
 )
@@ -68,6 +70,18 @@ def test_held_out_rows_meet_the_targets(reference) -> None:
     held = table[(table.rows == "held-out") & table.metric.isin(METRICS)]
     assert len(held) == 4
     assert (held.median_ape_pct <= 10).all() and (held.spearman >= 0.95).all(), held.to_string()
+    assert held.set_index("metric").loc["latency_ns", "p90_ape_pct"] <= 25, held.to_string()
+
+
+def test_splits_hold_out_whole_shapes(reference) -> None:
+    shape = reference[list(SHAPE_COLUMNS)].apply(tuple, axis=1)
+    base = set(shape[reference.groups.apply(lambda g: "base" in g)])
+    splits = shape_splits(reference, 5, seed=0)
+    assert len(splits) == 5
+    for fitted, held in splits:
+        assert set(shape.iloc[fitted]).isdisjoint(shape.iloc[held])
+        assert base <= set(shape.iloc[fitted])
+        assert len(fitted) + len(held) == len(reference)
 
 
 def test_every_sweep_step_has_the_reference_direction(reference) -> None:

@@ -84,8 +84,8 @@ class HardwareConfig:
     accum_cycles_per_tile: float
     accum_cycles_per_input_bit: float
     input_cycles_per_bit: float
-    output_cycles_per_value: float
-    cycles_per_vector: float
+    tile_input_cycles_per_bit: float
+    tile_output_cycles_per_value: float
     # --- energy
     flash_energy_pj: float
     flash_energy_per_level_pj: float

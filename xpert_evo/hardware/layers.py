@@ -15,8 +15,10 @@ Sensing path (ns, before the clock margin):
     path = t_sense + t_sel (X_c / m) + t_sel2 (X_c / m)^2 + t_dec log2 m + t_ADC
     t_ADC = t_flash + t_level (2^b - 1) for flash, (b + 1) t_SAR for SAR
 Cycles: sensing vectors p m; accumulation vectors m (a_t tiles + a_p p) (partial sums of
-    every tile of the layer, and of every bit plane, accumulated in turn);
-    buffers and interconnect c_in F^2 Cin p + c_out F^2 Cout + c_vec vectors.
+    every tile of the layer, and of every bit plane, accumulated in turn); buffers and
+    interconnect: global c_in F^2 Cin p, and the buffers of the largest tile (tiles run in
+    parallel; a tile's buffers pass every output position, duplicated or not)
+    c_ti F^2 p min(rows, T X_r) + c_to F^2 min(cols, T X_c) / (columns per weight).
 Energy (pJ, dynamic): signal conversions = F^2 (p - 1) row blocks cols (the sign plane of
     non-negative inputs is all zero and costs nothing), each e_ADC(type, b) + e_cur(type) a, with
     a the fraction of a crossbar's rows that see real inputs (row fill x the share of each 3x3
@@ -172,10 +174,12 @@ def layer_costs(
     accum_cycles = vectors * m * accum_per_sense
     input_bits_moved = pixels * cin * p
     outputs = pixels * cout
+    tile_input_bits = pixels * p * np.minimum(rows, side * xr)
+    tile_outputs = pixels * np.minimum(cols, side * xc) / DTYPE(hw.columns_per_weight)
     buffer_cycles = (
         hw.input_cycles_per_bit * input_bits_moved
-        + hw.output_cycles_per_value * outputs
-        + hw.cycles_per_vector * vectors
+        + hw.tile_input_cycles_per_bit * tile_input_bits
+        + hw.tile_output_cycles_per_value * tile_outputs
     )
 
     # area per tile, um2

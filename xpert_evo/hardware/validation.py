@@ -4,8 +4,9 @@
   (scipy.optimize.nnls, least_squares), one group of constants per metric, in order: clock <-
   clock_ns; area <- real-layer area; cycles <- latency (with the fitted clock); energy <- dynamic
   energy; leakage <- the real tiles' leakage energy. Constants stay >= 0.
-- `split_validation`: repeated random halves (scikit-learn `ShuffleSplit`): fit on one half,
-  report the errors on the fitted and on the held-out rows.
+- `split_validation`: shape-grouped splits (scikit-learn `GroupShuffleSplit`): the rows of one
+  layer shape (`SHAPE_COLUMNS`) are all fitted or all held out; fit, then report the errors on the
+  fitted and on the held-out rows.
 - `trend_check`: every step of every one-factor sweep, model against reference.
 """
 
@@ -17,7 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import least_squares, nnls
 from scipy.stats import spearmanr
-from sklearn.model_selection import ShuffleSplit
+from sklearn.model_selection import GroupShuffleSplit
 
 from xpert_evo.hardware.config import HardwareConfig
 from xpert_evo.hardware.layers import cost_table
@@ -46,8 +47,8 @@ FIT_GROUPS: dict[str, tuple[str, ...]] = {
         "accum_cycles_per_tile",
         "accum_cycles_per_input_bit",
         "input_cycles_per_bit",
-        "output_cycles_per_value",
-        "cycles_per_vector",
+        "tile_input_cycles_per_bit",
+        "tile_output_cycles_per_value",
     ),
     "energy_pj": (
         "flash_energy_pj",
@@ -66,6 +67,9 @@ FIT_GROUPS: dict[str, tuple[str, ...]] = {
     "leakage_pj": ("leakage_per_tile_uw", "flash_leakage_per_level_uw", "sar_leakage_uw"),
 }
 """Fitted constants per metric, fitted in this order (later groups use the earlier ones)."""
+
+SHAPE_COLUMNS: tuple[str, ...] = ("cin", "cout", "out_map", "k")
+"""A layer's shape: the rows of one shape are never split between fit and test."""
 
 FLAT = 0.02
 """Relative step within which a sweep step counts as flat (issue 13)."""
@@ -138,40 +142,105 @@ def _summary(rel: np.ndarray, model: np.ndarray, ref: np.ndarray) -> dict[str, f
     }
 
 
-def split_validation(
+def shape_splits(
+    reference: pd.DataFrame, splits: int, seed: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(fitted, held-out) row indices of `splits` shape-grouped splits.
+
+    The base layer's shape (the rows of group "base") is always fitted: it is the only shape
+    with the m, ADC-bit and input-bit sweeps, and without it every other row is at m = 8, 6-bit
+    ADC, 4-bit inputs, so the constants those genes scale could not be fitted. The other shapes
+    are split by `GroupShuffleSplit` (half of them held out, rounded up): a shape's rows are
+    all fitted or all held out.
+    """
+    shape = reference[list(SHAPE_COLUMNS)].apply(tuple, axis=1)
+    base = shape.isin(set(shape[reference["groups"].apply(lambda g: "base" in g)])).to_numpy()
+    pinned, free = np.flatnonzero(base), np.flatnonzero(~base)
+    groups = pd.factorize(shape.iloc[free])[0]
+    split = GroupShuffleSplit(splits, test_size=0.5, random_state=seed)
+    return [
+        (np.concatenate([pinned, free[train]]), free[test])
+        for train, test in split.split(free, groups=groups)
+    ]
+
+
+def split_errors(
     hw: HardwareConfig, reference: pd.DataFrame, splits: int = 20, seed: int = 0
 ) -> pd.DataFrame:
-    """Fit on a random half of the rows, evaluate on both halves, `splits` times.
+    """Fit on the rows of some layer shapes, price every row (`shape_splits`), `splits` times.
 
-    Returns one row per (rows: fitted | held-out, metric): the median and 90th-percentile
-    absolute percentage error over all (split, row) pairs, and the median over splits of the
-    Spearman rank correlation within that split's rows.
+    Returns one row per (split, rows: fitted | held-out, metric, reference row): the split's
+    number, `row` (the reference row's index), and the `model` and `reference` values.
     """
-    pooled: dict[tuple[str, str], list[np.ndarray]] = {}
-    rho: dict[tuple[str, str], list[float]] = {}
-    model_metrics = (*METRICS, "leakage_pj")
-    for train, test in ShuffleSplit(splits, test_size=0.5, random_state=seed).split(reference):
-        fitted = fit(hw, reference.iloc[train])
-        model = predict(fitted, reference)
-        for rows, index in (("fitted", train), ("held-out", test)):
-            for metric in model_metrics:
-                ref = reference[COMPARED[metric]].to_numpy()[index]
-                out = model[metric].to_numpy()[index]
-                pooled.setdefault((rows, metric), []).append(out / ref - 1)
-                rho.setdefault((rows, metric), []).append(spearmanr(out, ref).statistic)
     table = []
-    for (rows, metric), rel in pooled.items():
-        rel = np.concatenate(rel)
+    for split, (train, test) in enumerate(shape_splits(reference, splits, seed)):
+        model = predict(fit(hw, reference.iloc[train]), reference)
+        for rows, index in (("fitted", train), ("held-out", test)):
+            for metric in (*METRICS, "leakage_pj"):
+                table.append(
+                    pd.DataFrame(
+                        {
+                            "split": split,
+                            "rows": rows,
+                            "metric": metric,
+                            "row": index,
+                            "model": model[metric].to_numpy()[index],
+                            "reference": reference[COMPARED[metric]].to_numpy()[index],
+                        }
+                    )
+                )
+    return pd.concat(table, ignore_index=True)
+
+
+def split_summary(errors: pd.DataFrame) -> pd.DataFrame:
+    """One row per (rows: fitted | held-out, metric) of `split_errors`: the median and
+    90th-percentile absolute percentage error over all (split, row) pairs, and the median over
+    splits of the Spearman rank correlation within that split's rows."""
+    table = []
+    for (rows, metric), part in errors.groupby(["rows", "metric"], sort=False):
+        ape = np.abs(part.model.to_numpy() / part.reference.to_numpy() - 1)
+        rho = [spearmanr(s.model, s.reference).statistic for _, s in part.groupby("split")]
         table.append(
             {
                 "rows": rows,
                 "metric": metric,
-                "median_ape_pct": 100 * float(np.median(np.abs(rel))),
-                "p90_ape_pct": 100 * float(np.quantile(np.abs(rel), 0.9)),
-                "spearman": float(np.median(rho[(rows, metric)])),
+                "median_ape_pct": 100 * float(np.median(ape)),
+                "p90_ape_pct": 100 * float(np.quantile(ape, 0.9)),
+                "spearman": float(np.median(rho)),
             }
         )
     return pd.DataFrame(table)
+
+
+def split_validation(
+    hw: HardwareConfig, reference: pd.DataFrame, splits: int = 20, seed: int = 0
+) -> pd.DataFrame:
+    """`split_summary` of `split_errors`: fitted and held-out errors per metric."""
+    return split_summary(split_errors(hw, reference, splits, seed))
+
+
+def held_out_by_shape(errors: pd.DataFrame, reference: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """The held-out rows of `split_errors` for one metric, per layer shape: its tiles and weight
+    duplication (the reference's), how many (split, row) pairs held it out, and the median,
+    lowest and highest signed error model / reference - 1, in %."""
+    part = errors[(errors.rows == "held-out") & (errors.metric == metric)]
+    rows = reference.loc[part.row.to_numpy()]
+    signed = 100 * (part.model.to_numpy() / part.reference.to_numpy() - 1)
+    frame = pd.DataFrame(
+        {
+            "shape": [
+                f"{a} -> {b}, F = {f}, k = {k}"
+                for a, b, f, k in rows[list(SHAPE_COLUMNS)].itertuples(index=False)
+            ],
+            "tiles": rows.tiles_real.to_numpy(),
+            "duplication": rows.speedup_real.to_numpy(),
+            "error_pct": signed,
+        }
+    )
+    table = frame.groupby(["shape", "tiles", "duplication"], sort=False).error_pct.agg(
+        held_out="count", median_pct="median", min_pct="min", max_pct="max"
+    )
+    return table.reset_index()
 
 
 def all_rows_summary(hw: HardwareConfig, reference: pd.DataFrame) -> pd.DataFrame:
