@@ -12,6 +12,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from xpert_evo.files import atomic_write
 from xpert_evo.report.tables import RunTables
 
 MAX_CLOUD = 20000
@@ -43,8 +44,8 @@ def _save(fig: Figure, path: Path) -> list[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     png, pdf = path.with_suffix(".png"), path.with_suffix(".pdf")
-    fig.savefig(png, dpi=300, bbox_inches="tight")
-    fig.savefig(pdf, bbox_inches="tight")
+    atomic_write(png, lambda fh: fig.savefig(fh, format="png", dpi=300, bbox_inches="tight"))
+    atomic_write(pdf, lambda fh: fig.savefig(fh, format="pdf", bbox_inches="tight"))
     return [png, pdf]
 
 

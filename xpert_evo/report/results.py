@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from xpert_evo.files import atomic_path, atomic_write
 from xpert_evo.hardware import write_neurosim_csv
 from xpert_evo.report import RunTables, accuracy_column
 from xpert_evo.search.archive import HW_METRICS, Bounds, nondominated
@@ -348,12 +349,11 @@ def export_designs(result: SearchResult, tables: RunTables, out_dir: str | Path)
         cin, cout = cost.layer_channels(genome)
         per_layer = per_layer.assign(cin=cin[:, 0].astype(int), cout=cout[:, 0].astype(int),
                                      out_map=cost.out_map.astype(int), k=cost.kernel.astype(int))
-        path = out / f"{role}_layers.csv"
-        pd.concat([layers.iloc[:, :1], per_layer, layers.iloc[:, 1:]], axis=1).to_csv(
-            path, index=False
-        )
-        paths.append(path)
-        paths.append(
-            write_neurosim_csv(genome, result.setup.backbone, out / f"{role}_neurosim.csv")
-        )
+        table = pd.concat([layers.iloc[:, :1], per_layer, layers.iloc[:, 1:]], axis=1)
+        paths.append(atomic_write(out / f"{role}_layers.csv",
+                                  lambda fh, table=table: table.to_csv(fh, index=False)))
+        neurosim = out / f"{role}_neurosim.csv"
+        with atomic_path(neurosim) as tmp:
+            write_neurosim_csv(genome, result.setup.backbone, tmp)
+        paths.append(neurosim)
     return paths

@@ -9,6 +9,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from xpert_evo.files import atomic_text
 from xpert_evo.report.tables import RunTables, markdown_table, summary_table
 
 MEASURED_NOTE: dict[str, str] = {
@@ -178,6 +179,4 @@ def summary_markdown(tables: RunTables, top_k: int = 10) -> str:
 
 def write_summary(tables: RunTables, out_dir: str | Path, top_k: int = 10) -> Path:
     """Write ``summary.md`` into ``out_dir``; returns its path."""
-    path = Path(out_dir) / "summary.md"
-    path.write_text(summary_markdown(tables, top_k))
-    return path
+    return atomic_text(Path(out_dir) / "summary.md", summary_markdown(tables, top_k))

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from xpert_evo.files import atomic_text, atomic_write
 from xpert_evo.space.genome import GENE_COLUMNS
 
 RATIO_COLUMNS: tuple[str, ...] = ("edap_reduction_x", "tops_per_w_x", "tops_per_mm2_x")
@@ -48,7 +49,8 @@ class RunTables:
         return str(self.meta.get("accuracy_column", "accuracy"))
 
     def write(self, out_dir: str | Path) -> list[Path]:
-        """Write pareto.csv, archive.csv, history.csv and run.json into ``out_dir``."""
+        """Write pareto.csv, archive.csv, history.csv and run.json into ``out_dir``, each
+        atomically (`xpert_evo.files.atomic_write`)."""
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         paths = []
@@ -57,12 +59,11 @@ class RunTables:
             ("archive", self.archive),
             ("history", self.history),
         ):
-            path = out / f"{name}.csv"
-            frame.to_csv(path, index=False)
+            path = atomic_write(out / f"{name}.csv",
+                                lambda fh, frame=frame: frame.to_csv(fh, index=False))
             paths.append(path)
-        path = out / "run.json"
-        path.write_text(json.dumps(self.meta, indent=2, default=_json_default) + "\n")
-        paths.append(path)
+        meta = json.dumps(self.meta, indent=2, default=_json_default) + "\n"
+        paths.append(atomic_text(out / "run.json", meta))
         return paths
 
     @classmethod

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from xpert_evo.files import atomic_write
 from xpert_evo.search.archive import HW_METRICS, Archive, nondominated, row_keys
 from xpert_evo.search.oracle import AccuracyOracle
 from xpert_evo.search.setup import SearchSetup
@@ -238,7 +239,8 @@ class Rounds:
             self.oracle.n_trained,
             fmt_stats(stats),
         )
-        self.frame().to_csv(self.out_dir / REFINE_FILE, index=False)
+        frame = self.frame()
+        atomic_write(self.out_dir / REFINE_FILE, lambda fh: frame.to_csv(fh, index=False))
         return new
 
     def frame(self) -> pd.DataFrame:
