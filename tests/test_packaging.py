@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCES = ("pyproject.toml", "README.md", "xpert_evo", "conf")
+SOURCES = ("pyproject.toml", "README.md", "xpert_evo", "conf", "hydra_plugins")
 """What a wheel is built from (copied, so the build leaves nothing in the checkout)."""
 
 
@@ -55,7 +55,9 @@ def test_wheel_ships_every_module_and_config(wheel: Path) -> None:
     assert any(p.parts[0] == "experiment" for p in configs)
     for rel in configs:
         assert f"xpert_evo/conf/{rel.as_posix()}" in names, rel
-    modules = sorted(p.relative_to(ROOT) for p in (ROOT / "xpert_evo").rglob("*.py"))
+    tops = ("xpert_evo", "hydra_plugins")
+    modules = sorted(p.relative_to(ROOT) for top in tops for p in (ROOT / top).rglob("*.py"))
+    assert Path("hydra_plugins/xpert_evo_launcher/process_launcher.py") in modules
     for rel in modules:
         assert rel.as_posix() in names, rel
     for rel in (ROOT / "xpert_evo" / "training").glob("sources/**/*.csv"):
@@ -79,6 +81,14 @@ def test_installed_copy_composes_its_shipped_configs(wheel: Path, tmp_path: Path
         capture_output=True, text=True, env=env, cwd=away, timeout=120, check=True,
     )
     assert Path(where.stdout.strip()) == target / "xpert_evo" / "conf"
+    plugin = "hydra_plugins.xpert_evo_launcher.process_launcher"  # hydra/launcher=local
+    found = subprocess.run(
+        [sys.executable, "-c", f"import {plugin} as m; from hydra.core.plugins import Plugins; "
+         "print(m.__file__); print(*Plugins.instance().class_name_to_class)"],
+        capture_output=True, text=True, env=env, cwd=away, timeout=120, check=True,
+    ).stdout.splitlines()
+    assert Path(found[0]).is_relative_to(target), found[0]
+    assert f"{plugin}.ProcessPerJobLauncher" in found[1].split()
     commands = {
         "xpert_evo": (["+experiment=cifar10"], "area_mm2: 100.0"),  # conf/experiment/cifar10.yaml
         "xpert_evo.train": ([], "design_row:"),  # conf/train.yaml

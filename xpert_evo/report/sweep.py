@@ -7,18 +7,20 @@ Usage::
 also run automatically at the end of every ``python -m xpert_evo -m ...`` sweep (the
 ``AggregateSweep`` Hydra callback in ``conf/config.yaml``). It writes into MULTIRUN_DIR:
 
-- ``sweep.csv``: one row per job: the swept values, status (``ok`` / ``failed`` /
-  ``incomplete``) and error, final hypervolume, best EDAP reduction against the baseline at
-  accuracy no worse than the baseline's (``best_iso_edap_reduction_x``: picked from the whole
-  front, so its accuracy may be a prediction; ``best_iso_accuracy_from`` says where it came
-  from: ``trained``, ``proxy``, ``predicted`` or ``surrogate``;
-  ``best_iso_edap_reduction_measured_x``: the same picked only among designs whose accuracy is
-  measured, empty when none reaches the baseline), the knee design's metrics
-  (``knee_accuracy_from`` likewise), and wall time;
+- ``sweep.csv``: one row per job the sweep planned (rebuilt from Hydra's ``multirun.yaml``, so jobs
+  that never started are listed too): the swept values, status (``ok``, ``failed``, ``incomplete``:
+  no status.json, the job was killed or is still running; ``missing``: no job directory, the job
+  never started) and error, final hypervolume, best EDAP reduction against the baseline at accuracy
+  no worse than the baseline's (``best_iso_edap_reduction_x``: picked from the whole front, so its
+  accuracy may be a prediction; ``best_iso_accuracy_from`` says where it came from: ``trained``,
+  ``proxy``, ``predicted`` or ``surrogate``; ``best_iso_edap_reduction_measured_x``: the same
+  picked only among designs whose accuracy is measured, empty when none reaches the baseline), the
+  knee design's metrics (``knee_accuracy_from`` likewise), and wall time;
 - ``sweep_stats.csv`` and ``sweep.md``: mean and standard deviation over seeds per setting;
 - ``fronts.png`` / ``fronts.pdf``: the fronts overlaid, one colour per setting, seeds pooled.
 
-Re-running it on the same directory rewrites those files from the job directories.
+Re-running it on the same directory rewrites those files from the job directories. At the end
+of a multirun in which no job succeeded, the callback exits with code 2 after writing them.
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import yaml
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
@@ -52,6 +57,8 @@ log = logging.getLogger("xpert_evo")
 
 STATUS_FILE = "status.json"
 """Written by every job: {"status": "ok" | "failed", "error": str | null, "wall_s": float}."""
+PLAN_FILE = "multirun.yaml"
+"""Written by Hydra into the sweep directory before the jobs start: the sweep's configuration."""
 
 KNEE_COLUMNS: tuple[str, ...] = HW_METRICS + RATIO_COLUMNS
 """Columns of the knee design copied into sweep.csv (prefixed ``knee_``)."""
@@ -66,23 +73,76 @@ METRICS: tuple[str, ...] = (
 """Columns summarised by mean and std over seeds."""
 
 
-def job_dirs(multirun_dir: str | Path) -> list[Path]:
-    """The job directories of a multirun (those holding Hydra's ``.hydra/overrides.yaml``)."""
+def planned_jobs(multirun_dir: str | Path) -> list[list[str]] | None:
+    """The override list of every job the sweep planned, in job-number order, expanded from
+    ``multirun.yaml`` (``hydra.sweeper.params`` and ``hydra.overrides.task``) as Hydra's basic
+    sweeper expands them; None without a readable ``multirun.yaml`` or with another sweeper."""
+    path = Path(multirun_dir) / PLAN_FILE
+    if not path.is_file():
+        return None
+    try:
+        hydra = (yaml.safe_load(path.read_text()) or {}).get("hydra") or {}
+        sweeper = hydra.get("sweeper") or {}
+        if not str(sweeper.get("_target_", "")).endswith(".BasicSweeper"):
+            return None
+        args = [f"{key}={value}" for key, value in (sweeper.get("params") or {}).items()]
+        args += [str(arg) for arg in (hydra.get("overrides") or {}).get("task") or []]
+        (jobs,) = BasicSweeper.split_arguments(OverridesParser.create().parse_overrides(args), None)
+    except (yaml.YAMLError, HydraException, AttributeError, TypeError) as err:
+        log.warning("the planned jobs could not be read from %s: %s", path, err)
+        return None
+    return jobs
+
+
+def _saved_overrides(job: Path) -> list[str] | None:
+    """The overrides Hydra saved for ``job``; None (with a warning) when they cannot be read."""
+    path = job / ".hydra" / "overrides.yaml"
+    try:
+        items = yaml.safe_load(path.read_text()) or []
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
+        items = err
+    if not isinstance(items, list):
+        log.warning("job directory %s skipped: %s is not a list of overrides (%s)", job, path,
+                    items)
+        return None
+    return [str(item) for item in items]
+
+
+def jobs_of(multirun_dir: str | Path) -> list[tuple[str, list[str], Path | None]]:
+    """Every job of a multirun as (name, override list, job directory or None).
+
+    The jobs the sweep planned (`planned_jobs`) come first, in job-number order, each matched to
+    the job directory (one holding Hydra's ``.hydra/overrides.yaml``) with the same overrides;
+    one without a directory has None. Job directories the plan does not list follow. A job's
+    name is its directory's name, or its job number when it has no directory.
+    """
     root = Path(multirun_dir)
     if not root.is_dir():
         raise FileNotFoundError(f"{root} is not a directory")
-    jobs = [p.parent.parent for p in root.glob("*/.hydra/overrides.yaml")]
+    dirs = sorted(
+        (p.parent.parent for p in root.glob("*/.hydra/overrides.yaml")),
+        key=lambda p: (len(p.name), p.name),
+    )
+    read = {d: _saved_overrides(d) for d in dirs}
+    saved = {d: overrides for d, overrides in read.items() if overrides is not None}
+    unmatched = list(saved)
+    jobs: list[tuple[str, list[str], Path | None]] = []
+    for num, overrides in enumerate(planned_jobs(root) or []):
+        job = next((d for d in unmatched if sorted(saved[d]) == sorted(overrides)), None)
+        if job is not None:
+            unmatched.remove(job)
+        jobs.append((job.name if job else str(num), overrides, job))
+    jobs += [(d.name, saved[d], d) for d in unmatched]
     if not jobs:
         raise FileNotFoundError(
-            f"{root} holds no Hydra job directories (*/.hydra/overrides.yaml): is it a multirun "
-            "directory (hydra.sweep.dir)?"
+            f"{root} holds no Hydra job directories (*/.hydra/overrides.yaml) and no "
+            f"{PLAN_FILE}: is it a multirun directory (hydra.sweep.dir)?"
         )
-    return sorted(jobs, key=lambda p: (len(p.name), p.name))
+    return jobs
 
 
-def _overrides(job: Path) -> dict[str, str]:
-    items = yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text()) or []
-    pairs = (str(item).split("=", 1) for item in items)
+def _values(overrides: Sequence[str]) -> dict[str, str]:
+    pairs = (str(item).split("=", 1) for item in overrides)
     return {key.lstrip("+~"): value for key, value in pairs if not key.startswith("hydra")}
 
 
@@ -93,7 +153,9 @@ def job_row(job: Path) -> dict[str, Any]:
     status = json.loads(status_file.read_text()) if status_file.is_file() else {}
     done = (job / "pareto.csv").is_file() and (job / "history.csv").is_file()
     row["status"] = status.get("status") or ("ok" if done else "incomplete")
-    row["error"] = status.get("error")
+    row["error"] = status.get("error") or (
+        None if done else "no status.json and no results: the job was killed, or is still running"
+    )
     row["wall_s"] = status.get("wall_s", np.nan)
     if not done:
         return row
@@ -121,14 +183,25 @@ def job_row(job: Path) -> dict[str, Any]:
 
 def collect(multirun_dir: str | Path) -> tuple[pd.DataFrame, list[str]]:
     """The sweep table (one row per job) and the swept keys (those whose values differ)."""
-    jobs = job_dirs(multirun_dir)
-    overrides = [_overrides(j) for j in jobs]
-    keys = sorted({k for o in overrides for k in o})
-    swept = [k for k in keys if len({o.get(k) for o in overrides}) > 1]
+    jobs = jobs_of(multirun_dir)
+    values = [_values(overrides) for _, overrides, _ in jobs]
+    keys = sorted({k for v in values for k in v})
+    swept = [k for k in keys if len({v.get(k) for v in values}) > 1]
     rows = [
-        {**{k: o.get(k) for k in swept}, **job_row(j)} for j, o in zip(jobs, overrides, strict=True)
+        {**{k: v.get(k) for k in swept}, **(job_row(job) if job else _missing_row(name))}
+        for (name, _, job), v in zip(jobs, values, strict=True)
     ]
     return pd.DataFrame(rows), swept
+
+
+def _missing_row(name: str) -> dict[str, Any]:
+    return {
+        "job": name,
+        "dir": None,
+        "status": "missing",
+        "error": f"never started: planned in {PLAN_FILE}, but it has no job directory",
+        "wall_s": np.nan,
+    }
 
 
 def settings_of(sweep: pd.DataFrame, swept: Sequence[str]) -> pd.Series:
@@ -186,6 +259,11 @@ def aggregate(multirun_dir: str | Path) -> list[Path]:
     """Write sweep.csv, sweep_stats.csv, sweep.md and fronts.png/.pdf; return their paths."""
     root = Path(multirun_dir)
     sweep, swept = collect(root)
+    return write_reports(root, sweep, swept)
+
+
+def write_reports(root: Path, sweep: pd.DataFrame, swept: Sequence[str]) -> list[Path]:
+    """Write `collect`'s table and its summaries into ``root`` (see `aggregate`)."""
     stats = seed_stats(sweep, swept)
     paths = [root / "sweep.csv", root / "sweep_stats.csv", root / "sweep.md"]
     sweep.to_csv(paths[0], index=False)
@@ -247,11 +325,21 @@ class AggregateSweep(Callback):
     """Hydra callback: aggregate the multirun once every job has ended."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        """Run `aggregate` on ``hydra.sweep.dir``; a failure here is logged, never raised."""
+        """Run `aggregate` on ``hydra.sweep.dir`` (a failure to aggregate is logged, never
+        raised); when no job of the sweep succeeded, say so in one line and exit with code 2."""
+        root = Path(str(config.hydra.sweep.dir))
         try:
-            aggregate(config.hydra.sweep.dir)
-        except (FileNotFoundError, ValueError, KeyError) as err:
-            log.error("could not aggregate the sweep in %s: %s", config.hydra.sweep.dir, err)
+            sweep, swept = collect(root)
+            write_reports(root, sweep, swept)
+        except (OSError, ValueError, KeyError) as err:
+            log.error("could not aggregate the sweep in %s: %s", root, err)
+            return
+        if not (sweep["status"] == "ok").any():
+            sys.stderr.write(
+                f"error: all {len(sweep)} jobs of the sweep failed; their errors are in "
+                f"{root / 'sweep.csv'}\n"
+            )
+            sys.exit(2)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
