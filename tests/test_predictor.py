@@ -255,7 +255,7 @@ def test_predict_command_adds_predictions_and_refuses_bad_rows(tmp_path: Path, c
     for content, message in [
         ("channels,adc_bits\n64,6\n64,6-6\n", "row 2, column adc_bits: 2 values"),
         ("channels\n64-64-64-64-64-64-64-64-64-64-64-64-96\n",
-         "row 1, column channels: layer 13 has 96 channels; the search space allows"),
+         "row 1, column channels, layer 13: 96 is outside the search space"),
         ("width\n64\n", "column channels is missing"),
         ("channels,dataset\n64,tinyimagenet\n", "no measured accuracy source for "
                                                 "data.dataset=tinyimagenet"),

@@ -4,7 +4,11 @@ Input: a CSV with a ``channels`` column (the 13 output channels, dash-joined, e.
 ``64-64-128-...``), optional ``input_bits`` and ``adc_bits`` (13 dash-joined values or one value
 for every layer; default 8 and 6, the VGG16 baseline's) and an optional ``dataset`` column
 (default ``--dataset``, cifar10). Rows of a run's ``pareto.csv`` are valid input, and carry
-the run's data set.
+the run's data set. Every value must be an integer the search space allows
+(conf/space/default.yaml: the widths the predictor's source networks have, the bits the search
+explores), and a gene column that is there needs a value in every row; a bad cell, file or
+``--out`` exits with code 2 and one line naming the row and column, or the path. The output is
+written atomically.
 
 Output: the same rows plus ``clean_accuracy_pct`` (predicted validation accuracy at the measured
 source's training budget), ``accuracy_std_pct`` (its predictive std), ``precision_loss_pp`` (the
@@ -16,9 +20,8 @@ set is the default run's (conf/accuracy/measured.yaml, its `transfer` included).
 
 from __future__ import annotations
 
-import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -32,9 +35,23 @@ from xpert_evo.search.setup import build_penalty
 from xpert_evo.space import SearchSpace
 from xpert_evo.space.backbone import GEOMETRY, Backbone
 from xpert_evo.space.genome import Genomes
+from xpert_evo.tables import (
+    OneLineParser,
+    TableError,
+    allowed_text,
+    check_out,
+    integers,
+    read_csv,
+    refuse,
+    write_csv,
+)
 
 CONF = conf_dir()
 """The config folder (space options, penalty fits; `xpert_evo.config.conf_dir`)."""
+
+SPACE = yaml.safe_load((CONF / "space" / "default.yaml").read_text())
+"""The search space's config node: the gene values a design may have (the widths the
+predictor's source networks have, the bits the search explores; `SearchSpace.allowed`)."""
 
 DEFAULT_BITS: dict[str, int] = {"input_bits": 8, "adc_bits": 6}
 """Precision of rows without the column: the VGG16 baseline's (conf/space/default.yaml)."""
@@ -45,46 +62,71 @@ TRANSFER: dict[str, str | None] = dict(
 """Per data set, the data set whose predictor is one more feature, as in a default run."""
 
 
-class DesignError(ValueError):
-    """A malformed design row; the message names the row and the column."""
+def _gene_cells(
+    cells: Sequence[object],
+    rows: Sequence[int],
+    column: str,
+    n_layers: int,
+    allowed: Sequence[int],
+) -> np.ndarray:
+    """A gene column as (rows, n_layers) integers: each cell dash-joined values, one per layer,
+    or one value for every layer; every value one of ``allowed`` (the search space's)."""
+    tokens: list[str] = []
+    per_layer: list[bool] = []
+    for row, value in zip(rows, cells, strict=True):
+        text = "" if pd.isna(value) else str(value).strip()
+        if not text:
+            raise TableError(f"row {row}, column {column}: blank cell; give {n_layers} "
+                             "dash-joined values (one per conv layer) or one for every layer")
+        parts = [part.strip() for part in text.split("-")]
+        if "" in parts:
+            raise TableError(f"row {row}, column {column}: {text!r} is not dash-joined "
+                             f"integers (e.g. {'-'.join(['64'] * 3)}-...); allowed values: "
+                             f"{allowed_text(allowed)}")
+        if len(parts) not in (1, n_layers):
+            raise TableError(f"row {row}, column {column}: {len(parts)} values, expected "
+                             f"{n_layers} (one per conv layer) or 1 (the same for every layer)")
+        per_layer.append(len(parts) > 1)
+        tokens.extend(parts if len(parts) > 1 else parts * n_layers)
 
+    def where(i: int) -> str:
+        r = i // n_layers
+        layer = f", layer {i % n_layers + 1}" if per_layer[r] else ""
+        return f"row {rows[r]}, column {column}{layer}"
 
-def _per_layer(value: object, row: int, column: str, n_layers: int) -> list[int]:
-    """One cell as n_layers integers (a dash-joined list, or one value for every layer)."""
-    text = str(value).strip()
-    try:
-        values = [int(float(v)) for v in text.split("-")]
-    except ValueError:
-        raise DesignError(f"row {row}, column {column}: {text!r} is not dash-joined integers "
-                          f"(e.g. {'-'.join(['64'] * 3)}-...)") from None
-    if len(values) == 1:
-        values *= n_layers
-    if len(values) != n_layers:
-        raise DesignError(f"row {row}, column {column}: {len(values)} values, expected "
-                          f"{n_layers} (one per conv layer) or 1 (the same for every layer)")
-    return values
+    values = integers(tokens, allowed, where,
+                      lambda v: f"{v} is outside the search space (conf/space/default.yaml)")
+    return values.reshape(len(per_layer), n_layers)
 
 
 def read_designs(
-    frame: pd.DataFrame, n_layers: int, rows: Sequence[int] | None = None
+    frame: pd.DataFrame,
+    n_layers: int,
+    rows: Sequence[int] | None = None,
+    allowed: Mapping[str, Sequence[int]] | None = None,
 ) -> Genomes:
     """Genomes of the rows (peripheral genes col_share 8, flash: they do not change accuracy).
-    `rows` numbers them as the user counts them in messages (default 1 = first data row).
+    `rows` numbers them as the user counts them in messages (default 1 = first data row);
+    `allowed` maps channels, input_bits and adc_bits to their allowed values (default: those
+    of the search space, conf/space/default.yaml). A bits column left out gives every row the
+    default (`DEFAULT_BITS`); a column that is there needs a value in every row.
 
     Raises:
-        DesignError: a missing `channels` column or an unreadable cell (row and column named).
+        TableError: a missing `channels` column, or a blank, malformed or disallowed cell
+            (row, column and allowed values named).
     """
     if "channels" not in frame.columns:
-        raise DesignError(f"column channels is missing (columns: {list(frame.columns)}); give "
-                          "the 13 output channels per design, dash-joined")
+        raise TableError(f"column channels is missing (columns: {list(frame.columns)}); give "
+                         "the 13 output channels per design, dash-joined")
+    if allowed is None:
+        allowed = SearchSpace.from_config(SPACE, n_layers).allowed()
     rows = list(rows) if rows is not None else list(range(1, len(frame) + 1))
-    genes = {}
-    for column in ("channels", *DEFAULT_BITS):
-        cells = frame[column] if column in frame.columns else [DEFAULT_BITS[column]] * len(frame)
-        genes[column] = np.array([
-            _per_layer(DEFAULT_BITS.get(column) if pd.isna(v) else v, r, column, n_layers)
-            for r, v in zip(rows, cells, strict=True)
-        ], dtype=np.int64).reshape(len(frame), n_layers)
+    genes = {
+        column: _gene_cells(
+            frame[column] if column in frame.columns else [DEFAULT_BITS[column]] * len(frame),
+            rows, column, n_layers, allowed[column])
+        for column in ("channels", *DEFAULT_BITS)
+    }
     ones = np.ones_like(genes["channels"])
     return Genomes(genes["channels"], 8 * ones, ones, genes["adc_bits"], genes["input_bits"])
 
@@ -113,32 +155,33 @@ def predict_frame(
 ) -> pd.DataFrame:
     """`frame` plus the predicted columns (see the module docstring), one data set at a time.
 
+    Every row is checked before any prediction is made.
+
     Raises:
-        DesignError: a malformed row, or a channel count outside the search space.
-        ConfigError: an unknown data set, no measured source or penalty fit for it, or no
-            source at the requested fidelity.
+        TableError: a malformed row, a gene value outside the search space, or a data set
+            without a predictor (row and column named).
+        ConfigError: no measured source or penalty fit for a data set, or no source at the
+            requested fidelity.
     """
     out = frame.copy()
-    out[["clean_accuracy_pct", "accuracy_std_pct", "precision_loss_pp", "accuracy_pct"]] = np.nan
-    out["fidelity"] = ""
-    datasets = (out["dataset"].fillna(dataset).astype(str) if "dataset" in out.columns
-                else pd.Series([dataset] * len(out), index=out.index))
-    space_node = yaml.safe_load((CONF / "space" / "default.yaml").read_text())
+    datasets = (out["dataset"].fillna(dataset).astype(str).str.strip()
+                if "dataset" in out.columns else pd.Series([dataset] * len(out), index=out.index))
+    groups = []
     for name in datasets.unique():
-        if name not in GEOMETRY:
-            raise ConfigError(f"dataset={name!r} is not one of {sorted(GEOMETRY)}")
-        backbone = Backbone(*GEOMETRY[name])
-        allowed = SearchSpace.from_config(space_node, backbone.n_conv).allowed()["channels"]
         mask = (datasets == name).to_numpy()
         numbers = (np.flatnonzero(mask) + 1).tolist()
-        genomes = read_designs(out[mask].reset_index(drop=True), backbone.n_conv, numbers)
-        bad = ~np.isin(genomes.channels, allowed)
-        if bad.any():
-            r, layer = np.argwhere(bad)[0]
-            raise DesignError(
-                f"row {numbers[r]}, column channels: layer {layer + 1} has "
-                f"{genomes.channels[r, layer]} channels; the search space allows {list(allowed)}"
-            )
+        if name not in GEOMETRY:
+            where = (f"row {numbers[0]}, column dataset" if "dataset" in out.columns
+                     else "dataset")
+            raise TableError(f"{where}: {name!r} is not a data set with a predictor; allowed: "
+                             f"{', '.join(sorted(GEOMETRY))}")
+        backbone = Backbone(*GEOMETRY[name])
+        allowed = SearchSpace.from_config(SPACE, backbone.n_conv).allowed()
+        genomes = read_designs(out[mask].reset_index(drop=True), backbone.n_conv, numbers, allowed)
+        groups.append((name, backbone, mask, genomes))
+    out[["clean_accuracy_pct", "accuracy_std_pct", "precision_loss_pp", "accuracy_pct"]] = np.nan
+    out["fidelity"] = ""
+    for name, backbone, mask, genomes in groups:
         model = source_accuracy(name, backbone, fidelity, source_dir,
                                 transfer_from=TRANSFER.get(name))
         clean, std = model.predict(genomes.channels)
@@ -152,12 +195,13 @@ def predict_frame(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command-line entry point; returns the exit code (2 on bad input)."""
-    parser = argparse.ArgumentParser(
+    """Command-line entry point; returns the exit code (2 on bad input, with one line naming
+    the file, row and column, or the argument)."""
+    parser = OneLineParser(
         prog="python -m xpert_evo.predict", description=__doc__.split("\n\n")[0])
     parser.add_argument("designs", help="CSV with a channels column (pareto.csv qualifies)")
-    parser.add_argument("--out", required=True, help="output CSV")
-    parser.add_argument("--dataset", default="cifar10",
+    parser.add_argument("--out", required=True, help="output CSV (written atomically)")
+    parser.add_argument("--dataset", default="cifar10", choices=sorted(GEOMETRY),
                         help="data set of rows without a dataset column (default cifar10)")
     parser.add_argument("--fidelity", default=None,
                         help="training budget of the source, e.g. e5-pc500-w0.25-b64")
@@ -165,16 +209,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="folder of measured sources (default: the packaged ones)")
     args = parser.parse_args(argv)
     try:
-        frame = pd.read_csv(args.designs, dtype=str, keep_default_na=True)
+        check_out(args.out)
+        frame = read_csv(args.designs, dtype=str, keep_default_na=True)
+    except TableError as err:
+        return refuse(err)
+    try:
         result = predict_frame(frame, args.dataset, args.fidelity, args.source_dir)
-    except FileNotFoundError as err:
-        print(f"error: {args.designs}: {err.strerror}", file=sys.stderr)
-        return 2
-    except (DesignError, ConfigError, pd.errors.ParserError) as err:
-        print(f"error: {args.designs}: {err}", file=sys.stderr)
-        return 2
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    result.to_csv(args.out, index=False)
+    except (TableError, ConfigError) as err:
+        return refuse(f"{args.designs}: {err}")
+    try:
+        write_csv(result, args.out)
+    except TableError as err:
+        return refuse(err)
     budgets = ", ".join(result["fidelity"].unique())
     print(f"{len(result)} designs -> {args.out} (predicted at {budgets}; nothing here is measured)")
     return 0

@@ -40,6 +40,8 @@ import pandas as pd
 
 from xpert_evo.hardware.config import HardwareConfig
 from xpert_evo.space.genome import GeneError
+from xpert_evo.tables import TableError, integers
+from xpert_evo.tables import allowed_text as values_text
 
 MAX_ADC_BITS = 16
 """Largest ADC resolution the model tabulates."""
@@ -260,43 +262,71 @@ OUTPUT_COLUMNS: tuple[str, ...] = ("area_mm2", "energy_pj", "leakage_pj", "laten
 """What `cost_table` adds to every row."""
 
 
-class LayerTableError(ValueError):
+class LayerTableError(TableError):
     """A per-layer table the cost model cannot price; the message names the row and column."""
 
 
-def _check_table(hw: HardwareConfig, frame: pd.DataFrame, source: str) -> None:
+MAX_CHANNELS = 1 << 16
+"""Most input or output channels of a layer the cost command prices: with `MAX_KERNEL`, the
+Cin K^2 crossbar rows stay below 2^24, the largest count float32 (`DTYPE`) holds exactly; 128 x
+the widest layer of the search space (512, conf/space/default.yaml)."""
+
+MAX_KERNEL = 15
+"""Largest kernel side K the cost command prices: 2^16 x 15^2 < 2^24 crossbar rows (see
+`MAX_CHANNELS`)."""
+
+MAX_MAP = 1 << 12
+"""Largest output feature-map side F the cost command prices: F^2 = 2^24 pixels, the largest
+count float32 holds exactly (18 x the side of a 224-pixel ImageNet input)."""
+
+LAYER_LIMITS: dict[str, range] = {
+    "cin": range(1, MAX_CHANNELS + 1),
+    "cout": range(1, MAX_CHANNELS + 1),
+    "out_map": range(1, MAX_MAP + 1),
+    "k": range(1, MAX_KERNEL + 1),
+}
+"""Allowed values of the geometry columns of a per-layer table (see the constants above); the
+tests price a layer at every maximum and get finite figures."""
+
+
+def _check_table(hw: HardwareConfig, frame: pd.DataFrame, source: str) -> dict[str, np.ndarray]:
+    """The table's genes as arrays (`LAYER_COLUMNS` and `k` as int64, adc_type as the
+    `adc_flash` 0/1), after checking every cell; raises `TableError` for the first bad one."""
     missing = [c for c in LAYER_COLUMNS if c not in frame.columns]
     if missing:
         raise LayerTableError(
             f"{source}: header: missing column {missing[0]!r}; a layer table needs the columns "
             f"{list(LAYER_COLUMNS)} (and optionally 'k')"
         )
-    for i, value in enumerate(frame["adc_type"]):
-        if str(value).strip().lower() not in ADC_TYPE_NAMES:
-            raise LayerTableError(
-                f"{source}: row {i + 1}, column 'adc_type': {value!r} is not an ADC type; "
-                f"allowed values are {list(ADC_TYPE_NAMES)}"
-            )
-    integer = [c for c in LAYER_COLUMNS if c != "adc_type"] + (["k"] if "k" in frame else [])
-    for column in integer:
-        values = pd.to_numeric(frame[column], errors="coerce")
-        bad = ~(values.notna() & (values >= 1) & (values == np.round(values))).to_numpy()
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            raise LayerTableError(
-                f"{source}: row {i + 1}, column {column!r}: {frame[column].iloc[i]!r} is not "
-                "an integer >= 1"
-            )
+    adc_type = frame["adc_type"].astype(str).str.strip().str.lower()
+    bad = ~adc_type.isin(ADC_TYPE_NAMES).to_numpy()
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise LayerTableError(
+            f"{source}: row {i + 1}, column 'adc_type': {frame['adc_type'].iloc[i]!r} is not an "
+            f"ADC type; allowed values are {list(ADC_TYPE_NAMES)}"
+        )
+    genes = {"adc_flash": adc_type.eq("flash").to_numpy().astype(np.int64)}
+    for column in [c for c in LAYER_COLUMNS if c != "adc_type"] + (["k"] if "k" in frame else []):
+
+        def where(i: int, column: str = column) -> str:
+            return f"{source}: row {i + 1}, column {column!r}"
+
         if column in HARDWARE_GENES:
-            ints = values.to_numpy().astype(np.int64)
-            bad = unsupported(hw, column, ints)
-            if bad.any():
-                i = int(np.flatnonzero(bad)[0])
-                raise LayerTableError(
-                    f"{source}: row {i + 1}, column {column!r}: "
-                    f"{why_unsupported(hw, column, int(ints[i]))}; allowed: "
-                    f"{allowed_text(hw, column)}"
-                )
+            genes[column] = integers(frame[column], allowed_values(hw, column), where,
+                                     lambda v, gene=column: why_unsupported(hw, gene, v))
+        else:
+            genes[column] = integers(frame[column], LAYER_LIMITS[column], where)
+    kernel = genes.get("k", np.full(len(frame), 3, np.int64))
+    bad = kernel // 2 > genes["out_map"]
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise LayerTableError(
+            f"{source}: row {i + 1}, column 'k': a {kernel[i]} x {kernel[i]} kernel on a "
+            f"{genes['out_map'][i]}-pixel map; allowed: k // 2 <= out_map (the model's 'same' "
+            "window reaches at most one map side into the padding)"
+        )
+    return genes
 
 
 HARDWARE_GENES: tuple[str, ...] = ("col_share", "adc_bits", "input_bits")
@@ -313,13 +343,19 @@ def unsupported(hw: HardwareConfig, gene: str, values: np.ndarray) -> np.ndarray
     return (values < low) | (values > high)
 
 
+def allowed_values(hw: HardwareConfig, gene: str) -> range | tuple[int, ...]:
+    """The values of one of `HARDWARE_GENES` that ``hw`` and the models can build: the column
+    sharings ``hw.col_share_options``, or the `BIT_RANGES` of a bits gene."""
+    if gene == "col_share":
+        return hw.col_share_options
+    low, high = BIT_RANGES[gene]
+    return range(low, high + 1)
+
+
 def allowed_text(hw: HardwareConfig, gene: str) -> str:
     """The values of one of `HARDWARE_GENES` that ``hw`` allows, as text: "1, 2, 4, ..." or
     "1..16"."""
-    if gene == "col_share":
-        return ", ".join(map(str, hw.col_share_options))
-    low, high = BIT_RANGES[gene]
-    return f"{low}..{high}"
+    return values_text(allowed_values(hw, gene))
 
 
 def why_unsupported(hw: HardwareConfig, gene: str, value: int) -> str:
@@ -362,19 +398,18 @@ def cost_table(
 ) -> pd.DataFrame:
     """Price every row of a per-layer table (`LAYER_COLUMNS`, optional `k`, default 3) as one
     layer on its own tiles with its own clock; return the rows with `OUTPUT_COLUMNS` added
-    (and the components when `breakdown`). Raise `LayerTableError` naming the row and column of
-    the first bad value. The leakage is the layer's own tiles over its own latency, as the
-    reference's leakage_energy_real_tiles_pj.
+    (and the components when `breakdown`). Raise `TableError` naming the row, the column and
+    the allowed values of the first bad cell (`LAYER_LIMITS`, `allowed_values`). The leakage is
+    the layer's own tiles over its own latency, as the reference's leakage_energy_real_tiles_pj.
     """
-    _check_table(hw, frame, source)
+    genes = _check_table(hw, frame, source)
     adc = AdcTables.of(hw)
 
     def col(name: str) -> np.ndarray:
-        return frame[name].to_numpy().astype(DTYPE)
+        return genes[name].astype(DTYPE)
 
-    flash = frame["adc_type"].astype(str).str.strip().str.lower().eq("flash").to_numpy()
-    bits = frame["adc_bits"].to_numpy().astype(np.int64)
-    kernel = col("k") if "k" in frame else np.full(len(frame), 3, DTYPE)
+    bits = genes["adc_bits"]
+    kernel = col("k") if "k" in genes else np.full(len(frame), 3, DTYPE)
     costs = layer_costs(
         hw,
         adc,
@@ -383,7 +418,7 @@ def cost_table(
         col("out_map"),
         kernel,
         col("col_share"),
-        flash * (MAX_ADC_BITS + 1) + bits,
+        genes["adc_flash"] * (MAX_ADC_BITS + 1) + bits,
         bits.astype(DTYPE),
         col("input_bits"),
         breakdown,
