@@ -1,0 +1,182 @@
+"""`python -m xpert_evo.verify run_dir=RUN_DIR`: train what a search found, measure it.
+
+Trains the run's front designs named in `verify.roles` and its baseline stand-alone at the run's
+source budget, at `verify.seeds` seeds, measures validation, test and crossbar accuracy
+(`xpert_evo.training.verification`), and writes the measured figures beside the predicted ones
+into the run directory (`xpert_evo.report.verified`). When the run has an iso-accuracy design,
+it is tested against the baseline, paired by seed; if it falls short beyond noise, the front's
+next designs up in EDAP are verified (at most `verify.walk_budget`) until one holds.
+Bad input ends with one line naming the key and exit code 2.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import hydra
+import pandas as pd
+from omegaconf import DictConfig, OmegaConf
+
+from xpert_evo.config import ConfigError, conf_dir
+from xpert_evo.crossbar.quantise import CrossbarSpec
+from xpert_evo.report.verified import headline, write_verified
+from xpert_evo.space.backbone import GEOMETRY
+from xpert_evo.training.data import DataError, DataSpec
+from xpert_evo.training.groundtruth import default_path
+from xpert_evo.training.train import TrainSpec
+from xpert_evo.training.verification import (
+    BASELINE,
+    Design,
+    Job,
+    PairedTest,
+    SearchRunFiles,
+    measure_jobs,
+    paired_shortfall,
+    per_seed,
+    read_run,
+    summarise,
+    training_for,
+)
+
+log = logging.getLogger("xpert_evo.verify")
+
+ISO = "iso_accuracy"
+"""The role whose claim (no lower accuracy than the baseline) verify tests."""
+
+
+@dataclass
+class Verification:
+    """What one verify did: the designs, the per-training and per-design tables, the paired
+    tests of the iso-accuracy design and of each design the walk up the front tried."""
+
+    designs: list[Design]
+    seeds: pd.DataFrame
+    summary: pd.DataFrame
+    tests: dict[str, PairedTest]
+    lines: list[str]
+
+
+def _original(path: str) -> Path:
+    p = Path(path).expanduser()
+    if p.is_absolute():
+        return p
+    try:
+        return Path(hydra.utils.get_original_cwd()) / p
+    except ValueError:
+        return p
+
+
+def _check(node: dict[str, Any]) -> None:
+    seeds, alpha = node["seeds"], node["alpha"]
+    if not isinstance(seeds, int) or seeds < 1:
+        raise ConfigError(f"verify.seeds={seeds!r} must be a whole number >= 1")
+    if not 0 < float(alpha) < 1:
+        raise ConfigError(f"verify.alpha={alpha!r} must be in (0, 1)")
+    if not isinstance(node["walk_budget"], int) or node["walk_budget"] < 0:
+        raise ConfigError(f"verify.walk_budget={node['walk_budget']!r} must be a whole number >= 0")
+    if not isinstance(node["n_jobs"], int) or node["n_jobs"] < 1:
+        raise ConfigError(f"verify.n_jobs={node['n_jobs']!r} must be a whole number >= 1")
+
+
+def verify(cfg: DictConfig | dict[str, Any], presets: Path | None = None) -> Verification:
+    """Run the verification `cfg` describes (conf/verify.yaml); see the module docstring.
+    `presets` is the config folder whose training/*.yaml budgets are searched (conf/).
+
+    Raises:
+        VerifyError: not a run, a role it lacks, no training preset at its budget.
+        DataError: the data set is missing.
+        ConfigError: a bad `verify.*` value.
+    """
+    if isinstance(cfg, DictConfig):
+        if OmegaConf.is_missing(cfg, "run_dir"):
+            raise ConfigError("run_dir is required: python -m xpert_evo.verify run_dir=<a "
+                              "directory written by python -m xpert_evo>")
+        node = OmegaConf.to_container(cfg, resolve=True)
+    else:
+        node = cfg
+    options = node["verify"]
+    _check(options)
+    run = read_run(_original(str(node["run_dir"])))
+    designs = [run.design(role) for role in options["roles"]]
+    name, train_node = training_for(run.fidelity, presets)
+    size, classes = GEOMETRY[run.dataset]
+    data = DataSpec.from_config({**node.get("data", {}), "dataset": run.dataset,
+                                 "input_size": size, "num_classes": classes,
+                                 "allow_data_free": False})
+    spec = TrainSpec.from_config(train_node)
+    xbar = CrossbarSpec.from_config(node.get("crossbar"), run.hardware)
+    table = default_path(node.get("ground_truth"), node.get("cache_dir"))
+    everyone = designs + ([run.baseline()] if options["baseline"] else [])
+    seeds = range(options["seeds"])
+    log.info("verifying %s of %s at %s (conf/training/%s.yaml), seeds %s",
+             [d.name for d in everyone], run.run_dir, run.fidelity, name, list(seeds))
+
+    def measure(batch: list[Design]) -> pd.DataFrame:
+        jobs = [Job(d, s) for d in batch for s in seeds]
+        rows = measure_jobs(jobs, data, spec, xbar, table, node.get("cache_dir"),
+                            options["n_jobs"], node["ground_truth"]["keep_checkpoints"])
+        return per_seed(jobs, rows)
+
+    trainings = measure(everyone)
+    tests: dict[str, PairedTest] = {}
+    lines: list[str] = []
+    baseline_name = run.meta.get("baseline", {}).get("name", BASELINE)
+    iso = next((d for d in designs if d.name == ISO), None)
+    if iso is not None and options["baseline"]:
+        trainings, iso_lines, tests = walk_up(run, iso, trainings, measure, options,
+                                              baseline_name, everyone)
+        lines += iso_lines
+    summary = summarise(everyone, trainings)
+    lines += [headline(summary, test, design, baseline_name) for design, test in tests.items()]
+    bias = summary[summary["design"] != BASELINE]["predicted_minus_measured_pp"]
+    lines.append(f"mean predicted minus measured accuracy of the {len(bias)} verified front "
+                 f"designs: {bias.mean():+.2f} pp (the winner's-curse bias of this front)")
+    note = f"{run.fidelity} (conf/training/{name}.yaml), {len(seeds)} seeds"
+    write_verified(run, summary, trainings, lines, note)
+    for line in lines:
+        log.info("%s", line)
+    return Verification(everyone, trainings, summary, tests, lines)
+
+
+def walk_up(run: SearchRunFiles, iso: Design, trainings: pd.DataFrame, measure: Any,
+            options: dict[str, Any], baseline_name: str,
+            everyone: list[Design]) -> tuple[pd.DataFrame, list[str], dict[str, PairedTest]]:
+    """Test the iso-accuracy design; while the tested design falls short of the baseline beyond
+    noise, verify the front's next design up in EDAP, `walk_budget` at most. Appends the walked
+    designs to `everyone`; returns the trainings, the lines to report and the tests."""
+    tests = {ISO: paired_shortfall(trainings, ISO, options["alpha"])}
+    lines: list[str] = []
+    if not tests[ISO].falls_short:
+        return trainings, lines, tests
+    above = run.pareto[run.pareto["edap"] > iso.edap].sort_values("edap")
+    for index in above.index[: options["walk_budget"]]:
+        design = run.row_design(run.pareto.index.get_loc(index))
+        everyone.append(design)
+        trainings = pd.concat([trainings, measure([design])], ignore_index=True)
+        tests[design.name] = paired_shortfall(trainings, design.name, options["alpha"])
+        if not tests[design.name].falls_short:
+            lines.append(f"{ISO} fell short of {baseline_name}; the lowest-EDAP design up the "
+                         f"front that holds is {design.name}")
+            return trainings, lines, tests
+    lines.append(f"{ISO} fell short of {baseline_name}, and none of the next "
+                 f"{min(len(above), options['walk_budget'])} designs up the front held "
+                 "(verify.walk_budget)")
+    return trainings, lines, tests
+
+
+@hydra.main(config_path=str(conf_dir()), config_name="verify", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    """Hydra entry point (see the module docstring)."""
+    try:
+        verify(cfg)
+    except (ConfigError, DataError, ValueError) as err:
+        log.error("error: %s", err)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
