@@ -254,11 +254,13 @@ def rung_summary(runs: pd.DataFrame, nets: pd.DataFrame, reference: str,
             continue
         both = wide[[rung, reference]].dropna() if reference in wide else pd.DataFrame()
         paired = len(both) >= 3 and rung != reference
-        change = (gaps[rung] - gaps[reference]).abs().dropna() if reference in gaps else None
+        change = ((gaps[rung] - gaps[reference]).drop("vgg16", errors="ignore").abs().dropna()
+                  if reference in gaps else None)
+        trained = part[~part["note"].str.startswith("copied")]
         rows.append({
             "rung": rung, "fidelity": part["fidelity"].iloc[0], "trainings": len(part),
             "networks": part["network"].nunique(),
-            "median_s_per_training": float(part["wall_s"].median()),
+            "median_s_per_training": float(trained["wall_s"].median()),
             "seed_noise_pp": noise[rung],
             "spread_pp": float(wide[rung].std(ddof=1)),
             f"networks_with_{reference}": len(both),
@@ -280,21 +282,33 @@ def rung_summary(runs: pd.DataFrame, nets: pd.DataFrame, reference: str,
 def choose(summary: pd.DataFrame, reference: str) -> tuple[str | None, str]:
     """The cheapest rung that keeps the trade-off (see `GAP_TOLERANCE_PP`, `TAU_SHARE`) and why;
     None while no rung has been measured against the reference on enough networks."""
-    ranked = summary.sort_values("median_s_per_training")
-    for row in ranked.itertuples(index=False):
-        row = row._asdict()
+    if summary.empty:
+        return None, "no trainings yet"
+    for row in summary.sort_values("median_s_per_training").to_dict("records"):
         if row["rung"] == reference:
             return reference, "no cheaper rung qualifies; the reference itself"
         tau, ceiling = row[f"tau_vs_{reference}"], row["tau_ceiling"]
         if math.isnan(tau) or row[f"networks_with_{reference}"] < 8:
-            continue
+            return None, (f"not yet decidable: {row['rung']}, cheaper than {reference}, is "
+                          f"measured beside it on {row[f'networks_with_{reference}']} networks "
+                          "(8 needed)")
         if row["max_gap_change_pp"] <= GAP_TOLERANCE_PP and tau >= TAU_SHARE * ceiling:
             return row["rung"], (
                 f"cheapest rung whose gaps to VGG16 stay within {GAP_TOLERANCE_PP} pp of "
                 f"{reference}'s (largest change {row['max_gap_change_pp']:.2f} pp) and whose tau "
                 f"against it ({tau:.3f}) reaches {TAU_SHARE} x its ceiling ({ceiling:.3f})")
-    return None, (f"not yet decidable: no rung is measured at {reference} and at itself on 8 or "
-                  "more networks")
+    return None, f"not yet decidable: {reference} has no trainings yet"
+
+
+def arithmetic_check(runs: pd.DataFrame, reference: str) -> pd.DataFrame:
+    """The same (network, seed) trained at `reference` and at the float32 rung it stands for
+    (`w1` for `w1-bf16`): the difference in pp, seed by seed."""
+    base = reference.removesuffix("-bf16")
+    if base == reference or base not in set(runs["rung"]):
+        return pd.DataFrame()
+    wide = runs.pivot_table(index=["network", "seed"], columns="rung", values=METRIC)
+    both = wide[[base, reference]].dropna()
+    return both.assign(bf16_minus_float32_pp=both[reference] - both[base]).reset_index()
 
 
 def predictor_ranks(dataset: str, nets: pd.DataFrame, rungs: list[str]) -> pd.DataFrame:
@@ -331,6 +345,7 @@ def report(dataset: str, rungs: list[str], table: Path) -> str:
                                  strict=True)])
     wide = wide.pivot(index="network", columns="rung", values="cell").reindex(order).fillna("")
     plan = len(order) * len(rungs)
+    check = arithmetic_check(runs, reference)
     return "\n".join([
         f"<!-- {stamp()} -->", "",
         f"# Fidelity ladder, {dataset}", "",
@@ -344,13 +359,21 @@ def report(dataset: str, rungs: list[str], table: Path) -> str:
         "## Rungs", "",
         "`tau_ceiling`: the highest tau two rungs' means can reach given both rungs' seed noise; "
         "`max_gap_change_pp`: the largest change of a network's gap to VGG16 against the "
-        "reference rung. Seconds per training: one CPU thread, two trainings sharing 2 cores "
-        "(bfloat16 rungs use the CPU's bf16 instructions).", "",
+        "reference rung (VGG16 excluded: its gap is 0 by definition). Seconds per training: "
+        "median wall time of the ladder's own trainings (not the copied source rows), one CPU "
+        "thread each, two trainings sharing 2 cores with whatever else ran then (so compare "
+        "rungs by their ratios, not to the README's idle figures); bfloat16 rungs use the CPU's "
+        "bf16 instructions.", "",
         summary.to_markdown(index=False, floatfmt=".3f") if len(summary) else "(no trainings yet)",
         "",
         f"**Budget choice:** {chosen or 'none yet'}: {why}.", "",
         "## Networks: mean ± seed std % (gap to VGG16 at the same rung, pp)", "",
         wide.to_markdown() if len(wide.columns) else "(no trainings yet)", "",
+        "## bfloat16 against float32 at the reference budget", "",
+        "The same network and seed trained in both arithmetics (only the arithmetic differs; "
+        f"compare with sqrt(2) x the seed noise of `{reference}` above).", "",
+        check.to_markdown(index=False, floatfmt=".2f") if len(check) else "(not measured yet)",
+        "",
         "## The shipped predictor against each rung", "",
         "Kendall tau of the default run's predicted clean accuracy (fitted on the packaged "
         "source) against each rung's measured means over the networks measured there.", "",
