@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -17,22 +18,32 @@ from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import (
+    ConfigCompositionException,
+    MissingConfigException,
+    OverrideParseException,
+    SearchPathException,
+)
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from xpert_evo.config import ConfigError, conf_dir, plain_config
+from xpert_evo.files import atomic_text
 from xpert_evo.hardware.config import HardwareConfigError
 from xpert_evo.report import headline_lines, markdown_table, summary_table, write_report
 from xpert_evo.report.results import build_tables, export_designs
 from xpert_evo.report.sweep import STATUS_FILE
+from xpert_evo.rundir import OUTPUT_MARKERS, register_resolvers, release_run_dir
 from xpert_evo.search.algorithms import TERMINATION_KEYS
 from xpert_evo.search.checkpoint import CHECKPOINT, load_checkpoint
+from xpert_evo.search.feasibility import check_feasible
 from xpert_evo.search.loop import SearchRun
 from xpert_evo.search.setup import build_search
 from xpert_evo.space.genome import GeneError
 from xpert_evo.training.data import DataError
 
 log = logging.getLogger("xpert_evo")
+register_resolvers()  # ${xpert_evo.run_tag:} in hydra.run.dir, before Hydra composes a config
 
 PROJECT_ERRORS: tuple[type[Exception], ...] = (
     ConfigError,
@@ -42,11 +53,17 @@ PROJECT_ERRORS: tuple[type[Exception], ...] = (
 )
 """Errors that mean "fix the input": reported in one line, exit code 2."""
 
+HYDRA_INPUT_ERRORS: tuple[type[Exception], ...] = (
+    ConfigCompositionException,
+    OverrideParseException,
+    SearchPathException,
+)
+"""Hydra's errors about the command line (unknown config group or key, unparsable override,
+missing config directory; `MissingConfigException` is a composition error): one line, exit 2."""
+
 CONF_DIR = str(conf_dir())
 """The config root (`xpert_evo.config.conf_dir`) as an absolute path: Hydra reads a relative
 config_path as a python package when the app runs with ``python -m``."""
-
-OUTPUT_MARKERS: tuple[str, ...] = (CHECKPOINT, "pareto.csv", "archive.csv")
 
 
 def _override_key(override: str) -> str:
@@ -58,7 +75,8 @@ def resume_config(
 ) -> dict[str, Any]:
     """The config of a resumed run: the checkpoint's, with termination keys
     (``algorithm.n_gen``, ``algorithm.n_evals``, ``algorithm.max_time_s``) taken from the command
-    line when given there (to extend a run). Other command-line overrides are logged as ignored.
+    line when given there (to extend a run), and ``resume`` the run it continues. Other
+    command-line overrides are logged as ignored.
     """
     config = plain_config(dict(saved))
     config = {**config, "algorithm": dict(config.get("algorithm", {}))}
@@ -72,6 +90,7 @@ def resume_config(
             config["algorithm"][name] = current["algorithm"][name]
         else:
             ignored.append(item)
+    config["resume"] = current.get("resume")
     if ignored:
         log.warning(
             "resuming with the configuration saved in the checkpoint; ignoring %s (only "
@@ -92,16 +111,26 @@ def check_output_dir(out_dir: Path) -> None:
         )
 
 
-def run_app(cfg: Mapping[str, Any], out_dir: str | Path, overrides: Sequence[str] = ()) -> Path:
+def run_app(
+    cfg: Mapping[str, Any],
+    out_dir: str | Path,
+    overrides: Sequence[str] = (),
+    config_file: str | Path | None = None,
+) -> Path:
     """Check, search, report. Returns the output directory.
 
     Args:
         cfg: the composed config.
         out_dir: where every output goes (Hydra's run directory).
         overrides: the command-line overrides (decide what a resumed run may change).
+        config_file: where the run's configuration is recorded (Hydra's ``.hydra/config.yaml``);
+            a resumed run replaces it with the configuration it uses, the checkpoint's.
 
     Raises:
         ConfigError, GeneError, HardwareConfigError, DataError: bad input, before any search work.
+        NoFeasibleDesignError: no evaluated design meets every constraint (after the outputs are
+            written).
+        OSError: a file cannot be written (the message names it).
     """
     out = Path(out_dir)
     check_output_dir(out)
@@ -113,6 +142,8 @@ def run_app(cfg: Mapping[str, Any], out_dir: str | Path, overrides: Sequence[str
         config = resume_config(state["config"], plain_config(cfg), overrides)
         log.info("resuming %s (generation %d)", resume, state["history"][-1]["generation"])
     setup = build_search(config)
+    if state is not None and config_file is not None:
+        atomic_text(config_file, OmegaConf.to_yaml(OmegaConf.create(setup.config)))
     out.mkdir(parents=True, exist_ok=True)
     run = SearchRun(setup, out)
     run = run.resume(state) if state is not None else run.start()
@@ -127,6 +158,7 @@ def run_app(cfg: Mapping[str, Any], out_dir: str | Path, overrides: Sequence[str
     )
     write_report(tables, out, setup.top_k)
     export_designs(result, tables, out)
+    check_feasible(result)
     scored = "channel configurations predicted" if result.oracle.predicts else "true proxy scores"
     log.info(
         "done: %d designs evaluated, %d %s, %d on the front, HV %.4f, %.1f s",
@@ -148,29 +180,73 @@ def run_app(cfg: Mapping[str, Any], out_dir: str | Path, overrides: Sequence[str
 
 def write_status(out_dir: Path, status: str, error: str | None, wall_s: float) -> None:
     """Record how this run ended in ``status.json`` (read by ``python -m xpert_evo.sweep``)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
     record = {"status": status, "error": error, "wall_s": round(wall_s, 3)}
-    (out_dir / STATUS_FILE).write_text(json.dumps(record) + "\n")
+    atomic_text(out_dir / STATUS_FILE, json.dumps(record) + "\n")
+
+
+def one_line(err: BaseException) -> str:
+    """An error's message on one line (its non-empty lines joined by spaces)."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return " ".join(lines) or type(err).__name__
+
+
+def hydra_error_line(err: Exception) -> str:
+    """A Hydra command-line error as one line naming the key (and, for an unknown config of a
+    group, the group's configs)."""
+    text = one_line(err).split(" Config search path:")[0]
+    if isinstance(err, MissingConfigException) and err.options and err.missing_cfg_file:
+        group, _, name = err.missing_cfg_file.rpartition("/")
+        first = str(err).strip().splitlines()[0]
+        return f"{group}={name}: no such config ({first}); allowed: {', '.join(err.options)}"
+    if isinstance(err, OverrideParseException):
+        return f"cannot parse the override {err.override!r}: {text}"
+    cause = err.__cause__
+    return f"{text} ({one_line(cause)})" if cause is not None and str(cause).strip() else text
+
+
+def filesystem_line(err: OSError, out: Path) -> str:
+    """A filesystem error (not writable, disk full, read-only cache) as one line naming the path,
+    and, when the run has a checkpoint, the command that continues it."""
+    line = one_line(err)
+    if (out / CHECKPOINT).exists():
+        line += f"; the last checkpoint is intact: fix that, then python -m xpert_evo resume={out}"
+    return line
+
+
+def _refused(out: Path, multirun: bool, line: str, start: float) -> None:
+    """Report a failed run in one line: a multirun job records it in ``status.json`` and returns;
+    a single run removes its directory when it wrote nothing but Hydra's files, and exits 2."""
+    log.error("error: %s", line)
+    if not multirun:
+        release_run_dir(out)
+        sys.exit(2)
+    try:
+        write_status(out, "failed", line, time.perf_counter() - start)
+    except OSError as err:
+        log.error("error: cannot record the failure: %s", one_line(err))
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
-def main(cfg: DictConfig) -> None:
-    """Hydra entry point (see module docstring).
+def hydra_main(cfg: DictConfig) -> None:
+    """The Hydra task (see module docstring).
 
     In a multirun (``-m``) a failing job records its error in ``status.json`` and returns, so the
-    other jobs and the sweep's aggregation go on; a single run exits with code 2 on bad input.
+    other jobs and the sweep's aggregation go on; a single run exits with code 2 on bad input or
+    a filesystem error, leaving no run directory when it wrote nothing.
     """
     hydra_cfg = HydraConfig.get()
     out = Path(hydra_cfg.runtime.output_dir)
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    subdir = hydra_cfg.output_subdir
     start = time.perf_counter()
     try:
-        run_app(cfg, out, list(hydra_cfg.overrides.task))
+        run_app(cfg, out, list(hydra_cfg.overrides.task),
+                config_file=out / subdir / "config.yaml" if subdir else None)
     except PROJECT_ERRORS as err:
-        log.error("error: %s", err)
-        if not multirun:
-            sys.exit(2)
-        write_status(out, "failed", str(err), time.perf_counter() - start)
+        _refused(out, multirun, one_line(err), start)
+        return
+    except OSError as err:
+        _refused(out, multirun, filesystem_line(err, out), start)
         return
     except KeyboardInterrupt:
         if (out / CHECKPOINT).exists():
@@ -183,3 +259,29 @@ def main(cfg: DictConfig) -> None:
         write_status(out, "failed", f"{type(err).__name__}: {err}", time.perf_counter() - start)
         return
     write_status(out, "ok", None, time.perf_counter() - start)
+
+
+def main() -> None:
+    """``python -m xpert_evo``: `hydra_main` under Hydra, with Hydra's own input errors
+    (`HYDRA_INPUT_ERRORS`) and filesystem errors before the task (Hydra cannot write its files)
+    reported in one line, exit code 2. ``HYDRA_FULL_ERROR=1`` keeps Hydra's tracebacks."""
+    asked = os.environ.get("HYDRA_FULL_ERROR")
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra then raises its errors instead of exiting 1
+    try:
+        hydra_main()
+    except HYDRA_INPUT_ERRORS as err:
+        if asked == "1":
+            raise
+        sys.stderr.write(f"error: {hydra_error_line(err)}\n")
+        sys.exit(2)
+    except OSError as err:
+        if asked == "1":
+            raise
+        sys.stderr.write(f"error: {one_line(err)}\n")
+        sys.exit(2)
+    finally:
+        if asked is None:
+            os.environ.pop("HYDRA_FULL_ERROR", None)
+        else:
+            os.environ["HYDRA_FULL_ERROR"] = asked
+

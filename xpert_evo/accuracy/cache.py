@@ -3,7 +3,9 @@
 A key names everything a score depends on: proxy name and version, the batch identity (data set,
 format, batch size, seed, or data-free noise), input size, classes, initialisation seed and the
 channel tuple. The disk file survives across runs; every write is one SQLite transaction, so a
-crash or a concurrent run never leaves a half-written entry.
+crash or a concurrent run never leaves a half-written entry. A cache that cannot be written
+(read-only file or folder, full disk) raises `CacheError` naming the file; a rolled-back write
+when the cache is opened finds a read-only one before any architecture is scored.
 """
 
 from __future__ import annotations
@@ -17,6 +19,10 @@ log = logging.getLogger(__name__)
 
 CACHE_FILE = "proxy_scores.sqlite"
 """File name of the disk cache inside the cache directory."""
+
+
+class CacheError(OSError):
+    """The score cache file cannot be opened, read or written; the message names it."""
 
 
 def cache_key(
@@ -50,12 +56,30 @@ class ScoreCache:
         self.disk_hits = 0
         self.misses = 0
         if self.path is not None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self._connect() as conn:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                conn = self._connect()
+            except (OSError, sqlite3.Error) as err:
+                raise self._error("open", err) from err
+            try:
                 conn.execute("CREATE TABLE IF NOT EXISTS scores (key TEXT PRIMARY KEY, score REAL)")
+                conn.commit()
+                # a write that is rolled back: a read-only file or folder fails here, not mid-search
+                conn.execute("INSERT OR REPLACE INTO scores (key, score) VALUES ('.probe', 0)")
+                conn.rollback()
+            except sqlite3.Error as err:
+                raise self._error("write", err) from err
+            finally:
+                conn.close()
 
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self.path, timeout=60.0)
+
+    def _error(self, doing: str, err: Exception) -> CacheError:
+        return CacheError(
+            f"proxy score cache {self.path}: cannot {doing} it ({err}); fix: make it writable, "
+            "or point accuracy.cache_dir (or $XPERT_EVO_CACHE) at a writable folder"
+        )
 
     def get_many(self, keys: Iterable[str]) -> dict[str, float]:
         """The cached scores among `keys`; counts one hit or miss per distinct key."""
@@ -76,6 +100,8 @@ class ScoreCache:
                         found[key] = float(score)
                         self._memory[key] = float(score)
                         self.disk_hits += 1
+            except sqlite3.Error as err:
+                raise self._error("read", err) from err
             finally:
                 conn.close()
         self.misses += sum(1 for k in rest if k not in found)
@@ -96,6 +122,8 @@ class ScoreCache:
                         "INSERT OR REPLACE INTO scores (key, score) VALUES (?, ?)",
                         [(k, float(v)) for k, v in scores.items()],
                     )
+            except sqlite3.Error as err:
+                raise self._error("write", err) from err
             finally:
                 conn.close()
 

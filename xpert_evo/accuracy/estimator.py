@@ -265,6 +265,13 @@ def _resolve_batch(proxy: Proxy, spec: AccuracySpec, data: DataSpec, seed: int,
     try:
         return proxy_batch(data, spec.batch_size, seed, cache_dir)
     except DataError as e:
+        present = [r for r in data_roots(data.root) if r.exists()]
+        if present:  # a root that is there but holds no data set is a mistake, not "no data"
+            raise DataError(
+                f"data.root={data.root!r}: {present[0]} holds no usable {data.dataset} ({e}). "
+                "Fix: point data.root at the data set, or run data-free on purpose with "
+                "data.dataset=none"
+            ) from e
         if not data.allow_data_free:
             raise
         log.warning(
@@ -297,7 +304,9 @@ def build_accuracy(
             `~/.cache/xpert_evo`. Scores go to `<cache_dir>/proxy_scores.sqlite`.
 
     Raises:
-        DataError: the data set is missing and `data.allow_data_free` is false.
+        DataError: the data set is missing and `data.allow_data_free` is false, or
+            ``data.root`` exists but holds no usable data set (an empty folder, a corrupt
+            archive): the data-free fallback is only for a root that is not there.
     """
     spec = AccuracySpec.from_config(cfg_accuracy)
     data = DataSpec.from_config(cfg_data)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -53,8 +54,9 @@ class Constraints:
             if raw is None:
                 values[key] = None
                 continue
-            if isinstance(raw, bool) or not isinstance(raw, int | float):
-                raise ConfigError(f"constraints.{key} must be a number or null, got {raw!r}")
+            if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw):
+                raise ConfigError(f"constraints.{key}={raw!r} must be a finite number or null "
+                                  "(null switches the constraint off)")
             if key != "accuracy_floor" and raw <= 0:
                 raise ConfigError(f"constraints.{key}={raw} must be positive (or null to disable)")
             values[key] = float(raw)

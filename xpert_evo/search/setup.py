@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from xpert_evo.accuracy.measured import MIN_FIT
@@ -22,6 +23,7 @@ from xpert_evo.search.problem import Constraints
 from xpert_evo.space import SearchSpace
 from xpert_evo.space.backbone import Backbone
 from xpert_evo.space.genome import GENE_NAMES, Genomes
+from xpert_evo.training.data import DATASETS
 
 TOP_KEYS: tuple[str, ...] = (
     "seed",
@@ -39,6 +41,9 @@ TOP_KEYS: tuple[str, ...] = (
     "ground_truth",
 )
 log = logging.getLogger(__name__)
+
+MAX_SEED = 2**32 - 1
+"""Largest ``seed``: the surrogate passes it to scikit-learn, whose seeds are unsigned 32-bit."""
 
 PENALTY_KEYS: tuple[str, ...] = (
     "model", "dataset", "a_in", "k_in", "a_adc", "k_adc", "chance_pct", "max_loss_pp", "n_fit",
@@ -261,9 +266,13 @@ def build_search(
     config = plain_config(cfg)
     check_keys(config, TOP_KEYS, "<top level>")
     seed = config.get("seed")
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise ConfigError(f"seed={seed!r} must be an integer")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise ConfigError(f"seed={seed!r} must be an integer from 0 to {MAX_SEED}")
     data = config.get("data") or {}
+    dataset = data.get("dataset", "cifar10")
+    if dataset not in (*DATASETS, "none"):
+        raise ConfigError(f"data.dataset={dataset!r} is not a data set this search knows; "
+                          f"allowed: {', '.join(DATASETS)}, none (data-free proxies)")
     try:
         backbone = Backbone(
             input_size=int(data.get("input_size", 32)),
@@ -310,7 +319,6 @@ def build_search(
         measure = measure or configured
     _check_data(data, trains=trains)
     fitted_on = (config.get("penalty") or {}).get("dataset")
-    dataset = data.get("dataset", "cifar10")
     if penalty is not None and fitted_on not in (None, dataset):
         raise ConfigError(
             f"penalty.dataset={fitted_on}: this precision-loss fit holds for {fitted_on}, not for "
@@ -327,6 +335,13 @@ def build_search(
             )
         except (ValueError, TypeError) as err:
             raise ConfigError(f"accuracy / data config: {err}") from err
+    check_predictor_range(space, estimator)
+    floor = constraints.accuracy_floor
+    if floor is not None and floor > 100 and getattr(estimator, "is_percent", False):
+        raise ConfigError(
+            f"constraints.accuracy_floor={floor:g} is above 100, and accuracy is in % here "
+            f"({estimator.label}); allowed: a floor up to 100, or null"
+        )
     refine_source = None
     if refine is not None and getattr(estimator, "score_kind", "") == "predicted":
         refine_source = _refine_source(config, estimator)
@@ -348,6 +363,30 @@ def build_search(
         measured_description=description,
         refine_source=refine_source,
     )
+
+
+def check_predictor_range(space: SearchSpace, estimator: AccuracyModel) -> None:
+    """Refuse channel counts (``space.channels``, ``space.baseline.channels``) that the accuracy
+    predictor of ``accuracy=measured`` never saw in its source networks: its answer there would
+    be an extrapolation that nothing checked.
+
+    Raises:
+        ConfigError: naming the key, the value and the channel counts the source holds.
+    """
+    trained = getattr(estimator, "channels", None)
+    if getattr(estimator, "score_kind", "") != "predicted" or trained is None:
+        return
+    allowed = sorted({int(c) for c in np.unique(trained)})
+    for key, values in (("space.channels", space.options["channels"]),
+                        ("space.baseline.channels", space.baseline.channels.ravel())):
+        outside = [int(v) for v in values if int(v) not in allowed]
+        if outside:
+            raise ConfigError(
+                f"{key}={[int(v) for v in values]}: {outside[0]} channels is outside what the accuracy predictor was "
+                f"trained on ({getattr(estimator, 'dataset', '')} networks at "
+                f"{getattr(estimator, 'fidelity', '')}); allowed: "
+                f"{', '.join(map(str, allowed))} (or an accuracy proxy: accuracy=naswot)"
+            )
 
 
 def _refine_source(config: Mapping[str, Any], estimator: AccuracyModel) -> Path | None:
