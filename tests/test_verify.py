@@ -84,6 +84,9 @@ def test_verify_trains_each_design_once_and_writes_measured_columns(
     assert row["accuracy_from"] == "trained" and row["verified_seeds"] == 2
     assert np.isclose(row[read_run(run_dir).accuracy_column], verified.loc[0, "measured_net_pct"])
     assert pareto[pareto["accuracy_from"] == "trained"].shape[0] == 1
+    meta = json.loads((run_dir / "run.json").read_text())["verified"]
+    assert [d["design"] for d in meta["designs"]] == ["knee", BASELINE] and meta["seeds"] == 2
+    assert (run_dir / "pareto.png").stat().st_mtime >= (run_dir / "verified.csv").stat().st_mtime
     summary = (run_dir / "summary.md").read_text()
     assert summary.count("## Verified designs (measured)") == 1
     assert any("winner's-curse" in line for line in done.lines)

@@ -92,6 +92,8 @@ def plot_fronts(
                            edgecolors="tab:green", lw=0.9, zorder=4,
                            label="trained in the search (measured)")
             front = run.pareto.sort_values("edap")
+            if "predicted_accuracy_pct" in front:  # verified: the front as the search saw it
+                front = front.assign(**{acc: front["predicted_accuracy_pct"]})
             if len(front):
                 label = "Pareto front" if single else f"{name} front"
                 ax.step(front["edap"], front[acc], where="post", color=color, lw=1.2)
@@ -118,12 +120,34 @@ def plot_fronts(
                 ax.scatter([point[0]], [point[1]], marker="*", s=110, color="crimson",
                            edgecolors="k", lw=0.5, zorder=5,
                            label=f"{base.get('name', 'baseline')} baseline")
+        if single:
+            _draw_verified(ax, runs[0].meta.get("verified"))
         ax.set_xscale("log")
         ax.set_xlabel("EDAP (pJ·ns·mm²), log scale")
         ax.set_ylabel(accuracy_axis_label(runs[0].meta))
         ax.grid(True, which="major", lw=0.3, alpha=0.5)
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, markerscale=1.5)
         return _save(fig, Path(path))
+
+
+def _draw_verified(ax: Any, verified: Mapping[str, Any] | None) -> None:
+    """Measured points (seed mean ± seed std of the objective's measured counterpart) of the
+    designs `python -m xpert_evo.verify` trained, each joined to its prediction by a thin line."""
+    if not verified:
+        return
+    designs = verified.get("designs", [])
+    for i, d in enumerate(designs):
+        base = d["design"] == "baseline"
+        std = d.get("measured_net_pct_std")
+        ax.errorbar([d["edap"]], [d["measured_net_pct"]],
+                    yerr=None if std is None or not np.isfinite(std) else [std],
+                    fmt="*" if base else "s", ms=9 if base else 5, mfc="none",
+                    mec="crimson" if base else "tab:purple",
+                    ecolor="crimson" if base else "tab:purple", elinewidth=0.8, capsize=2,
+                    zorder=6, label=(f"trained, {verified.get('seeds')} seeds (mean ± std)"
+                                     if i == 0 else None))
+        ax.plot([d["edap"]] * 2, [d["predicted_net_pct"], d["measured_net_pct"]], lw=0.6,
+                ls=":", color="0.3", zorder=2)
 
 
 def plot_convergence(

@@ -62,7 +62,7 @@ class RunTables:
             path = atomic_write(out / f"{name}.csv",
                                 lambda fh, frame=frame: frame.to_csv(fh, index=False))
             paths.append(path)
-        meta = json.dumps(self.meta, indent=2, default=_json_default) + "\n"
+        meta = json.dumps(self.meta, indent=2, default=json_default) + "\n"
         paths.append(atomic_text(out / "run.json", meta))
         return paths
 
@@ -83,7 +83,8 @@ class RunTables:
         )
 
 
-def _json_default(value: Any) -> Any:
+def json_default(value: Any) -> Any:
+    """`json.dumps` default for numpy scalars and arrays and paths."""
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, np.ndarray):

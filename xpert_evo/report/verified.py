@@ -8,19 +8,23 @@
   ``_std`` its seed std), and the columns ``predicted_accuracy_pct`` and ``_std`` (the run's
   prediction, for every design), ``measured_val_pct``,
   ``measured_crossbar_pct``, ``measured_loss_pp`` and ``verified_seeds``;
-* ``summary.md``: a "Verified designs (measured)" section, replaced on a rerun.
+* ``summary.md``: a "Verified designs (measured)" section, replaced on a rerun;
+* ``run.json``: a ``verified`` block, and ``pareto.png/.pdf`` redrawn with the measured points
+  (mean ± seed std) beside the predicted front.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from xpert_evo.files import atomic_write
-from xpert_evo.report.tables import markdown_table
+from xpert_evo.files import atomic_text, atomic_write
+from xpert_evo.report.figures import plot_fronts
+from xpert_evo.report.tables import RunTables, json_default, markdown_table
 from xpert_evo.training.verification import BASELINE, PairedTest, SearchRunFiles
 
 SECTION = "## Verified designs (measured)"
@@ -101,10 +105,26 @@ def update_summary(run: SearchRunFiles, summary: pd.DataFrame, lines: Sequence[s
     return atomic_write(path, lambda fh: fh.write((text + "\n".join(section)).encode()))
 
 
+def update_meta(run: SearchRunFiles, summary: pd.DataFrame, lines: Sequence[str],
+                fidelity_note: str) -> Path:
+    """Record the verification in run.json (``verified``: budget, seeds, headlines and each
+    design's predicted and measured figures), which `plot_fronts` draws."""
+    columns = ["design", "design_id", "edap", "predicted_net_pct", "measured_net_pct",
+               "measured_net_pct_std", "measured_crossbar_pct", "measured_crossbar_pct_std"]
+    designs = summary[columns].astype(object).where(summary[columns].notna(), None)
+    meta = {**run.meta, "verified": {
+        "budget": fidelity_note, "seeds": int(summary["seeds"].max()),
+        "headlines": list(lines), "designs": designs.to_dict("records")}}
+    return atomic_text(run.run_dir / "run.json",
+                       json.dumps(meta, indent=2, default=json_default) + "\n")
+
+
 def write_verified(run: SearchRunFiles, summary: pd.DataFrame, seeds: pd.DataFrame,
                    lines: Sequence[str], fidelity_note: str) -> list[Path]:
     """Every file verify writes into the run directory (see the module docstring)."""
-    return [_write_csv(summary, run.run_dir / "verified.csv"),
-            _write_csv(seeds, run.run_dir / "verified_trainings.csv"),
-            update_pareto(run, summary),
-            update_summary(run, summary, lines, fidelity_note)]
+    paths = [_write_csv(summary, run.run_dir / "verified.csv"),
+             _write_csv(seeds, run.run_dir / "verified_trainings.csv"),
+             update_pareto(run, summary),
+             update_summary(run, summary, lines, fidelity_note),
+             update_meta(run, summary, lines, fidelity_note)]
+    return paths + plot_fronts([RunTables.load(run.run_dir)], run.run_dir / "pareto.png")
