@@ -2,7 +2,9 @@
 
 Composes ``conf/config.yaml``, checks the config before any work, runs the (surrogate-assisted)
 search with a checkpoint per generation, and writes the report into Hydra's run directory.
-Configuration mistakes end the run with one message naming the key and the fix, exit code 2.
+Configuration mistakes (Hydra's too: an unknown config group or key) and files that cannot be
+written end the run with one line naming the key or the path and the fix, exit code 2; a run
+refused before it wrote any output leaves no directory (`xpert_evo.rundir`).
 """
 
 from __future__ import annotations

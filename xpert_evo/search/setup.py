@@ -381,10 +381,11 @@ def check_predictor_range(space: SearchSpace, estimator: AccuracyModel) -> None:
                         ("space.baseline.channels", space.baseline.channels.ravel())):
         outside = [int(v) for v in values if int(v) not in allowed]
         if outside:
+            source = (f"{getattr(estimator, 'dataset', '')} networks at "
+                      f"{getattr(estimator, 'fidelity', '')}")
             raise ConfigError(
-                f"{key}={[int(v) for v in values]}: {outside[0]} channels is outside what the accuracy predictor was "
-                f"trained on ({getattr(estimator, 'dataset', '')} networks at "
-                f"{getattr(estimator, 'fidelity', '')}); allowed: "
+                f"{key}={[int(v) for v in values]}: {outside[0]} channels is outside what the "
+                f"accuracy predictor was trained on ({source}); allowed: "
                 f"{', '.join(map(str, allowed))} (or an accuracy proxy: accuracy=naswot)"
             )
 
