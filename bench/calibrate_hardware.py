@@ -8,7 +8,7 @@ Run: python bench/calibrate_hardware.py [--write-config] [--splits 20]
 2. Validation: `--splits` shape-grouped splits (`validation.shape_splits`: the base layer's shape
    always fitted, half of the other shapes held out); errors on the fitted and on the held-out
    rows -> docs/results/cost_validation.{csv,md}, with the held-out latency and energy errors
-   per shape. Also the shipped constants on all rows.
+   per shape. Also the shipped constants on all rows, in total and per part of the energy.
 3. Trend check: every step of every one-factor sweep, model against reference
    -> docs/results/cost_trends.csv and a summary in cost_validation.md.
 4. Re-costs VGG16 and XPert's published designs in every clocking x encoding
@@ -38,6 +38,7 @@ from xpert_evo.hardware.validation import (  # noqa: E402
     FIT_GROUPS,
     SHAPE_COLUMNS,
     all_rows_summary,
+    energy_parts_summary,
     fit,
     held_out_by_shape,
     predict,
@@ -183,6 +184,7 @@ def main() -> None:
     n_shapes = len(reference.groupby(list(SHAPE_COLUMNS))) - 1
     shipped = all_rows_summary(hw, reference).assign(rows="all (shipped constants)")
     table = pd.concat([split, shipped[split.columns]], ignore_index=True)
+    parts = energy_parts_summary(hw, reference)
     trends = trend_check(hw, reference)
     per_metric = trends.groupby("metric")["agrees"].agg(["sum", "count"]).reset_index()
     per_metric.columns = ["metric", "steps agreeing", "steps"]
@@ -200,7 +202,10 @@ def main() -> None:
         "with the m, ADC-bit and input-bit sweeps) is always fitted, and half of the other "
         f"{n_shapes} shapes are held out (sklearn GroupShuffleSplit, test_size 0.5, seed 0). "
         "Errors pooled over (split, row); Spearman = median over splits. Model output vs "
-        f"reference column: {COMPARED}.\n\n{md(table)}\n\n{by_shape}"
+        f"reference column: {COMPARED}.\n\n{md(table)}\n\n"
+        "Dynamic energy part by part, shipped constants on all rows (each part is fitted on its "
+        "own against the reference's figure for it; share = the part's median share of the "
+        f"reference's energy):\n\n{md(parts)}\n\n{by_shape}"
         "Trend directions (every step of every one-factor series; a step agrees when both move "
         "the same way or either is within +-2 %):\n\n"
         f"{md(per_metric)}\n"

@@ -87,18 +87,20 @@ class HardwareConfig:
     tile_input_cycles_per_bit: float
     tile_output_cycles_per_value: float
     # --- energy
-    flash_energy_pj: float
     flash_energy_per_level_pj: float
     sar_energy_per_cycle_pj: float
+    sar_energy_per_cycle_bit_pj: float
     flash_current_energy_pj: float
-    sar_current_energy_pj: float
-    column_cycle_energy_pj: float
+    sar_current_energy_per_cycle_pj: float
+    wordline_energy_pj: float
+    mux_energy_pj: float
     accum_energy_pj: float
     accum_energy_per_bit_pj: float
+    partial_sum_extra_bits: int
     buffer_energy_per_input_bit_pj: float
-    buffer_energy_per_output_pj: float
+    buffer_energy_per_output_bit_pj: float
     wire_energy_per_input_bit_mm_pj: float
-    wire_energy_per_output_mm_pj: float
+    wire_energy_per_output_bit_mm_pj: float
     # --- leakage
     leakage_per_tile_uw: float
     flash_leakage_per_level_uw: float

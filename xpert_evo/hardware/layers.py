@@ -19,12 +19,14 @@ Cycles: sensing vectors p m; accumulation vectors m (a_t tiles + a_p p) (partial
     interconnect: global c_in F^2 Cin p, and the buffers of the largest tile (tiles run in
     parallel; a tile's buffers pass every output position, duplicated or not)
     c_ti F^2 p min(rows, T X_r) + c_to F^2 min(cols, T X_c) / (columns per weight).
-Energy (pJ, dynamic): signal conversions = F^2 (p - 1) row blocks cols (the sign plane of
-    non-negative inputs is all zero and costs nothing), each e_ADC(type, b) + e_cur(type) a, with
-    a the fraction of a crossbar's rows that see real inputs (row fill x the share of each 3x3
-    window inside the zero-padded map); every sensing cycle drives all columns: conversions m
-    e_col; accumulation F^2 p row blocks cols (e_acc + e_acc_b b); buffers and wires per input bit
-    and per output value, the wires over the tile side.
+Energy (pJ, dynamic): conversions = F^2 (p - 1) row blocks cols (the all-zero sign plane of
+    non-negative inputs costs nothing), each e_ADC(type, b) + e_cur(type, b) a, the column current
+    following a = row fill x w, w the share of a K x K window inside the zero-padded map; word
+    lines: F^2 (p - 1) row blocks col blocks crossbar reads x m cycles x X_r lines x w e_wl
+    (NeuroSim charges all X_r lines at the mapped rows' activity); muxes and decoders F^2 p row
+    blocks col blocks m e_mux; accumulation F^2 p row blocks cols (e_acc + e_acc_b b); tile
+    buffers and wires (x the tile side) per input bit delivered to a tile, F^2 p rows x column
+    tiles, and per partial-sum bit leaving one, F^2 Cout x row tiles x (b + p + partial-sum bits).
 Area (um2 per tile): T^2 (X_r X_c A_cell + (X_c / m)(A_ADC + A_acc + A_acc_b (b + p))
     + A_dec m) + A_tile.
 Leakage (uW per tile): P_tile + T^2 (X_c / m) P_ADC(type, b).
@@ -107,11 +109,11 @@ class AdcTables:
             ),
             "energy_pj": np.where(
                 flash,
-                hw.flash_energy_pj + hw.flash_energy_per_level_pj * comparators,
-                hw.sar_energy_per_cycle_pj * (bits + 1),
+                hw.flash_energy_per_level_pj * comparators,
+                (hw.sar_energy_per_cycle_pj + hw.sar_energy_per_cycle_bit_pj * bits) * (bits + 1),
             ),
             "current_energy_pj": np.where(
-                flash, hw.flash_current_energy_pj, hw.sar_current_energy_pj
+                flash, hw.flash_current_energy_pj, hw.sar_current_energy_per_cycle_pj * (bits + 1)
             ),
             "leakage_uw": np.where(
                 flash, hw.flash_leakage_per_level_uw * comparators, hw.sar_leakage_uw
@@ -145,7 +147,7 @@ def layer_costs(
     Returns arrays of the broadcast shape: tiles, crossbars, duplication, path_ns (sensing path
     before the margin), cycles, area_mm2, energy_pj (dynamic), leakage_uw; with `breakdown`
     also the parts: cycles_{sense,accumulation,buffer}, area_{array,adc,mux,accumulation,buffer}
-    _mm2 and energy_{adc,mux,accumulation,buffer,interconnect}_pj. Latency is cycles x clock
+    _mm2 and energy_{array,adc,mux,accumulation,buffer,interconnect}_pj. Latency is cycles x clock
     period, set by the caller (it depends on the clocking mode).
     """
     xr, xc = DTYPE(hw.xbar_rows), DTYPE(hw.xbar_cols)
@@ -157,7 +159,9 @@ def layer_costs(
     cols = cout * DTYPE(hw.columns_per_weight)
     row_blocks = np.ceil(rows / xr)
     col_blocks = np.ceil(cols / xc)
-    tiles = np.ceil(row_blocks / side) * np.ceil(col_blocks / side)
+    row_tiles = np.ceil(row_blocks / side)
+    col_tiles = np.ceil(col_blocks / side)
+    tiles = row_tiles * col_tiles
     duplication = np.floor(side / np.minimum(row_blocks, side)) * np.floor(
         side / np.minimum(col_blocks, side)
     )
@@ -175,7 +179,6 @@ def layer_costs(
     accum_per_sense = hw.accum_cycles_per_tile * tiles + hw.accum_cycles_per_input_bit * p
     accum_cycles = vectors * m * accum_per_sense
     input_bits_moved = pixels * cin * p
-    outputs = pixels * cout
     tile_input_bits = pixels * p * np.minimum(rows, side * xr)
     tile_outputs = pixels * np.minimum(cols, side * xc) / DTYPE(hw.columns_per_weight)
     buffer_cycles = (
@@ -193,20 +196,25 @@ def layer_costs(
     area_mm2 = tiles * tile_um2 * 1e-6
 
     # dynamic energy, pJ
-    activity = rows / (row_blocks * xr) * window_fraction(out_map, kernel)
+    window = window_fraction(out_map, kernel)
+    activity = rows / (row_blocks * xr) * window  # conducting share of a crossbar's rows
     reads = pixels * row_blocks * cols  # column reads per input bit plane
     signal = reads * (p - 1)
     adc_pj = signal * (adc.energy_pj[adc_key] + adc.current_energy_pj[adc_key] * activity)
-    mux_pj = signal * m * hw.column_cycle_energy_pj
+    cycles_read = pixels * row_blocks * col_blocks * m  # crossbar sensing cycles per bit plane
+    wordline_pj = cycles_read * (p - 1) * (window * (xr * hw.wordline_energy_pj))
+    mux_pj = cycles_read * p * hw.mux_energy_pj
     accum_pj = reads * p * (hw.accum_energy_pj + hw.accum_energy_per_bit_pj * b)
+    tile_in_bits = pixels * p * rows * col_tiles  # every column tile receives its rows' bits
+    psum_bits = pixels * cout * row_tiles * (b + p + DTYPE(hw.partial_sum_extra_bits))
     buffer_pj = (
-        hw.buffer_energy_per_input_bit_pj * input_bits_moved
-        + hw.buffer_energy_per_output_pj * outputs
+        hw.buffer_energy_per_input_bit_pj * tile_in_bits
+        + hw.buffer_energy_per_output_bit_pj * psum_bits
     )
     tile_side_mm = np.sqrt(tile_um2) * 1e-3
     wire_pj = tile_side_mm * (
-        hw.wire_energy_per_input_bit_mm_pj * input_bits_moved
-        + hw.wire_energy_per_output_mm_pj * outputs
+        hw.wire_energy_per_input_bit_mm_pj * tile_in_bits
+        + hw.wire_energy_per_output_bit_mm_pj * psum_bits
     )
     out = {
         "tiles": tiles,
@@ -215,7 +223,7 @@ def layer_costs(
         "path_ns": path_ns,
         "cycles": sense_cycles + accum_cycles + buffer_cycles,
         "area_mm2": area_mm2,
-        "energy_pj": adc_pj + mux_pj + accum_pj + buffer_pj + wire_pj,
+        "energy_pj": adc_pj + wordline_pj + mux_pj + accum_pj + buffer_pj + wire_pj,
         "leakage_uw": tiles
         * (hw.leakage_per_tile_uw + side * side * adcs * adc.leakage_uw[adc_key]),
     }
@@ -230,6 +238,7 @@ def layer_costs(
             "area_mux_mm2": scale * side * side * hw.decoder_area_um2 * m,
             "area_accumulation_mm2": scale * side * side * adcs * accum_um2,
             "area_buffer_mm2": scale * hw.tile_periphery_area_um2 * np.ones_like(m),
+            "energy_array_pj": wordline_pj,
             "energy_adc_pj": adc_pj,
             "energy_mux_pj": mux_pj,
             "energy_accumulation_pj": accum_pj,

@@ -42,7 +42,7 @@ COMPONENTS: tuple[str, ...] = (
     "interconnect",
 )
 """Breakdown components, the last axis of every per-layer figure (a component a quantity does not
-have is 0: e.g. no interconnect area, no array energy apart from the ADC and mux terms)."""
+have is 0: e.g. no interconnect area; the array energy is the word lines' switching)."""
 
 
 CHUNK = 2048

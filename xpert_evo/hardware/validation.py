@@ -1,9 +1,11 @@
 """Fit the cost model's free constants to the NeuroSim per-layer reference and validate it.
 
 - `fit`: non-negative linear least squares, then least squares on log errors
-  (scipy.optimize.nnls, least_squares), one group of constants per metric, in order: clock <-
-  clock_ns; area <- real-layer area; cycles <- latency (with the fitted clock); energy <- dynamic
-  energy; leakage <- the real tiles' leakage energy. Constants stay >= 0.
+  (scipy.optimize.nnls, least_squares), one group of constants per target, in order: clock <-
+  clock_ns; area <- real-layer area; cycles <- latency (with the fitted clock); the dynamic
+  energy part by part (`ENERGY_PARTS`: ADC, accumulation, buffers, interconnect, column muxes,
+  each against the reference's figure for that part); leakage <- the real tiles' leakage
+  energy. Constants stay >= 0.
 - `split_validation`: shape-grouped splits (scikit-learn `GroupShuffleSplit`): the rows of one
   layer shape (`SHAPE_COLUMNS`) are all fitted or all held out; fit, then report the errors on the
   fitted and on the held-out rows.
@@ -50,23 +52,38 @@ FIT_GROUPS: dict[str, tuple[str, ...]] = {
         "tile_input_cycles_per_bit",
         "tile_output_cycles_per_value",
     ),
-    "energy_pj": (
-        "flash_energy_pj",
+    "energy_adc": (
         "flash_energy_per_level_pj",
-        "sar_energy_per_cycle_pj",
         "flash_current_energy_pj",
-        "sar_current_energy_pj",
-        "column_cycle_energy_pj",
-        "accum_energy_pj",
-        "accum_energy_per_bit_pj",
-        "buffer_energy_per_input_bit_pj",
-        "buffer_energy_per_output_pj",
-        "wire_energy_per_input_bit_mm_pj",
-        "wire_energy_per_output_mm_pj",
+        "sar_current_energy_per_cycle_pj",
+        "wordline_energy_pj",
     ),
+    "energy_accumulation": ("accum_energy_pj", "accum_energy_per_bit_pj"),
+    "energy_buffer": ("buffer_energy_per_input_bit_pj", "buffer_energy_per_output_bit_pj"),
+    "energy_interconnect": ("wire_energy_per_input_bit_mm_pj", "wire_energy_per_output_bit_mm_pj"),
+    "energy_mux": ("mux_energy_pj",),
     "leakage_pj": ("leakage_per_tile_uw", "flash_leakage_per_level_uw", "sar_leakage_uw"),
 }
-"""Fitted constants per metric, fitted in this order (later groups use the earlier ones)."""
+"""Fitted constants per target (a metric of `COMPARED` or a part of `ENERGY_PARTS`), fitted in
+this order (later groups use the earlier ones)."""
+
+ENERGY_PARTS: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
+    "energy_adc": (("energy_array_pj", "energy_adc_pj"), ("energy_adc_pj",), ()),
+    "energy_accumulation": (("energy_accumulation_pj",), ("energy_accum_pj",), ()),
+    "energy_buffer": (("energy_buffer_pj",), ("energy_buffer_pj",), ()),
+    "energy_interconnect": (("energy_interconnect_pj",), ("energy_ic_pj",), ()),
+    "energy_mux": (
+        ("energy_mux_pj",),
+        ("energy_other_pj",),
+        ("energy_buffer_pj", "energy_ic_pj"),
+    ),
+}
+"""The dynamic energy's parts, each fitted on its own: part -> (the model's breakdown columns,
+summed; the reference's columns of the same part, added; and subtracted). The reference's
+parts (neurosim-rram-layers.md): ADC + accumulation + other = energy_pj, with buffer and
+interconnect parts of other; the rest of other is the crossbars' column muxes, their decoders
+and word-line switch matrices. NeuroSim books the word lines' switching, the model's array
+energy, with the ADC."""
 
 SHAPE_COLUMNS: tuple[str, ...] = ("cin", "cout", "out_map", "k")
 """A layer's shape: the rows of one shape are never split between fit and test."""
@@ -76,21 +93,33 @@ FLAT = 0.02
 
 
 def predict(hw: HardwareConfig, reference: pd.DataFrame) -> pd.DataFrame:
-    """Model outputs for the reference rows, priced as the reference prices them: each row one
-    layer with its own clock, NeuroSim's offset weight mapping (one column per weight slice)."""
+    """Model outputs for the reference rows, with the breakdown, priced as the reference prices
+    them: each row one layer with its own clock, NeuroSim's offset weight mapping (one column per
+    weight slice)."""
     offset = replace(hw, weight_encoding="offset", clocking="layer")
-    return cost_table(offset, reference[list(GENE_COLUMNS)], "reference")
+    return cost_table(offset, reference[list(GENE_COLUMNS)], "reference", breakdown=True)
+
+
+def _target(
+    model: pd.DataFrame, reference: pd.DataFrame, name: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """(model, reference) values of a fit target of `FIT_GROUPS`, as float64 arrays."""
+    if name in ENERGY_PARTS:
+        columns, plus, minus = ENERGY_PARTS[name]
+        part = reference[list(plus)].sum(axis=1) - reference[list(minus)].sum(axis=1)
+        return model[list(columns)].sum(axis=1).to_numpy(np.float64), part.to_numpy()
+    return model[name].to_numpy(np.float64), reference[COMPARED[name]].to_numpy()
 
 
 def _linear_start(
-    hw: HardwareConfig, reference: pd.DataFrame, metric: str, keys: tuple[str, ...]
+    hw: HardwareConfig, reference: pd.DataFrame, name: str, keys: tuple[str, ...]
 ) -> np.ndarray:
-    """Every metric is affine in its own group's constants: solve that as a non-negative least
+    """Every target is affine in its own group's constants: solve that as a non-negative least
     squares on relative errors (scipy.optimize.nnls), the start of the log-error fit."""
-    target = reference[COMPARED[metric]].to_numpy()
+    target = _target(predict(hw, reference), reference, name)[1]
 
     def model(values: dict[str, float]) -> np.ndarray:
-        return predict(replace(hw, **values), reference)[metric].to_numpy().astype(np.float64)
+        return _target(predict(replace(hw, **values), reference), reference, name)[0]
 
     zeros = dict.fromkeys(keys, 0.0)
     base = model(zeros)
@@ -104,9 +133,9 @@ def fit(hw: HardwareConfig, reference: pd.DataFrame) -> HardwareConfig:
 
     Each group: non-negative linear least squares on relative errors, then least squares on log
     errors from there (constants the linear solve set to 0 stay at 0)."""
-    for metric, keys in FIT_GROUPS.items():
-        target = np.log(reference[COMPARED[metric]].to_numpy())
-        start = _linear_start(hw, reference, metric, keys)
+    for name, keys in FIT_GROUPS.items():
+        target = np.log(_target(predict(hw, reference), reference, name)[1])
+        start = _linear_start(hw, reference, name, keys)
         free = tuple(k for k, x in zip(keys, start, strict=True) if x > 0)
         hw = replace(hw, **dict(zip(keys, start.tolist(), strict=True)))
 
@@ -114,11 +143,11 @@ def fit(hw: HardwareConfig, reference: pd.DataFrame) -> HardwareConfig:
             x: np.ndarray,
             free: tuple[str, ...] = free,
             base: HardwareConfig = hw,
-            metric: str = metric,
+            name: str = name,
             target: np.ndarray = target,
         ) -> np.ndarray:
             trial = replace(base, **dict(zip(free, np.exp(x).tolist(), strict=True)))
-            return np.log(predict(trial, reference)[metric].to_numpy()) - target
+            return np.log(_target(predict(trial, reference), reference, name)[0]) - target
 
         x0 = np.log([getattr(hw, k) for k in free])
         solution = least_squares(residual, x0, method="trf", diff_step=1e-3)  # float32 model
@@ -257,6 +286,22 @@ def all_rows_summary(hw: HardwareConfig, reference: pd.DataFrame) -> pd.DataFram
             for metric in (*METRICS, "leakage_pj")
         ]
     )
+
+
+def energy_parts_summary(hw: HardwareConfig, reference: pd.DataFrame) -> pd.DataFrame:
+    """Errors of the constants in `hw` on every reference row, per part of `ENERGY_PARTS` (one
+    row per part, the reference's figure for that part named), and the part's median share of
+    the reference's dynamic energy in %."""
+    model = predict(hw, reference)
+    table = []
+    for name, (_, plus, minus) in ENERGY_PARTS.items():
+        out, ref = _target(model, reference, name)
+        table.append(
+            {"part": name, "reference": " - ".join([" + ".join(plus), *minus])}
+            | _summary(out / ref - 1, out, ref)
+            | {"share_pct": 100 * float(np.median(ref / reference["energy_pj"].to_numpy()))}
+        )
+    return pd.DataFrame(table)
 
 
 def _direction(step: np.ndarray) -> np.ndarray:
