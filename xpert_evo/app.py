@@ -35,7 +35,12 @@ from xpert_evo.hardware.config import HardwareConfigError
 from xpert_evo.report import headline_lines, markdown_table, summary_table, write_report
 from xpert_evo.report.results import build_tables, export_designs
 from xpert_evo.report.sweep import STATUS_FILE
-from xpert_evo.rundir import OUTPUT_MARKERS, register_resolvers, release_run_dir
+from xpert_evo.rundir import (
+    OUTPUT_MARKERS,
+    register_resolvers,
+    release_claims,
+    release_run_dir,
+)
 from xpert_evo.search.algorithms import TERMINATION_KEYS
 from xpert_evo.search.checkpoint import CHECKPOINT, load_checkpoint
 from xpert_evo.search.feasibility import check_feasible
@@ -279,7 +284,9 @@ def main() -> None:
     except OSError as err:
         if asked == "1":
             raise
-        sys.stderr.write(f"error: {one_line(err)}\n")
+        claimed = release_claims()
+        where = f" (writing in {claimed[0]})" if claimed and err.filename is None else ""
+        sys.stderr.write(f"error: {one_line(err)}{where}\n")
         sys.exit(2)
     finally:
         if asked is None:

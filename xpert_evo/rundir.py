@@ -151,6 +151,15 @@ def release_run_dir(run_dir: str | Path) -> bool:
     return not path.exists()
 
 
+def release_claims() -> list[Path]:
+    """`release_run_dir` on every directory this process claimed (a run that failed before its
+    task started, e.g. when Hydra could not write its own files); returns those directories."""
+    claimed = list(_CLAIMS)
+    for path in claimed:
+        release_run_dir(path)
+    return claimed
+
+
 class RunDirGuard(Callback):
     """Hydra callback: `claim_run_dir` on ``hydra.run.dir`` before Hydra writes into it; a
     refused directory ends the run with one line and exit code 2, nothing written."""
