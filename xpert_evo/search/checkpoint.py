@@ -71,7 +71,8 @@ def decode_checkpoint(data: bytes) -> dict[str, Any]:
     header, newline, payload = data.partition(b"\n")
     fields = header[:200].decode("ascii", errors="replace").split()
     if not newline or len(fields) != 4 or fields[0] != MAGIC:
-        raise ValueError("not an xpert_evo search checkpoint (no checkpoint header)")
+        raise ValueError("not an xpert_evo search checkpoint (no checkpoint header; "
+                         f"checkpoints before format version {CHECKPOINT_VERSION} had none)")
     if fields[1] != str(CHECKPOINT_VERSION):
         raise ValueError(f"format version {fields[1]}, this xpert_evo reads version "
                          f"{CHECKPOINT_VERSION} (start a new run)")
