@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,8 +13,10 @@ import pandas as pd
 import pytest
 import yaml
 from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
 
 from xpert_evo.app import CONF_DIR, run_app
+from xpert_evo.config import ConfigError
 from xpert_evo.training.data import DataError
 from xpert_evo.training.groundtruth import load_table
 from xpert_evo.training.verification import (
@@ -22,7 +25,7 @@ from xpert_evo.training.verification import (
     paired_shortfall,
     read_run,
 )
-from xpert_evo.verify import ISO, verify, walk_up
+from xpert_evo.verify import ISO, after_search, verify, walk_up
 
 TINY_BUDGET = {"epochs": 1, "train_per_class": 20, "val_per_class": 5, "test_per_class": 10,
                "width_mult": 0.125, "batch_size": 20}
@@ -104,8 +107,16 @@ def test_bad_input_names_the_key(
     cfg = config(run_dir, tmp_path, cifar10_zip, data_cache)
     with pytest.raises(VerifyError, match="not a search run directory"):
         verify({**cfg, "run_dir": str(tmp_path)}, presets)
-    with pytest.raises(VerifyError, match=r"no 'nope' design; it has \[.*'knee'"):
+    with pytest.raises(ConfigError, match=r"\['nope'\] are not roles; allowed: \['knee'"):
         verify({**cfg, "verify": {**cfg["verify"], "roles": ["nope"]}}, presets)
+    lacking = tmp_path / "lacking"
+    shutil.copytree(run_dir, lacking)
+    pareto = pd.read_csv(lacking / "pareto.csv")
+    pareto["role"] = pareto["role"].fillna("").str.replace("iso_accuracy", "knee")
+    pareto.to_csv(lacking / "pareto.csv", index=False)
+    with pytest.raises(VerifyError, match=r"no 'iso_accuracy' design; it has \[.*'knee'"):
+        verify({**cfg, "run_dir": str(lacking),
+                "verify": {**cfg["verify"], "roles": ["iso_accuracy"]}}, presets)
     with pytest.raises(VerifyError, match="no conf/training preset trains at it"):
         verify(cfg)  # the shipped presets: none trains at the tiny budget
     with pytest.raises(DataError, match="data.root"):
@@ -161,3 +172,19 @@ def test_walk_up_stops_at_the_first_design_that_holds(tiny_run: tuple[Path, Path
     assert tests[ISO].falls_short and not tests[list(short_by)[2]].falls_short
     assert "the lowest-EDAP design up the front that holds is " + list(short_by)[2] in lines[0]
     assert set(trainings["design"]) == {BASELINE, *short_by}
+
+
+def test_a_run_can_end_with_verification(tiny_run: tuple[Path, Path], tmp_path: Path) -> None:
+    """`python -m xpert_evo verify.roles=[...]`: a bad role is refused before the search; good
+    options reach verify with the run's directory (here it stops at the run's tiny budget, which
+    no shipped preset trains at)."""
+    bad = ["algorithm.pop_size=12", "algorithm.n_gen=2", "verify.roles=[knee,elbow]"]
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose(config_name="config", overrides=bad)
+    with pytest.raises(ConfigError, match=r"verify.roles: \['elbow'\] are not roles"):
+        run_app(cfg, tmp_path / "bad", bad)
+    assert not (tmp_path / "bad" / "pareto.csv").exists()
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose(config_name="config", overrides=["verify.roles=[knee]"])
+    with pytest.raises(VerifyError, match=TINY_FIDELITY):
+        after_search(tiny_run[0], OmegaConf.to_container(cfg, resolve=True))

@@ -48,6 +48,7 @@ from xpert_evo.search.loop import SearchRun
 from xpert_evo.search.setup import build_search
 from xpert_evo.space.genome import GeneError
 from xpert_evo.training.data import DataError
+from xpert_evo.verify import after_search, check_options
 
 log = logging.getLogger("xpert_evo")
 register_resolvers()  # ${xpert_evo.run_tag:} in hydra.run.dir, before Hydra composes a config
@@ -81,9 +82,9 @@ def resume_config(
     saved: Mapping[str, Any], current: Mapping[str, Any], overrides: Sequence[str]
 ) -> dict[str, Any]:
     """The config of a resumed run: the checkpoint's, with termination keys
-    (``algorithm.n_gen``, ``algorithm.n_evals``, ``algorithm.max_time_s``) taken from the command
-    line when given there (to extend a run), and ``resume`` the run it continues. Other
-    command-line overrides are logged as ignored.
+    (``algorithm.n_gen``, ``algorithm.n_evals``, ``algorithm.max_time_s``) and ``verify.*`` taken
+    from the command line when given there (to extend a run, or verify it), and ``resume`` the run
+    it continues. Other command-line overrides are logged as ignored.
     """
     config = plain_config(dict(saved))
     config = {**config, "algorithm": dict(config.get("algorithm", {}))}
@@ -95,13 +96,15 @@ def resume_config(
         name = key.removeprefix("algorithm.")
         if key.startswith("algorithm.") and name in TERMINATION_KEYS:
             config["algorithm"][name] = current["algorithm"][name]
+        elif key.startswith("verify"):  # what happens after the search may change
+            config["verify"] = dict(current["verify"])
         else:
             ignored.append(item)
     config["resume"] = current.get("resume")
     if ignored:
         log.warning(
             "resuming with the configuration saved in the checkpoint; ignoring %s (only "
-            "algorithm.n_gen / n_evals / max_time_s may change on resume)",
+            "algorithm.n_gen / n_evals / max_time_s and verify.* may change on resume)",
             " ".join(ignored),
         )
     return config
@@ -149,6 +152,9 @@ def run_app(
         config = resume_config(state["config"], plain_config(cfg), overrides)
         log.info("resuming %s (generation %d)", resume, state["history"][-1]["generation"])
     setup = build_search(config)
+    roles = (config.get("verify") or {}).get("roles")
+    if roles:
+        check_options(plain_config(config["verify"]))
     if state is not None and config_file is not None:
         atomic_text(config_file, OmegaConf.to_yaml(OmegaConf.create(setup.config)))
     out.mkdir(parents=True, exist_ok=True)
@@ -182,6 +188,8 @@ def run_app(
     log.info("top designs vs %s:\n%s", setup.space.baseline_name,
              markdown_table(summary_table(tables, setup.top_k)))
     log.info("outputs in %s", out)
+    if roles:
+        after_search(out, plain_config(config))
     return out
 
 

@@ -70,7 +70,20 @@ def _original(path: str) -> Path:
         return p
 
 
-def _check(node: dict[str, Any]) -> None:
+ROLES: tuple[str, ...] = ("knee", "best_edap", "best_accuracy", "iso_accuracy")
+"""The roles a run's front designs can hold (`xpert_evo.report.results.front_roles`)."""
+
+
+def check_options(node: dict[str, Any]) -> None:
+    """Check the `verify:` node (conf/verify.yaml, or conf/config.yaml's for a run that ends
+    with verification) before any work.
+
+    Raises:
+        ConfigError: a bad value, naming the key and the allowed values.
+    """
+    unknown = sorted(set(node["roles"]) - set(ROLES))
+    if unknown:
+        raise ConfigError(f"verify.roles: {unknown} are not roles; allowed: {list(ROLES)}")
     seeds, alpha = node["seeds"], node["alpha"]
     if not isinstance(seeds, int) or seeds < 1:
         raise ConfigError(f"verify.seeds={seeds!r} must be a whole number >= 1")
@@ -99,7 +112,7 @@ def verify(cfg: DictConfig | dict[str, Any], presets: Path | None = None) -> Ver
     else:
         node = cfg
     options = node["verify"]
-    _check(options)
+    check_options(options)
     run = read_run(_original(str(node["run_dir"])))
     designs = [run.design(role) for role in options["roles"]]
     name, train_node = training_for(run.fidelity, presets)
@@ -166,6 +179,18 @@ def walk_up(run: SearchRunFiles, iso: Design, trainings: pd.DataFrame, measure: 
                  f"{min(len(above), options['walk_budget'])} designs up the front held "
                  "(verify.walk_budget)")
     return trainings, lines, tests
+
+
+def after_search(run_dir: Path, config: dict[str, Any]) -> Verification:
+    """Verify a run that has just finished, with the app config's `verify:` node (its
+    ``test_images`` is the crossbar's), data root, cache, crossbar and ground-truth table."""
+    options = dict(config["verify"])
+    crossbar = {**(config.get("crossbar") or {}), "test_images": options.pop("test_images", None)}
+    return verify({"run_dir": str(run_dir), "verify": options,
+                   "cache_dir": config.get("cache_dir"),
+                   "data": {"root": config["data"]["root"],
+                            "download": config["data"].get("download", False)},
+                   "crossbar": crossbar, "ground_truth": config.get("ground_truth") or {}})
 
 
 @hydra.main(config_path=str(conf_dir()), config_name="verify", version_base="1.3")

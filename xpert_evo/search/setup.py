@@ -39,6 +39,7 @@ TOP_KEYS: tuple[str, ...] = (
     "train",
     "crossbar",
     "ground_truth",
+    "verify",
 )
 log = logging.getLogger(__name__)
 
