@@ -244,7 +244,7 @@ def test_resume_without_checkpoint_names_the_key(tmp_path: Path) -> None:
 
 
 def test_candidates_spread_along_the_front(tmp_path: Path) -> None:
-    search = SearchRun(setup_of("accuracy.budget.rounds=0", "algorithm.pop_size=32"), tmp_path)
+    search = SearchRun(setup_of("accuracy.budget.rounds=0", "algorithm.pop_size=48"), tmp_path)
     search.start()  # no refit rounds: the run does not depend on what candidates() picks
     search.run()
     a, k = search.archive, 5
