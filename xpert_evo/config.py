@@ -62,3 +62,17 @@ def check_counts(
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ConfigError(f"{prefix}.{key}={value!r} must be an integer >= 0")
     return values
+
+
+def original_path(path: str) -> Path:
+    """A path from the command line, relative to where the user started the app (Hydra apps
+    may run elsewhere); unchanged outside a Hydra app."""
+    import hydra
+
+    p = Path(path).expanduser()
+    if p.is_absolute():
+        return p
+    try:
+        return Path(hydra.utils.get_original_cwd()) / p
+    except ValueError:
+        return p

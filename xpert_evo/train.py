@@ -17,7 +17,7 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from xpert_evo.config import conf_dir
+from xpert_evo.config import conf_dir, original_path
 from xpert_evo.crossbar.quantise import CrossbarSpec
 from xpert_evo.space.backbone import Backbone
 from xpert_evo.space.genome import Genomes
@@ -36,17 +36,6 @@ KNEE_FILE = Path("designs") / "knee_layers.csv"
 """The knee design's per-layer table inside a search run directory."""
 
 
-def _original(path: str) -> Path:
-    """A path from the command line, relative to where the user started the app."""
-    p = Path(path).expanduser()
-    if p.is_absolute():
-        return p
-    try:
-        return Path(hydra.utils.get_original_cwd()) / p
-    except ValueError:
-        return p
-
-
 def resolve_genome(cfg: DictConfig | dict[str, Any], n_layers: int) -> tuple[Genomes, str]:
     """The genome to train and where it came from ("design file ..." or "genome.* keys").
 
@@ -57,7 +46,7 @@ def resolve_genome(cfg: DictConfig | dict[str, Any], n_layers: int) -> tuple[Gen
     """
     design = cfg.get("design")
     if design:
-        path = _original(str(design))
+        path = original_path(str(design))
         if path.is_dir():
             knee = path / KNEE_FILE
             if not knee.is_file():

@@ -21,7 +21,7 @@ import hydra
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
-from xpert_evo.config import ConfigError, conf_dir
+from xpert_evo.config import ConfigError, conf_dir, original_path
 from xpert_evo.crossbar.quantise import CrossbarSpec
 from xpert_evo.report.verified import headline, write_verified
 from xpert_evo.space.backbone import GEOMETRY
@@ -58,16 +58,6 @@ class Verification:
     summary: pd.DataFrame
     tests: dict[str, PairedTest]
     lines: list[str]
-
-
-def _original(path: str) -> Path:
-    p = Path(path).expanduser()
-    if p.is_absolute():
-        return p
-    try:
-        return Path(hydra.utils.get_original_cwd()) / p
-    except ValueError:
-        return p
 
 
 ROLES: tuple[str, ...] = ("knee", "best_edap", "best_accuracy", "iso_accuracy")
@@ -113,7 +103,7 @@ def verify(cfg: DictConfig | dict[str, Any], presets: Path | None = None) -> Ver
         node = cfg
     options = node["verify"]
     check_options(options)
-    run = read_run(_original(str(node["run_dir"])))
+    run = read_run(original_path(str(node["run_dir"])))
     designs = [run.design(role) for role in options["roles"]]
     name, train_node = training_for(run.fidelity, presets)
     size, classes = GEOMETRY[run.dataset]
