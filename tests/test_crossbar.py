@@ -7,7 +7,8 @@ import torch
 from torch import nn
 
 from xpert_evo.crossbar.evaluate import spread
-from xpert_evo.crossbar.quantise import CrossbarSpec
+from xpert_evo.crossbar.partial_sums import adc_codes, adc_divisor
+from xpert_evo.crossbar.quantise import CrossbarSpec, adc_code_range, adc_step
 from xpert_evo.crossbar.simulate import CrossbarNetwork
 from xpert_evo.training.network import build_network
 
@@ -59,6 +60,10 @@ def test_lossless_crossbar_equals_fake_quantised_convolution(network, images, en
         fake = xbar(x.double(), bits, None, mode="fake_quant")
         crossbar = xbar(x.double(), bits, None, mode="crossbar")
         assert torch.allclose(crossbar, fake, rtol=1e-12, atol=1e-9)
+        # a 24-bit ADC (step 1, codes far beyond any partial sum) goes through every partial sum
+        # of the row groups, bit-planes and slices, and loses nothing either
+        fine = xbar(x.double(), bits, 24, adc_ranges=xbar.calibrate_adc(calib, bits))
+        assert torch.allclose(fine, fake, rtol=1e-12, atol=1e-9)
     # 8-bit fake quantisation stays close to the float network, 2-bit does not
     ref = xbar(x.double(), mode="float")
     err8 = (xbar(x.double(), 8, None, mode="fake_quant") - ref).pow(2).mean()
@@ -96,15 +101,16 @@ def test_adc_error_shrinks_as_adc_bits_grow(network, images, encoding, saturated
 
 def test_adc_quantiser_steps_and_clips() -> None:
     """3-bit signed ADC over a range of 100: step 25, codes -4..3; never finer than 1 LSB."""
-    xbar = object.__new__(CrossbarNetwork)
-    xbar.spec = CrossbarSpec()
-    step = xbar._adc_step(torch.tensor([100.0, 2.0]), 3)
-    assert step.tolist() == [25.0, 1.0]
-    ps = torch.tensor([[[-300.0, -20.0, 0.0, 12.4, 13.0, 300.0]], [[-9.0, -1.0, 0, 1, 2, 9]]])
-    codes = xbar._adc_codes(ps.transpose(0, 1) / step.view(1, 2, 1), 3)
-    assert codes[0, 0].tolist() == [-4, -1, 0, 0, 1, 3]
-    assert codes[0, 1].tolist() == [-4, -1, 0, 1, 2, 3]
-    assert xbar._adc_step(torch.tensor([100.0]), None).tolist() == [1.0, 1.0]
+    spec = CrossbarSpec()
+    levels, span = adc_step(torch.tensor([100.0, 2.0], dtype=torch.float64), 3, spec)
+    assert (span / levels).tolist() == [25.0, 1.0]
+    ps = torch.tensor([[-300, -20, 0, 12, 13, 300], [-9, -1, 0, 1, 2, 9]], dtype=torch.int32).T
+    mult, div, dtype = adc_divisor(levels, span, 300, signed=True, wide=False)
+    codes = adc_codes(ps, mult, div, adc_code_range(3, spec), torch.empty(ps.shape, dtype=dtype))
+    assert codes[:, 0].tolist() == [-4, -1, 0, 0, 1, 3]
+    assert codes[:, 1].tolist() == [-4, -1, 0, 1, 2, 3]
+    assert (torch.stack(adc_step(torch.tensor([100.0]), None, spec)) == 1).all()
+    assert adc_code_range(3, CrossbarSpec(weight_encoding="offset")) == (0, 7)
 
 
 def test_bad_precisions_and_missing_ranges_are_readable_errors(network, images) -> None:

@@ -154,6 +154,46 @@ def quantise_weights(w: torch.Tensor, spec: CrossbarSpec) -> tuple[torch.Tensor,
     return q, scale
 
 
+def cell_slices(q: torch.Tensor, spec: CrossbarSpec) -> torch.Tensor:
+    """Weight slices (S, O, R) of integer weights q (O, R) as stored in the cells (float64):
+    slices of |q| signed by q's sign (differential), or of the unsigned q + 2^(wb-1) (offset)."""
+    mask = 2**spec.cell_bits - 1
+    if spec.weight_encoding == "differential":
+        mag = q.abs().long()
+    else:
+        mag = (q + 2 ** (spec.weight_bits - 1)).long()
+    slices = torch.stack([(mag >> (spec.cell_bits * k)) & mask for k in range(spec.n_slices)])
+    slices = slices.double()
+    if spec.weight_encoding == "differential":
+        slices = slices * torch.sign(q)
+    return slices
+
+
+def adc_step(
+    ranges: torch.Tensor | None, bits: int | None, spec: CrossbarSpec
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """ADC step per weight slice as (levels, span), both (S,) float64: step = span / levels
+    partial-sum LSBs; 1 / 1 when lossless (bits or ranges None).
+
+    Signed sums (differential): step = range / 2^(b-1); unsigned sums (offset): step =
+    range / (2^b - 1); never below 1, one LSB of the integer partial sum.
+    """
+    ones = torch.ones(spec.n_slices, dtype=torch.float64)
+    if bits is None or ranges is None:
+        return ones, ones
+    levels = 2 ** (bits - 1) if spec.weight_encoding == "differential" else 2**bits - 1
+    coarse = ranges.double() / levels >= 1.0
+    return torch.where(coarse, levels * ones, ones), torch.where(coarse, ranges.double(), ones)
+
+
+def adc_code_range(bits: int, spec: CrossbarSpec) -> tuple[int, int]:
+    """Smallest and largest code of a b-bit ADC: [-2^(b-1), 2^(b-1) - 1] for signed
+    (differential) sums, [0, 2^b - 1] for unsigned (offset) sums; its output is code x step."""
+    if spec.weight_encoding == "differential":
+        return -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+    return 0, 2**bits - 1
+
+
 def percentile(values: list[torch.Tensor], pct: float) -> float:
     """Percentile (0..100) of the concatenated values, on a strided sub-sample of <= 4M."""
     flat = torch.cat([v.reshape(-1) for v in values]).double()

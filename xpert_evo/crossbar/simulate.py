@@ -25,22 +25,24 @@ crossbar does, vectorised in torch:
    ``u`` is fed bit-serially: one bit-plane (bit j, weight 2^j) per read.
 4. **Row groups.** The unfolded rows (Cin K K, channel-major (c, kh, kw), the `unfold` order)
    are split into groups of `xbar_rows` (64); every group is one crossbar and produces its own
-   partial sum. All groups of a layer are one grouped convolution on the input bit-planes.
+   partial sum, an integer computed exactly (`xpert_evo.crossbar.partial_sums`).
 5. **ADC.** Each partial sum (row group x input bit x weight slice x column) is quantised by a
    b-bit ADC (the genome's `adc_bits`) over a range calibrated per layer and weight slice: the
    `adc_percentile` of |partial sums| on the calibration images at the same input bits with
    lossless ADCs upstream (so one calibration serves every ADC resolution). Signed sums
    (differential): step = max(range / 2^(b-1), 1), codes in ``[-2^(b-1), 2^(b-1) - 1]``;
-   unsigned sums (offset): step = max(range / (2^b - 1), 1), codes in ``[0, 2^b - 1]``.
-   Partial sums are integers, so a step below one LSB gains nothing; ``adc_bits=None`` is a
-   lossless ADC.
+   unsigned sums (offset): step = max(range / (2^b - 1), 1), codes in ``[0, 2^b - 1]``. The
+   code is ``round(ps / step)``, half to even, clipped. Partial sums are integers, so a step
+   below one LSB gains nothing; ``adc_bits=None`` is a lossless ADC.
 6. **Shift-add.** ``y_int = sum_groups sum_j 2^j sum_k 2^(cell_bits k) ADC(ps)``, minus the
    offset corrections; ``y = s_x s_w y_int + bias``, then ReLU / max-pool / average-pool digitally.
 
-The classifier uses the last conv layer's genes, as the hardware cost model does. In the
-lossless limit (``adc_bits=None``) the crossbar output equals the fake-quantised network (same
-weight and input quantisation, plain convolution) up to float rounding (`mode="fake_quant"`).
-Computation follows the input's dtype: use float64 to compare the two exactly.
+The classifier uses the last conv layer's genes, as the hardware cost model does. The integer
+accumulator ``y_int`` does not depend on the input's dtype or on any summation order (exact
+integers, shift-added in float64); input quantisation, rescaling and the digital layers follow
+the input's dtype. In the lossless limit (``adc_bits=None``) ``y_int`` is the fake-quantised
+network's (same weight and input quantisation, plain convolution: `mode="fake_quant"`), which
+computes in the input's dtype: use float64 to compare the two exactly.
 """
 
 from __future__ import annotations
@@ -55,9 +57,20 @@ import torch
 from torch import nn
 from torch.nn import functional as fn
 
+from xpert_evo.crossbar.partial_sums import (
+    adc_accumulate,
+    exact_products,
+    group_weights,
+    int8_matmul,
+    sampled_partial_sums,
+    unfold_rows,
+)
 from xpert_evo.crossbar.quantise import (
     CrossbarSpec,
     QuantLayer,
+    adc_code_range,
+    adc_step,
+    cell_slices,
     fold_batchnorm,
     percentile,
     quantise_weights,
@@ -124,7 +137,7 @@ class CrossbarNetwork:
             i += 1
         self.n_gene_layers = conv_index + 1
         self._rng = torch.Generator().manual_seed(0)
-        self._group_cache: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._group_cache: dict[tuple[int, str], torch.Tensor] = {}
         self._range_cache: dict[tuple[int | None, ...], list[torch.Tensor]] = {}
         self._calibrate_inputs(calib)
 
@@ -167,69 +180,57 @@ class CrossbarNetwork:
     def _quantise_input(x: torch.Tensor, scale: float, zero: float, bits: int) -> torch.Tensor:
         return torch.clamp(torch.round(x / scale) + zero, 0, 2**bits - 1)
 
-    def _slices(self, q: torch.Tensor) -> torch.Tensor:
-        """Weight slices (S, O, R) as stored in the cells (float64, signed if differential)."""
-        spec = self.spec
-        mask = 2**spec.cell_bits - 1
-        if spec.weight_encoding == "differential":
-            mag = q.abs().long()
-        else:
-            mag = (q + 2 ** (spec.weight_bits - 1)).long()
-        slices = torch.stack([(mag >> (spec.cell_bits * k)) & mask for k in range(spec.n_slices)])
-        slices = slices.double()
-        if spec.weight_encoding == "differential":
-            slices = slices * torch.sign(q)
-        return slices
+    def _weights(self, layer: QuantLayer, device: torch.device) -> torch.Tensor:
+        """Cell values per row group (G, X, S O) (`group_weights`), cached per layer and device.
 
-    def _group_weights(self, layer: QuantLayer, c_in: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Crossbar row groups as a grouped conv: weights (G S O, Cg, K, K), channel index (G Cg).
-
-        Rows are ordered channel-major (c, kh, kw); group g holds rows [g X, (g + 1) X). It
-        touches at most Cg consecutive input channels starting at c0(g); the weight of a row
-        outside group g (a boundary channel's rows owned by the neighbour group) is zero, so
-        every row is counted in exactly one group.
+        Rows are ordered channel-major (c, kh, kw); group g holds rows [g X, (g + 1) X).
         """
-        key = id(layer)
-        if key in self._group_cache:
-            return self._group_cache[key]
+        key = (id(layer), str(device))
+        if key not in self._group_cache:
+            int8 = int8_matmul(device, 2**self.spec.cell_bits - 1)
+            matrices = group_weights(cell_slices(layer.q, self.spec), self.spec.xbar_rows, int8)
+            self._group_cache[key] = matrices.to(device)
+        return self._group_cache[key]
+
+    def _group_chunk(self, layer: QuantLayer, u: torch.Tensor, bits: int) -> int:
+        """Row groups per calibration sample (of `_draw`) for padded inputs u (B, C, H', W').
+
+        The sample's size and layout, and so the calibrated ranges, depend on this chunking: it
+        is the one of the grouped convolution this simulator first computed with (a group as
+        the Cg consecutive input channels it touches, its partial sums and input planes within
+        `max_elements`), kept so that the calibrated ranges stay the same.
+        """
         kk = layer.kernel * layer.kernel
-        rows, xr = c_in * kk, self.spec.xbar_rows
+        rows, xr = u.shape[1] * kk, self.spec.xbar_rows
         n_groups = math.ceil(rows / xr)
         first = torch.arange(n_groups) * xr
         last = torch.clamp(first + xr, max=rows) - 1
-        c0 = first // kk
-        c_g = int((last // kk - c0).max()) + 1
-        channel = c0[:, None] + torch.arange(c_g)[None, :]  # (G, Cg)
-        row = channel[:, :, None] * kk + torch.arange(kk)[None, None, :]  # (G, Cg, KK)
-        owned = (row >= first[:, None, None]) & (row <= last[:, None, None])
-        slices = self._slices(layer.q)  # (S, O, R)
-        w = slices[:, :, row.clamp(max=rows - 1)] * owned  # (S, O, G, Cg, KK)
-        s, o = slices.shape[:2]
-        w = w.permute(2, 0, 1, 3, 4).reshape(n_groups * s * o, c_g, layer.kernel, layer.kernel)
-        result = (w, channel.clamp(max=c_in - 1).reshape(-1))
-        self._group_cache[key] = result
-        return result
+        c_g = int((last // kk - first // kk).max()) + 1
+        hw = (u.shape[2] - layer.kernel + 1) * (u.shape[3] - layer.kernel + 1)
+        per_group = bits * u.shape[0] * (self.spec.n_slices * layer.q.shape[0] * hw
+                                         + c_g * u.shape[2] * u.shape[3])
+        return max(1, min(n_groups, self.spec.max_elements // max(1, per_group)))
 
-    def _adc_step(self, ranges: torch.Tensor | None, bits: int | None) -> torch.Tensor:
-        """ADC step per weight slice (S,), in partial-sum LSBs; 1 when lossless (bits=None).
-
-        Signed sums (differential): step = range / 2^(b-1); unsigned sums (offset): step =
-        range / (2^b - 1); never below 1, one LSB of the integer partial sum.
+    def _draw(self, layer: QuantLayer, u: torch.Tensor, bits: int) -> list[list[torch.Tensor]]:
+        """Partial sums of images u (B, C, H', W') to record, per chunk of row groups: n =
+        min(2^16, all) picks [pixel row, input bit, group, output column], drawn uniformly over
+        the chunk's (B bits G, O P) partial sums in the order (image, bit, group; column, pixel).
         """
-        if bits is None or ranges is None:
-            return torch.ones(self.spec.n_slices, dtype=torch.float64)
-        levels = 2 ** (bits - 1) if self.spec.weight_encoding == "differential" else 2**bits - 1
-        return torch.clamp(ranges / levels, min=1.0)
-
-    def _adc_codes(self, ps: torch.Tensor, bits: int) -> torch.Tensor:
-        """Round partial sums already divided by the step to ADC codes, in place.
-
-        Codes are in [-2^(b-1), 2^(b-1) - 1] for signed (differential) sums and [0, 2^b - 1]
-        for unsigned (offset) sums; the ADC output is code x step.
-        """
-        if self.spec.weight_encoding == "differential":
-            return ps.round_().clamp_(-(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
-        return ps.round_().clamp_(0, 2**bits - 1)
+        n_groups = self._weights(layer, u.device).shape[0]
+        o = layer.q.shape[0]
+        hw = (u.shape[2] - layer.kernel + 1) * (u.shape[3] - layer.kernel + 1)
+        g_chunk = self._group_chunk(layer, u, bits)
+        draws = []
+        for g0 in range(0, n_groups, g_chunk):
+            g_c = min(n_groups, g0 + g_chunk) - g0
+            n = min(u.shape[0] * bits * g_c * o * hw, 1 << 16)
+            pick = torch.randint(0, u.shape[0] * bits * g_c, (n,), generator=self._rng)
+            column = torch.randint(0, o * hw, (n,), generator=self._rng)
+            plane = pick // g_c
+            picks = [(plane // bits) * hw + column % hw, plane % bits, g0 + pick % g_c,
+                     column // hw]
+            draws.append([t.to(u.device) for t in picks])
+        return draws
 
     def _crossbar_int(
         self,
@@ -240,61 +241,65 @@ class CrossbarNetwork:
         ranges: torch.Tensor | None,
         record: list[torch.Tensor] | None,
     ) -> torch.Tensor:
-        """Integer accumulator (B, O, P) of the crossbar for padded integer inputs (B, C, H, W).
+        """Signed integer accumulator (B, O, P), float64, for padded integer inputs (B, C, H', W').
 
-        Bit-planes of u go through one grouped conv per chunk of row groups (every group is one
-        crossbar), giving partial sums (B, bits, G, S, O, P); the weights are pre-divided by the
-        ADC step, so each partial sum is rounded and clipped to its ADC code, and the shift-add
-        is one batched matmul with coefficients 2^j 2^(cell_bits k) step_k. With `record`
-        given, a sample of |partial sums| per slice is appended (calibration pass, no ADC).
+        With a b-bit ADC, the exact partial sums (row group x input bit x weight slice x
+        column, `adc_accumulate`) are converted to codes and shift-added with coefficients
+        2^j 2^(cell_bits k) step_k; the offset encoding's ``2^(wb-1) sum_r u_r`` is subtracted.
+        A lossless ADC (adc_bits=None, and the calibration pass) keeps every partial sum, so
+        the accumulator is the exact integer convolution ``sum_r u_r q_r``. With `record`
+        given, the |partial sums| `_draw` picks per `_image_chunk` images are appended, (S, n)
+        each. Images are unfolded a few at a time, within `max_elements`.
         """
         spec = self.spec
-        dtype = u.dtype
-        b, c_in = u.shape[:2]
-        weight, channel = self._group_weights(layer, c_in)
-        s = spec.n_slices
-        o = layer.q.shape[0]
-        c_g = weight.shape[1]
-        n_groups = weight.shape[0] // (s * o)
-        k = layer.kernel
+        weights = self._weights(layer, u.device)
+        width = weights.shape[0] * spec.xbar_rows
+        o, k, s = layer.q.shape[0], layer.kernel, spec.n_slices
         hw = (u.shape[2] - k + 1) * (u.shape[3] - k + 1)
         quantise = record is None and adc_bits is not None
-        step = self._adc_step(ranges, adc_bits if quantise else None)
-        scaled = weight.view(n_groups, s, -1) / step.view(1, s, 1) if quantise else weight
-        scaled = scaled.to(u.device, dtype).view_as(weight)
-        channel = channel.to(u.device)
-        ints = torch.uint8 if bits <= 8 else torch.int32
-        shifts = torch.arange(bits, dtype=ints, device=u.device).view(1, bits, 1, 1, 1)
-        planes = (u.to(ints).unsqueeze(1) >> shifts) & 1  # (B, bits, C, H', W')
-        planes = planes.view(b * bits, c_in, *u.shape[2:])
-        bit_w = 2.0 ** torch.arange(bits, dtype=torch.float64)
-        slice_w = 2.0 ** (spec.cell_bits * torch.arange(s, dtype=torch.float64)) * step
-        out = torch.zeros(b, 1, o * hw, dtype=dtype, device=u.device)
-        per_group = bits * b * (s * o * hw + c_g * u.shape[2] * u.shape[3])
-        g_chunk = max(1, min(n_groups, spec.max_elements // max(1, per_group)))
-        for g0 in range(0, n_groups, g_chunk):
-            g1 = min(n_groups, g0 + g_chunk)
-            inp = planes[:, channel[g0 * c_g : g1 * c_g]].to(dtype)
-            ps = fn.conv2d(inp, scaled[g0 * s * o : g1 * s * o], groups=g1 - g0)
+        sub = max(1, spec.max_elements // (hw * max(width, s * o)))
+        chunk = sub if record is None else self._image_chunk(layer, hw, bits)
+        if quantise:
+            levels, span = adc_step(ranges, adc_bits, spec)
+            coef = 2.0 ** (spec.cell_bits * torch.arange(s, dtype=torch.float64))
+            coef = (coef * span / levels).to(u.device)
+            codes = adc_code_range(adc_bits, spec)
+        q = layer.q.to(u.device)
+        ones = torch.ones(1, q.shape[1], dtype=q.dtype, device=u.device)  # row sums
+        parts = []
+        for i in range(0, u.shape[0], chunk):
+            end = min(u.shape[0], i + chunk)
+            draws = [] if record is None else self._draw(layer, u[i:end], bits)
+            samples = [torch.empty(s, len(d[0]), dtype=torch.float64, device=u.device)
+                       for d in draws]
+            for s0 in range(i, end, sub):
+                s1 = min(end, s0 + sub)
+                rows = unfold_rows(u[s0:s1], k, width, bits)
+                for (pixel, *pick), sample in zip(draws, samples, strict=True):
+                    if (s0, s1) == (i, end):  # the whole chunk at once
+                        sample[:] = sampled_partial_sums(rows, weights, s, pixel, *pick)
+                        continue
+                    idx = torch.nonzero((pixel >= (s0 - i) * hw) & (pixel < (s1 - i) * hw))[:, 0]
+                    local = [pixel[idx] - (s0 - i) * hw, *(t[idx] for t in pick)]
+                    sample[:, idx] = sampled_partial_sums(rows, weights, s, *local)
+                if not quantise:
+                    parts.append(exact_products(rows, q))
+                    continue
+                acc = adc_accumulate(rows, weights, bits, levels, span, codes).view(-1, s, o)
+                y = acc[:, 0] * coef[:1]  # float64, summed slice by slice
+                for slice_k in range(1, s):
+                    y += acc[:, slice_k] * coef[slice_k : slice_k + 1]
+                if spec.weight_encoding == "offset":
+                    y -= 2 ** (spec.weight_bits - 1) * exact_products(rows, ones)
+                parts.append(y)
             if record is not None:
-                flat = ps.view(-1, s, o * hw)
-                n = min(flat.shape[0] * flat.shape[2], 1 << 16)
-                rows = torch.randint(0, flat.shape[0], (n,), generator=self._rng)
-                cols = torch.randint(0, flat.shape[2], (n,), generator=self._rng)
-                record.append(flat[rows.to(u.device), :, cols.to(u.device)].abs().T)
-            elif quantise:
-                self._adc_codes(ps, adc_bits)
-            coef = bit_w[:, None, None] * slice_w[None, None, :]  # (bits, 1, S) -> per group
-            coef = coef.expand(bits, g1 - g0, s).reshape(1, 1, -1).to(u.device, dtype)
-            out += torch.matmul(coef, ps.view(b, bits * (g1 - g0) * s, o * hw))
-        return out.view(b, o, hw)
+                record.extend(sample.abs() for sample in samples)
+        return torch.cat(parts).view(u.shape[0], hw, o).transpose(1, 2)
 
-    def _image_chunk(self, layer: QuantLayer, x: torch.Tensor, bits: int) -> int:
-        """Images per chunk so that one row group's bit-planes and partial sums fit the budget."""
+    def _image_chunk(self, layer: QuantLayer, hw: int, bits: int) -> int:
+        """Images per calibration sample (of `_draw`), for a layer of hw output pixels."""
         spec = self.spec
-        o = layer.q.shape[0]
-        p = 1 if layer.is_linear else x.shape[-1] * x.shape[-2]
-        per_image = (spec.n_slices * o + spec.xbar_rows) * bits * p
+        per_image = (spec.n_slices * layer.q.shape[0] + spec.xbar_rows) * bits * hw
         return max(1, spec.max_elements // max(1, per_image))
 
     def _quant_layer(
@@ -313,23 +318,13 @@ class CrossbarNetwork:
             u = u[:, :, None, None]
         elif layer.padding:
             u = fn.pad(u, (layer.padding,) * 4, value=zero)
-        q = layer.q.to(x)
-        o, k = q.shape[0], layer.kernel
-        weight = q.view(o, u.shape[1], k, k)
+        o, k = layer.q.shape[0], layer.kernel
         if mode == "fake_quant":
-            y_int = fn.conv2d(u - zero, weight)
+            y_int = fn.conv2d(u - zero, layer.q.to(x).view(o, u.shape[1], k, k))
         else:
-            chunk = self._image_chunk(layer, x, bits)
-            parts = [
-                self._crossbar_int(layer, u[i : i + chunk], bits, adc_bits, ranges, record)
-                for i in range(0, x.shape[0], chunk)
-            ]
-            y_int = torch.cat(parts).view(x.shape[0], o, u.shape[2] - k + 1, u.shape[3] - k + 1)
-            offset = 2 ** (self.spec.weight_bits - 1)
-            if self.spec.weight_encoding == "offset":
-                ones = torch.ones((1, u.shape[1], k, k), dtype=x.dtype, device=x.device)
-                y_int = y_int - offset * fn.conv2d(u, ones)
-            y_int = y_int - zero * q.sum(dim=1).view(1, o, 1, 1)
+            y_int = self._crossbar_int(layer, u, bits, adc_bits, ranges, record)
+            y_int = y_int - zero * layer.q.sum(dim=1).to(y_int).view(1, o, 1)
+            y_int = y_int.to(x.dtype).view(x.shape[0], o, u.shape[2] - k + 1, u.shape[3] - k + 1)
         if layer.is_linear:
             y_int = y_int.flatten(1)
         shape = (1, o) if layer.is_linear else (1, o, 1, 1)
