@@ -41,9 +41,9 @@ def trained(
     cifar10_zip: Path, data_cache: Path
 ) -> tuple[nn.Sequential, torch.Tensor, torch.Tensor, torch.Tensor]:
     """VGG16 at 1/16 width (4..32 channels) trained for 5 epochs on 200 CIFAR-10 images per
-    class (about 34 % accurate, 3x chance), with 100 test images and 40 calibration images."""
+    class (about 34 % accurate, 3x chance), with 50 test images and 40 calibration images."""
     data = DataSpec(root=str(cifar10_zip.parent), allow_data_free=False)
-    spec = TrainSpec(epochs=5, train_per_class=200, test_per_class=10, width_mult=0.0625,
+    spec = TrainSpec(epochs=5, train_per_class=200, test_per_class=5, width_mult=0.0625,
                      batch_size=64, lr=0.05, num_threads=1)
     model = train_network(VGG16_CHANNELS, data, spec, seed=0, cache_dir=data_cache).model
     splits = budget_splits(data, spec, data_cache)
