@@ -63,13 +63,18 @@ def _net(text: str) -> tuple[int, ...]:
     return tuple(int(c) for c in text.split("-"))
 
 
+REFERENCE_NETWORKS: dict[str, tuple[int, ...]] = {
+    "vgg16": VGG16_CHANNELS,
+    "xpertnet_50": tuple(PUBLISHED["XPertNet_50"]),
+    # narrow heads: VGG16 with its last layer, and its last stage, at 64 channels
+    "vgg16_head64": (*VGG16_CHANNELS[:12], 64),
+    "vgg16_stage5_64": (*VGG16_CHANNELS[:10], 64, 64, 64),
+}
+"""The ladder's first networks on every data set: the baseline, XPert's design, narrow heads."""
+
 NETWORKS: dict[str, dict[str, tuple[int, ...]]] = {
     "cifar10": {
-        "vgg16": VGG16_CHANNELS,
-        "xpertnet_50": tuple(PUBLISHED["XPertNet_50"]),
-        # narrow heads: VGG16 with its last layer, and its last stage, at 64 channels
-        "vgg16_head64": (*VGG16_CHANNELS[:12], 64),
-        "vgg16_stage5_64": (*VGG16_CHANNELS[:10], 64, 64, 64),
+        **REFERENCE_NETWORKS,
         # role designs of `python -m xpert_evo` (seed 0) at commit 4acb055
         "default_knee": _net("64-64-256-128-256-128-256-256-512-512-512-256-512"),
         "default_iso_accuracy": _net("64-64-256-256-256-256-256-256-512-512-512-512-512"),
@@ -83,10 +88,7 @@ NETWORKS: dict[str, dict[str, tuple[int, ...]]] = {
         "source_q90": _net("256-512-64-512-256-128-512-512-256-128-512-512-512"),
     },
     "tinyimagenet": {
-        "vgg16": VGG16_CHANNELS,
-        "xpertnet_50": tuple(PUBLISHED["XPertNet_50"]),
-        "vgg16_head64": (*VGG16_CHANNELS[:12], 64),
-        "vgg16_stage5_64": (*VGG16_CHANNELS[:10], 64, 64, 64),
+        **REFERENCE_NETWORKS,
         # role designs of `python -m xpert_evo +experiment=tinyimagenet` (seed 0) at 4acb055
         "tiny_knee": _net("128-64-64-64-512-128-256-128-256-128-512-512-512"),
         "tiny_iso_accuracy": _net("256-128-64-128-512-128-512-128-512-256-512-512-512"),
@@ -146,6 +148,11 @@ METRIC = "accuracy_pct"
 """Test accuracy on the whole test split: twice the images of the validation split."""
 
 
+def network_names(dataset: str) -> dict[str, str]:
+    """Network name by its dash-joined channels (the tables' `channels` key)."""
+    return {"-".join(map(str, c)): n for n, c in NETWORKS[dataset].items()}
+
+
 def rung_spec(dataset: str, rung: str, threads: int | None) -> TrainSpec:
     """The training budget of one rung."""
     node = {**source_training(dataset), **RUNGS[dataset][rung]}
@@ -166,7 +173,7 @@ def copy_source_rows(dataset: str, table: Path) -> None:
     """Append the packaged source's trainings of ladder networks at the source rung that the
     table lacks (those are not trained again)."""
     fidelity, source = find_source(dataset)
-    names = {"-".join(map(str, c)): n for n, c in NETWORKS[dataset].items()}
+    names = network_names(dataset)
     done = load_table(table)
     have = set(zip(done["fidelity"], done["channels"], done["seed"], strict=True))
     rows = []
@@ -210,7 +217,7 @@ def train_missing(dataset: str, rungs: list[str], seeds: int, shard: int, n_shar
 def rung_frame(runs: pd.DataFrame, dataset: str, rungs: list[str]) -> pd.DataFrame:
     """The table's rows of the ladder's networks at `rungs`, with `network` and `rung` columns."""
     fidelity = {rung_spec(dataset, r, None).fidelity(): r for r in rungs}
-    names = {"-".join(map(str, c)): n for n, c in NETWORKS[dataset].items()}
+    names = network_names(dataset)
     runs = runs[runs["fidelity"].isin(fidelity) & runs["channels"].isin(names)]
     runs = runs.drop_duplicates(["fidelity", "channels", "seed"])
     return runs.assign(rung=runs["fidelity"].map(fidelity), network=runs["channels"].map(names))
