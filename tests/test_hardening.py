@@ -196,8 +196,15 @@ def test_one_new_folder_is_claimed_by_one_run_only(tmp_path: Path) -> None:
         t.join()
     assert len(won) == 1 and len(lost) == 7
     assert all("already holds a run" in m for m in lost)
-    assert release_run_dir(target)  # nothing but .hydra/: the folders it made go too
-    assert not (tmp_path / "a").exists()
+    assert release_run_dir(target)  # nothing but .hydra/, so the run directory goes
+    assert not target.exists()  # its parents may stay: a losing thread may have made them
+
+
+def test_a_released_claim_removes_the_folders_it_made(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    claim_run_dir(tmp_path / "a" / "b" / "run")
+    assert release_run_dir(tmp_path / "a" / "b" / "run")
+    assert not (tmp_path / "a" / "b").exists() and (tmp_path / "a").is_dir()
 
 
 def test_release_keeps_a_run_that_wrote_outputs(tmp_path: Path) -> None:
