@@ -24,8 +24,8 @@ per shard (`--shard k --n-shards n`, or a SLURM array passing its task id as `--
 rows of the packaged source are copied instead of retrained. The device is picked as `train.device:
 auto` does (the GPU when there is one); `--threads` sets CPU threads per process.
 
-Run (2 cores): `python bench/fidelity_ladder.py --dataset cifar10 --threads 1 --n-shards 2
---shard 0` and `--shard 1` beside it; `--no-train` only writes the report
+Run (2 cores): `python bench/studies/fidelity_ladder.py --dataset cifar10 --threads 1
+--n-shards 2 --shard 0` and `--shard 1` beside it; `--no-train` only writes the report
 (docs/results/fidelity_ladder_<dataset>.md).
 """
 
@@ -55,7 +55,7 @@ from xpert_evo.training.source import (
 )
 from xpert_evo.training.train import TrainSpec, budget_splits
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "docs" / "results"
 
 
