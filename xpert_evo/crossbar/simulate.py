@@ -415,6 +415,31 @@ class CrossbarNetwork:
     __call__ = forward
 
     @torch.no_grad()
+    def correct(
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        calib: torch.Tensor,
+        input_bits: Sequence[int] | int,
+        adc_bits: Sequence[int | None] | int | None,
+        mode: str = "crossbar",
+    ) -> np.ndarray:
+        """Whether each of the normalised `images` is classified as its label (bool (N,)) at
+        these precisions: the per-image outcomes that paired comparisons bootstrap over.
+
+        ADC ranges are calibrated on `calib` first (crossbar mode with finite ADC bits).
+        """
+        ranges = None
+        if mode == "crossbar" and any(b is not None for b in self._bits(adc_bits, "adc_bits")):
+            ranges = self.calibrate_adc(calib, input_bits)
+        hits = []
+        bs = self.spec.batch_size
+        for start in range(0, len(images), bs):
+            logits = self.forward(images[start : start + bs].float(), input_bits, adc_bits, mode,
+                                  ranges)
+            hits.append((logits.argmax(1).cpu() == labels[start : start + bs]).numpy())
+        return np.concatenate(hits) if hits else np.zeros(0, dtype=bool)
+
     def accuracy_pct(
         self,
         images: torch.Tensor,
@@ -424,17 +449,7 @@ class CrossbarNetwork:
         adc_bits: Sequence[int | None] | int | None,
         mode: str = "crossbar",
     ) -> float:
-        """Top-1 accuracy in % of normalised `images` with `labels` at these precisions.
-
-        ADC ranges are calibrated on `calib` first (crossbar mode with finite ADC bits).
-        """
-        ranges = None
-        if mode == "crossbar" and any(b is not None for b in self._bits(adc_bits, "adc_bits")):
-            ranges = self.calibrate_adc(calib, input_bits)
-        correct = 0
-        bs = self.spec.batch_size
-        for start in range(0, len(images), bs):
-            logits = self.forward(images[start : start + bs].float(), input_bits, adc_bits, mode,
-                                  ranges)
-            correct += int((logits.argmax(1).cpu() == labels[start : start + bs]).sum())
-        return 100.0 * correct / max(1, len(images))
+        """Top-1 accuracy in % of normalised `images` with `labels` at these precisions (the
+        mean of `correct`)."""
+        hits = self.correct(images, labels, calib, input_bits, adc_bits, mode)
+        return 100.0 * float(hits.sum()) / max(1, len(hits))
