@@ -181,6 +181,15 @@ def test_unknown_key_on_the_command_line_fails_in_hydra(tmp_path: Path) -> None:
         compose_cfg(tmp_path, "algorithm.pop_siz=5")
 
 
+def test_xpert_experiments_search_xperts_setting(tmp_path: Path) -> None:
+    """XPert's setting: NeuroSim's offset mapping, XPert's area budgets, VGG16 at 4-bit inputs."""
+    for name, area in (("xpert_cifar10", 50.0), ("xpert_tinyimagenet", 80.0)):
+        cfg = compose_cfg(tmp_path, f"+experiment={name}")
+        assert cfg.hardware.weight_encoding == "offset" and cfg.constraints.area_mm2 == area
+        assert cfg.space.baseline.input_bits == 4 and cfg.space.baseline.adc_bits == 6
+        assert cfg.penalty.dataset == cfg.data.dataset
+
+
 def test_experiments_require_data(tmp_path: Path) -> None:
     for name in ("cifar10", "tinyimagenet"):
         cfg = compose_cfg(tmp_path, f"+experiment={name}", "data.root=/nonexistent/xpert")
