@@ -1,4 +1,5 @@
-"""bench/compare_methods.py holds every method to the budget it states, on the capacity stand-in."""
+"""bench/studies/compare_methods.py holds every method to the budget it states, on the capacity
+stand-in."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 from standin import CapacityStandIn
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench" / "studies"))
 import compare_methods  # noqa: E402
 
 PROXY_BUDGET, COST_BUDGET = 10, 950

@@ -1,4 +1,5 @@
-"""bench/precision_loss.py writes its fit into a penalty config without disturbing the file."""
+"""bench/calibrate/precision_loss.py writes its fit into a penalty config without disturbing the
+file."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench" / "calibrate"))
 
 from precision_loss import write_config  # noqa: E402
 

@@ -173,5 +173,6 @@ def test_stamp_names_module_commands_as_typed(monkeypatch: pytest.MonkeyPatch) -
     assert provenance.command() == "python -m xpert_evo -m seed=0,1"
     monkeypatch.setattr("sys.argv", [str(package / "sweep.py"), "runs/multirun/x"])
     assert provenance.stamp().startswith("produced by `python -m xpert_evo.sweep runs/multirun/x`")
-    monkeypatch.setattr("sys.argv", ["bench/accuracy_fidelity.py", "--dataset", "tinyimagenet"])
-    assert provenance.command() == "python bench/accuracy_fidelity.py --dataset tinyimagenet"
+    script = "bench/studies/accuracy_fidelity.py"
+    monkeypatch.setattr("sys.argv", [script, "--dataset", "tinyimagenet"])
+    assert provenance.command() == f"python {script} --dataset tinyimagenet"

@@ -1,6 +1,6 @@
 """Fit the cost model to NeuroSim's per-layer RRAM reference, validate it, and re-cost designs.
 
-Run: python bench/calibrate_hardware.py [--write-config] [--splits 20]
+Run: python bench/calibrate/calibrate_hardware.py [--write-config] [--splits 20]
 
 1. Fits the constants of `xpert_evo.hardware.validation.FIT_GROUPS` on all 54 rows of
    shared/reference/neurosim-rram-layers.csv; `--write-config` writes them into the "fit" lines
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -46,13 +47,12 @@ from xpert_evo.hardware.validation import (  # noqa: E402
     split_summary,
     trend_check,
 )
-from xpert_evo.report.provenance import stamp
 from xpert_evo.space.backbone import Backbone  # noqa: E402
 from xpert_evo.space.genome import Genomes  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "docs" / "results"
-DOCS = ROOT / "docs"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: common.py
+from common import DOCS, REPO, RESULTS, write_stamped  # noqa: E402
+
 XPERTNET_GENES = {"col_share": 8, "adc_type": "flash", "adc_bits": 6, "input_bits": 4}
 """Peripheral genes of the published 50 mm2 design as the issue states them (every layer)."""
 
@@ -67,7 +67,7 @@ def write_config(fitted) -> None:
                 rf"^({key}:\s*)(\S+)", rf"\g<1>{getattr(fitted, key):.6g}", text, flags=re.M
             )
         path.write_text(text)
-        print(f"wrote fitted constants into {path.relative_to(ROOT)}")
+        print(f"wrote fitted constants into {path.relative_to(REPO)}")
 
 
 def md(frame: pd.DataFrame) -> str:
@@ -176,8 +176,6 @@ def main() -> None:
     if args.write_config:
         write_config(fitted)
     hw = load_hardware_config()
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    header = stamp()
 
     errors = split_errors(hw, reference, splits=args.splits)
     split = split_summary(errors)
@@ -194,8 +192,8 @@ def main() -> None:
         f"it):\n\n{md(held_out_by_shape(errors, reference, metric))}\n\n"
         for metric in ("latency_ns", "energy_pj")
     )
-    text = (
-        f"<!-- {header} -->\n\n"
+    text = write_stamped(RESULTS / "cost_validation.md", [
+        "",
         f"Cost model against neurosim-rram-layers.csv ({len(reference)} rows). Split: "
         f"{args.splits} shape-grouped splits: a shape's rows ({', '.join(SHAPE_COLUMNS)}) are "
         "all fitted or all held out; the base layer's shape (128 -> 128, F = 16, the only one "
@@ -208,9 +206,8 @@ def main() -> None:
         f"reference's energy):\n\n{md(parts)}\n\n{by_shape}"
         "Trend directions (every step of every one-factor series; a step agrees when both move "
         "the same way or either is within +-2 %):\n\n"
-        f"{md(per_metric)}\n"
-    )
-    (RESULTS / "cost_validation.md").write_text(text)
+        f"{md(per_metric)}\n",
+    ])
     table.to_csv(RESULTS / "cost_validation.csv", index=False)
     trends.to_csv(RESULTS / "cost_trends.csv", index=False)
     print(text)
@@ -220,16 +217,16 @@ def main() -> None:
         print(bad.to_string(index=False))
 
     designs = designs_table()
-    text = (
-        f"<!-- {header} -->\n\nVGG16 and XPert's published designs, every layer m = 8, 6-bit "
-        "ADC, 4-bit inputs, CIFAR-10 backbone (13 convs + classifier, physical map sizes), "
+    text = write_stamped(RESULTS / "cost_designs.md", [
+        "",
+        "VGG16 and XPert's published designs, every layer m = 8, 6-bit ADC, 4-bit inputs, "
+        "CIFAR-10 backbone (13 convs + classifier, physical map sizes), "
         "conf/hardware/xpert_rram_32nm.yaml. Defaults: clocking layer, weight_encoding "
-        f"differential.\n\n{md(designs)}\n"
-    )
-    (RESULTS / "cost_designs.md").write_text(text)
+        f"differential.\n\n{md(designs)}\n",
+    ])
     print(text)
     for path in plot_trends(hw, reference):
-        print(f"wrote {path.relative_to(ROOT)}")
+        print(f"wrote {path.relative_to(REPO)}")
 
 
 if __name__ == "__main__":

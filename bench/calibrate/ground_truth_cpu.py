@@ -14,13 +14,15 @@ other jobs share the cores (CPU time per training then grows up to 20x); under 6
 
 Every measurement is appended to the ground-truth table (`--table`, default
 `<cache>/ground_truth.csv`); trained weights go to `<cache>/checkpoints/`, where
-`bench/precision_penalty.py` picks them up. Run: `python bench/ground_truth_cpu.py`.
+`bench/calibrate/precision_penalty.py` picks them up. Run:
+`python bench/calibrate/ground_truth_cpu.py`.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import sys
 import time
 from pathlib import Path
 
@@ -46,6 +48,9 @@ from xpert_evo.training.groundtruth import (
 from xpert_evo.training.network import build_network, torch_threads
 from xpert_evo.training.train import TrainSpec, decoded_split, train_network
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: common.py
+from common import DATASETS  # noqa: E402
+
 ARCHITECTURES: dict[str, list[int]] = {
     "vgg16": list(VGG16_CHANNELS),
     "all64": [64] * 13,
@@ -58,13 +63,14 @@ ARCHITECTURES: dict[str, list[int]] = {
 }
 """The 8 architectures (output channels of the 13 conv layers, as searched)."""
 
-ROOT = Path(__file__).resolve().parents[1]
-
+NOTE = "bench/ground_truth_cpu.py"
+"""The ground-truth rows' note (with the architecture's name): the script's path when the stored
+rows were measured, kept so that they stay found."""
 
 def main() -> None:
     """Train, evaluate and compare; prints the tables (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-root", default=str(ROOT.parent / "shared" / "datasets"))
+    parser.add_argument("--data-root", default=str(DATASETS))
     parser.add_argument("--cache-dir", default=None, help="default: $XPERT_EVO_CACHE or ~/.cache")
     parser.add_argument("--table", default=None, help="ground-truth CSV (default in cache dir)")
     parser.add_argument("--epochs", type=int, default=5)
@@ -117,7 +123,7 @@ def main() -> None:
                 "nonideal_accuracy_pct": nonideal.accuracy_pct,
                 "crossbar_test_images": nonideal.n_images, "weight_encoding": xbar.weight_encoding,
                 "wall_s": result.wall_s + nonideal.wall_s, "device": result.device,
-                "checkpoint": str(ckpt), "note": f"bench/ground_truth_cpu.py {name}",
+                "checkpoint": str(ckpt), "note": f"{NOTE} {name}",
                 "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             }
             append_rows([row], table)

@@ -15,8 +15,9 @@ the predicted loss in pp, fitted rows and held-out rows apart. Written to
 docs/results/precision_loss[_<dataset>].md, stamped.
 
 * CIFAR-10: the shipped fit (conf/penalty/crossbar_cifar10.yaml) was fitted on one separate
-  network (bench/precision_penalty.py) and saw none of these networks, so its error on all rows
-  is its held-out error. `--write-config` writes `heldout_rmse_pp`, `heldout_rows`, `bound_pp`.
+  network (precision_penalty.py, beside this script) and saw none of these networks, so its
+  error on all rows is its held-out error. `--write-config` writes `heldout_rmse_pp`,
+  `heldout_rows`, `bound_pp`.
 * Tiny ImageNet: the shipped fit is the refit on the fit networks, so its held-out error is the
   refit's error on the held-out networks. `--write-config` writes the whole fit into
   conf/penalty/crossbar_tinyimagenet.yaml.
@@ -25,8 +26,8 @@ The smallest whole number of pp above the held-out RMSE is the default bound on 
 loss (`constraints.precision_loss_pp` reads the penalty's `bound_pp`): a tighter bound would be
 within the model's error.
 
-Run: `python bench/precision_loss.py [--dataset cifar10|tinyimagenet] [--networks 12 --settings 2
---images 200] [--write-config]`.
+Run: `python bench/calibrate/precision_loss.py [--dataset cifar10|tinyimagenet] [--networks 12
+--settings 2 --images 200] [--write-config]`.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import argparse
 import logging
 import math
 import re
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -62,9 +64,8 @@ from xpert_evo.training.network import build_network, torch_threads
 from xpert_evo.training.source import find_source, source_training
 from xpert_evo.training.train import TrainSpec, budget_splits
 
-ROOT = Path(__file__).resolve().parents[1]
-OUT = ROOT / "docs" / "results"
-CONF = conf_dir()
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: common.py
+from common import DATASETS, RESULTS, load_conf  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,7 @@ class Target:
 
     @property
     def penalty_file(self) -> Path:
-        return CONF / "penalty" / f"crossbar_{self.dataset}.yaml"
+        return conf_dir("penalty", f"crossbar_{self.dataset}.yaml")
 
     @property
     def stem(self) -> str:
@@ -144,12 +145,10 @@ def write_config(path: Path, values: dict[str, str]) -> None:
 
 def measure(args: argparse.Namespace, target: Target) -> pd.DataFrame:
     """Evaluate the missing (network, setting) pairs; the whole table."""
-    table = OUT / f"{target.stem}.csv"
-    space = yaml.safe_load((CONF / "space" / "default.yaml").read_text())
-    xbar = CrossbarSpec.from_config(
-        {**yaml.safe_load((CONF / "crossbar" / "default.yaml").read_text()),
-         "test_images": args.images},
-        yaml.safe_load((CONF / "hardware" / "xpert_rram_32nm.yaml").read_text()))
+    table = RESULTS / f"{target.stem}.csv"
+    space = load_conf("space")
+    xbar = CrossbarSpec.from_config({**load_conf("crossbar"), "test_images": args.images},
+                                    load_conf("hardware", "xpert_rram_32nm"))
     spec = TrainSpec.from_config(source_training(target.dataset))
     data = DataSpec(dataset=target.dataset, root=args.data_root, input_size=target.input_size,
                     num_classes=target.num_classes, allow_data_free=False)
@@ -201,7 +200,7 @@ def main() -> None:
     parser.add_argument("--networks", type=int, default=12)
     parser.add_argument("--settings", type=int, default=2)
     parser.add_argument("--images", type=int, default=200)
-    parser.add_argument("--data-root", default=str(ROOT.parent / "shared" / "datasets"))
+    parser.add_argument("--data-root", default=str(DATASETS))
     parser.add_argument("--write-config", action="store_true")
     args = parser.parse_args()
     target = TARGETS[args.dataset]
@@ -214,7 +213,7 @@ def main() -> None:
              f"Crossbar evaluations: {len(table)} ({table['net_id'].nunique()} networks of the "
              f"{target.dataset} measured source, {images} test images each, random per-layer "
              "precisions).", ""]
-    shipped_name = f"shipped ({target.penalty_file.relative_to(CONF.parent)})"
+    shipped_name = f"shipped ({target.penalty_file.relative_to(conf_dir().parent)})"
     results = []
     if target.independent_fit:
         shipped = build_penalty(yaml.safe_load(target.penalty_file.read_text()))
@@ -260,7 +259,7 @@ def main() -> None:
                       "n_fit": str(fitted["n_fit"]), **values}
         write_config(target.penalty_file, values)
     text = "\n".join(lines) + "\n"
-    (OUT / f"{target.stem}.md").write_text(text)
+    (RESULTS / f"{target.stem}.md").write_text(text)
     print(text)
 
 

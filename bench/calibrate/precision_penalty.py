@@ -2,33 +2,34 @@
 
 Budget (2 CPU cores): about 8 minutes on an idle machine, up to 10x that when other jobs share
 the cores. Trained networks are reused from `<cache>/checkpoints/` (a missing one is trained
-first: network 1 about 2 minutes idle, networks 2 and 3 come from bench/ground_truth_cpu.py).
+first: network 1 about 2 minutes idle, networks 2 and 3 come from ground_truth_cpu.py beside
+it).
   * network 1: VGG16 channels, width 0.25, trained longer (1,000 images per class, 15 epochs,
     otherwise the ground-truth recipe) so that it is accurate enough to lose something; every
     uniform (input bits, ADC bits) pair of the search space, input bits 2..8 x ADC bits 3..8
     (42 settings), plus five settings beyond it (2-bit ADCs at 2/4/8-bit inputs, 1-bit inputs
     at 4/8-bit ADCs);
-  * networks 2 and 3 (slim-wide, all128 at the bench/ground_truth_cpu.py budget: 500 images per
+  * networks 2 and 3 (slim-wide, all128 at the ground_truth_cpu.py budget: 500 images per
     class, 5 epochs): input bits {2, 4, 8} x ADC bits {3, 4, 6, 8};
   * each setting: 500 test images (the same for every setting), ADC ranges calibrated on 64
     training images; differential weights, 64x64 crossbars, 4-bit cells, 8-bit weights.
 
 Prints the accuracy table of network 1 (rows input bits, columns ADC bits), appends every
 evaluation to the ground-truth table, fits `PrecisionPenalty` on all of them, writes the fit to
-`bench/precision_penalty.json` and the plot to `bench/precision_penalty.png`.
-Run: `python bench/precision_penalty.py`.
+`docs/results/precision_penalty.json` and the plot to `docs/results/precision_penalty.png`.
+Run: `python bench/calibrate/precision_penalty.py`.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import sys
 import time
 from pathlib import Path
 
 import pandas as pd
 import torch
-from ground_truth_cpu import ARCHITECTURES  # the sibling bench script (bench/ is on sys.path)
 
 from xpert_evo.crossbar.evaluate import sweep_uniform
 from xpert_evo.crossbar.penalty import PrecisionPenalty, plot_penalty
@@ -53,22 +54,26 @@ from xpert_evo.training.train import (
     train_network,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: common.py
+from common import DATASETS, RESULTS  # noqa: E402
+from ground_truth_cpu import ARCHITECTURES  # noqa: E402  (the sibling script, on sys.path)
 
 FULL_GRID = [(p, b) for p in range(2, 9) for b in range(3, 9)]
 EDGE = [(2, 2), (4, 2), (8, 2), (1, 4), (1, 8)]
 SMALL_GRID = [(p, b) for p in (2, 4, 8) for b in (3, 4, 6, 8)]
 NOTE = "bench/precision_penalty.py"
+"""The ground-truth rows' note (with the network's name): the script's path when the stored rows
+were measured, kept so that `--from-table` finds them."""
 
 
 def main() -> None:
     """Sweep, fit, plot (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-root", default=str(ROOT.parent / "shared" / "datasets"))
+    parser.add_argument("--data-root", default=str(DATASETS))
     parser.add_argument("--cache-dir", default=None)
     parser.add_argument("--table", default=None, help="ground-truth CSV (default in cache dir)")
     parser.add_argument("--images", type=int, default=500, help="test images per setting")
-    parser.add_argument("--out", default=str(ROOT / "bench" / "precision_penalty"))
+    parser.add_argument("--out", default=str(RESULTS / "precision_penalty"))
     parser.add_argument("--from-table", action="store_true",
                         help="no sweeps: refit and replot from the rows of an earlier run")
     args = parser.parse_args()

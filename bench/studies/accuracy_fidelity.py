@@ -35,7 +35,8 @@ predictions (accuracy_fidelity[_<dataset>]_heldout.csv) and a predicted-vs-measu
 CIFAR-10's files carry no suffix. With `--source-dir` (a source other than the packaged one, e.g.
 one being built) the names also carry the source's fidelity.
 
-Run: `python bench/accuracy_fidelity.py [--dataset cifar10|tinyimagenet]` (2-10 min on 2 cores,
+Run: `python bench/studies/accuracy_fidelity.py [--dataset cifar10|tinyimagenet]` (2-10 min on 2
+cores,
 mostly the proxies); the Tiny ImageNet results file is written with `--blind-from 25
 --predictor-blind-from 74`.
 """
@@ -44,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -56,7 +58,6 @@ from xpert_evo.accuracy.predictor import CleanAccuracyPredictor, transfer_predic
 from xpert_evo.accuracy.proxies import get_proxy, score_architecture
 from xpert_evo.accuracy.surrogate import rank_figures
 from xpert_evo.predict import TRANSFER
-from xpert_evo.report.provenance import stamp
 from xpert_evo.space.backbone import GEOMETRY, Backbone
 from xpert_evo.training.data import DataSpec
 from xpert_evo.training.groundtruth import per_layer_ints
@@ -68,8 +69,9 @@ from xpert_evo.training.source import (
     seed_noise,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
-OUT = ROOT / "docs" / "results"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: common.py
+from common import DATASETS, DOCS, RESULTS, write_stamped  # noqa: E402
+
 PROXIES = ("naswot", "synflow", "params")
 MIN_RANKED = 5
 
@@ -130,7 +132,7 @@ def main() -> None:
     parser.add_argument("--source-dir", default=None, help="default: the packaged sources")
     parser.add_argument("--fidelity", default=None,
                         help="the source's training budget, where the folder holds several")
-    parser.add_argument("--data-root", default=str(ROOT.parent / "shared" / "datasets"))
+    parser.add_argument("--data-root", default=str(DATASETS))
     parser.add_argument("--cache-dir", default=None)
     parser.add_argument("--blind-from", type=int, default=None,
                         help="score the transferred ranking apart on the networks from this "
@@ -221,23 +223,22 @@ def main() -> None:
     start = time.perf_counter()
     predictor.predict(probe)
     rate = 100_000 / (time.perf_counter() - start)
-    OUT.mkdir(parents=True, exist_ok=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
     predictions = pd.DataFrame({
         "channels": held["channels"], "n_seeds": held["n_seeds"], "test_accuracy_pct": truth,
         "val_accuracy_pct": held["val_accuracy_pct"], "predicted_pct": mean,
         "predicted_std_pp": std})
-    predictions.to_csv(OUT / f"accuracy_fidelity{suffix}_heldout.csv", index=False,
+    predictions.to_csv(RESULTS / f"accuracy_fidelity{suffix}_heldout.csv", index=False,
                        float_format="%.3f")
-    heldout_plot(predictions, ROOT / "docs" / f"accuracy_heldout{suffix}.png")
+    heldout_plot(predictions, DOCS / f"accuracy_heldout{suffix}.png")
     frame = pd.DataFrame(rows)
-    frame.to_csv(OUT / f"accuracy_fidelity{suffix}.csv", index=False)
+    frame.to_csv(RESULTS / f"accuracy_fidelity{suffix}.csv", index=False)
     curve = learning_curve(predictor, fit, held)
-    curve.to_csv(OUT / f"accuracy_fidelity{suffix}_learning_curve.csv", index=False,
+    curve.to_csv(RESULTS / f"accuracy_fidelity{suffix}_learning_curve.csv", index=False,
                  float_format="%.3f")
     first = table.iloc[0]
     hours = table.groupby("role")["wall_s"].sum() / 3600
     facts = [
-        f"<!-- {stamp()} -->",
         "",
         f"Measured source: {args.dataset}, training budget {fidelity} (trained at "
         f"{int(first['input_size'])}x{int(first['input_size'])} pixels); {len(table)} trainings "
@@ -281,9 +282,9 @@ def main() -> None:
         "subsets of the fit networks (mean and std over the draws; one draw at the full set).",
         "",
         curve.to_markdown(index=False, floatfmt=(".0f", ".0f", ".3f", ".3f")),
+        "",
     ]
-    text = "\n".join(facts) + "\n"
-    (OUT / f"accuracy_fidelity{suffix}.md").write_text(text)
+    text = write_stamped(RESULTS / f"accuracy_fidelity{suffix}.md", facts)
     print(text)
 
 

@@ -1,6 +1,6 @@
 """The documented area-budget sweep, run as a user runs it, copied into docs/.
 
-    python bench/area_sweep.py [--areas 40,80,150] [--seeds 0,1] [--out DIR]
+    python bench/studies/area_sweep.py [--areas 40,80,150] [--seeds 0,1] [--out DIR]
 
 Runs ``python -m xpert_evo -m hydra/launcher=joblib hydra.launcher.n_jobs=2
 constraints.area_mm2=AREAS seed=SEEDS`` (the default configuration otherwise) with
@@ -21,9 +21,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from xpert_evo.report.provenance import stamp
-
-REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: common.py
+from common import DOCS, REPO, RESULTS, write_stamped  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,17 +44,17 @@ def main(argv: list[str] | None = None) -> int:
         )
         if done.returncode:
             return done.returncode
-        results = REPO / "docs" / "results"
         command = " ".join(["python -m xpert_evo -m", *swept])
-        (results / "sweep.md").write_text(
-            f"<!-- {stamp()} -->\n\nThe sweep `{command}` (default configuration otherwise; "
+        write_stamped(RESULTS / "sweep.md", [
+            "",
+            f"The sweep `{command}` (default configuration otherwise; "
             f"area budgets in mm2, seeds {args.seeds}), as its aggregation wrote it (per-job rows, "
             "then mean and std over seeds per setting; per-job values in `sweep.csv`). Accuracy "
             "is the predicted % of `accuracy=measured`; EDAP comes from the cost model.\n\n"
             + (sweep_dir / "sweep.md").read_text()
-        )
-        shutil.copyfile(sweep_dir / "sweep.csv", results / "sweep.csv")
-        shutil.copyfile(sweep_dir / "fronts.png", REPO / "docs" / "sweep_fronts.png")
+        ])
+        shutil.copyfile(sweep_dir / "sweep.csv", RESULTS / "sweep.csv")
+        shutil.copyfile(sweep_dir / "fronts.png", DOCS / "sweep_fronts.png")
     return 0
 
 

@@ -1,6 +1,6 @@
 """xpert_evo against XPert's search method, random search and the VGG16 baseline, side by side.
 
-    python bench/compare_methods.py [--seeds 5] [--proxy-budget 24] [--cost-budget 8000]
+    python bench/studies/compare_methods.py [--seeds 5] [--proxy-budget 24] [--cost-budget 8000]
         [--datasets cifar10 tinyimagenet] [--data-root ../shared/datasets] [--methods ...]
         [--out-dir docs/results]
 
@@ -49,21 +49,20 @@ from pathlib import Path
 import matplotlib as mpl
 import numpy as np
 import pandas as pd
-from hydra import compose, initialize_config_dir
 from matplotlib.figure import Figure
 from omegaconf import DictConfig
 
 from xpert_evo.accuracy.model import AccuracyModel
-from xpert_evo.app import CONF_DIR
 from xpert_evo.report import markdown_table
-from xpert_evo.report.provenance import stamp
 from xpert_evo.search import HW_METRICS, SearchRun, SpendCaps, build_search, nondominated
 from xpert_evo.search.peripheral import best_peripherals
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: common.py
+from common import DATASETS, RESULTS, app_config, write_stamped  # noqa: E402
 
 os.environ.setdefault("TQDM_DISABLE", "1")  # one line per run instead of progress bars
 EDAP = HW_METRICS.index("edap")
 TOPS_W, TOPS_MM2 = HW_METRICS.index("tops_per_w"), HW_METRICS.index("tops_per_mm2")
-HERE = Path(__file__).resolve().parent
 PUBLISHED = {
     "XPertNet_50": [64, 128, 64, 512, 512, 128, 128, 64, 512, 128, 64, 64, 64],
     "XPert 80mm2_model": [256, 512, 512, 128, 256, 256, 256, 256, 64, 256, 128, 128, 512],
@@ -112,8 +111,7 @@ def compose_config(
         "accuracy.budget.rounds=4",
         *extra,
     ]
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        return compose(config_name="config", overrides=overrides)
+    return app_config(overrides)
 
 
 def run_method(
@@ -302,9 +300,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--proxy-budget", type=int, default=24)
     parser.add_argument("--cost-budget", type=int, default=8000)
     parser.add_argument("--datasets", nargs="+", default=["cifar10", "tinyimagenet"])
-    parser.add_argument("--data-root", default=str(HERE.parents[1] / "shared" / "datasets"))
+    parser.add_argument("--data-root", default=str(DATASETS))
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
-    parser.add_argument("--out-dir", default=str(HERE.parent / "docs" / "results"),
+    parser.add_argument("--out-dir", default=str(RESULTS),
                         help="where compare_methods.md, .png and the runs CSV go")
     args = parser.parse_args(argv)
     out_dir = Path(args.out_dir)
@@ -341,8 +339,7 @@ def main(argv: list[str] | None = None) -> int:
     table = summarise(pd.DataFrame(rows))
     published = published_points(args.datasets[0], args, caches / f"{args.datasets[0]}_seed0")
     plot(fronts, baselines, published, out_dir / "compare_methods.png")
-    text = [
-        f"<!-- {stamp()} -->",
+    text = write_stamped(out_dir / "compare_methods.md", [
         "",
         "# xpert_evo against XPert's search, random search and VGG16",
         "",
@@ -367,9 +364,8 @@ def main(argv: list[str] | None = None) -> int:
         "",
         "![fronts](compare_methods.png)",
         "",
-    ]
-    (out_dir / "compare_methods.md").write_text("\n".join(text))
-    print("\n".join(text))
+    ])
+    print(text)
     return 0
 
 

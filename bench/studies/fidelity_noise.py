@@ -1,12 +1,12 @@
 """Does a training budget tell networks apart better than seeds do? The fidelity pilot.
 
 A measured source can only validate a predictor as far as its seed noise allows: the Kendall tau
-ceiling of `bench/accuracy_fidelity.py`. This pilot measures that ceiling at a candidate budget
-before anyone spends days building a source at it. It trains the `--networks` cheapest networks
-(fewest multiply-accumulates; a resumed pilot keeps its own) of a data set's packaged source at
-`--seeds` seeds each, at the source's budget with `key=value` overrides of its `train:` node
-(e.g. `epochs=12`), and reports for every budget measured on those networks (the source's own
-included; its seed-0 rows come from the source):
+ceiling of `accuracy_fidelity.py` (beside this script). This pilot measures that ceiling at a
+candidate budget before anyone spends days building a source at it. It trains the `--networks`
+cheapest networks (fewest multiply-accumulates; a resumed pilot keeps its own) of a data set's
+packaged source at `--seeds` seeds each, at the source's budget with `key=value` overrides of
+its `train:` node (e.g. `epochs=12`), and reports for every budget measured on those networks
+(the source's own included; its seed-0 rows come from the source):
   * seed noise: pooled seed-to-seed std of the test accuracy (pp);
   * spread: std of the networks' mean test accuracy (pp);
   * the tau ceiling against one training per network, (2/pi) arcsin(sqrt(R)) with reliability
@@ -22,15 +22,16 @@ rerun trains only the (budget, network, seed) it lacks (a kill loses one trainin
 trainings of the pilot's networks are copied into that table too, so it still holds them once the
 packaged source is rebuilt at another budget. Writes docs/results/fidelity_noise_<dataset>.md.
 
-Run: `python bench/fidelity_noise.py --dataset tinyimagenet --networks 6 --seeds 2 epochs=12`
-(about 1 h on 2 cores when two processes share it: add `num_threads=1 --n-shards 2 --shard 0`
-and `--shard 1`), then the same with no budget override to add the source budget's seeds.
+Run: `python bench/studies/fidelity_noise.py --dataset tinyimagenet --networks 6 --seeds 2
+epochs=12` (about 1 h on 2 cores when two processes share it: add `num_threads=1 --n-shards 2
+--shard 0` and `--shard 1`), then the same with no budget override to add the source budget's seeds.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +39,6 @@ import pandas as pd
 import yaml
 from scipy.stats import kendalltau
 
-from xpert_evo.report.provenance import stamp
 from xpert_evo.space.backbone import GEOMETRY, Backbone
 from xpert_evo.space.genome import Genomes
 from xpert_evo.training.data import DataSpec, cache_root
@@ -53,8 +53,8 @@ from xpert_evo.training.source import (
 )
 from xpert_evo.training.train import TrainSpec, budget_splits
 
-ROOT = Path(__file__).resolve().parents[1]
-OUT = ROOT / "docs" / "results"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: common.py
+from common import DATASETS, RESULTS, write_stamped  # noqa: E402
 
 
 def parse_overrides(items: list[str]) -> dict[str, object]:
@@ -132,7 +132,7 @@ def main() -> None:
     parser.add_argument("--dataset", choices=sorted(SOURCE_TRAINING), default="tinyimagenet")
     parser.add_argument("--networks", type=int, default=6)
     parser.add_argument("--seeds", type=int, default=2)
-    parser.add_argument("--data-root", default=str(ROOT.parent / "shared" / "datasets"))
+    parser.add_argument("--data-root", default=str(DATASETS))
     parser.add_argument("--shard", type=int, default=0, help="train missing runs i %% n == shard")
     parser.add_argument("--n-shards", type=int, default=1, help="processes sharing the work")
     parser.add_argument("--no-train", action="store_true",
@@ -154,7 +154,7 @@ def main() -> None:
     _, source = find_source(args.dataset, base_spec.fidelity())
     nets = source.drop_duplicates("channels")
     nets = nets.assign(macs=backbone.macs(per_layer_ints(nets["channels"])))
-    table = OUT / f"fidelity_noise_{args.dataset}.csv"
+    table = RESULTS / f"fidelity_noise_{args.dataset}.csv"
     done = load_table(table) if table.is_file() else pd.DataFrame(columns=source.columns)
     # the networks a resumed pilot already trains first, so a growing source does not change them
     piloted = list(dict.fromkeys(done["channels"]))
@@ -182,8 +182,8 @@ def main() -> None:
     runs = runs[runs["channels"].isin(chosen)].drop_duplicates(["fidelity", "channels", "seed"])
     frame = summarise(runs, base_spec.fidelity())
     threads = f"{spec.num_threads} thread(s) each" if spec.num_threads else "every core each"
-    text = "\n".join([
-        f"<!-- {stamp()} -->", "",
+    text = write_stamped(RESULTS / f"fidelity_noise_{args.dataset}.md", [
+        "",
         f"Fidelity pilot, {args.dataset}: the {len(chosen)} networks of the packaged source "
         f"({base_spec.fidelity()}) with the fewest multiply-accumulates, trained at several seeds "
         "at each budget (test accuracy on the whole test split). These are the cheapest networks, "
@@ -194,9 +194,8 @@ def main() -> None:
         "The same trainings (network and seed) at two budgets: the difference is the budget's "
         "effect plus training noise; for two budgets that differ only in arithmetic (float32 / "
         "bfloat16) compare `std_diff_pp` with sqrt(2) x the seed noise above.", "",
-        paired(runs).to_markdown(index=False, floatfmt=".3f"), "",
-    ]) + "\n"
-    (OUT / f"fidelity_noise_{args.dataset}.md").write_text(text)
+        paired(runs).to_markdown(index=False, floatfmt=".3f"), "", "",
+    ])
     print(text)
 
 

@@ -1,6 +1,6 @@
 """The README's main runs, run as a user runs them, and what they found.
 
-    python bench/main_runs.py [--data ../shared/datasets] [--out DIR]
+    python bench/studies/main_runs.py [--data ../shared/datasets] [--out DIR]
 
 Runs, each as a subprocess ``python -m xpert_evo ...`` with its own ``hydra.run.dir`` under
 ``--out`` (a temporary directory by default) and ``XPERT_EVO_CACHE`` set to ``--cache``:
@@ -32,10 +32,10 @@ from typing import Any
 import pandas as pd
 
 from xpert_evo.report import markdown_table
-from xpert_evo.report.provenance import stamp
 
-REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "docs" / "results"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: common.py
+from common import DOCS, REPO, RESULTS, write_stamped  # noqa: E402
+
 FROM = {
     "predicted": "predicted (source model)",
     "trained": "measured (trained)",
@@ -101,8 +101,7 @@ def write(rows: list[dict[str, Any]], extra: str) -> None:
     table = pd.DataFrame(rows)
     RESULTS.mkdir(parents=True, exist_ok=True)
     table.to_csv(RESULTS / "main_runs.csv", index=False)
-    lines = [
-        f"<!-- {stamp(extra)} -->",
+    write_stamped(RESULTS / "main_runs.md", [
         "",
         "# Main runs",
         "",
@@ -121,8 +120,7 @@ def write(rows: list[dict[str, Any]], extra: str) -> None:
         markdown_table(table.T.reset_index().rename(columns={"index": "field"})
                        .set_axis(["field", *table["run"]], axis=1).iloc[1:]),
         "",
-    ]
-    (RESULTS / "main_runs.md").write_text("\n".join(lines))
+    ], extra)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -149,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
                                   done.returncode))
             print(json.dumps(rows[-1]), flush=True)
             if name == "cifar10" and done.returncode == 0:
-                shutil.copyfile(run_dir / "pareto.png", REPO / "docs" / "pareto_cifar10.png")
+                shutil.copyfile(run_dir / "pareto.png", DOCS / "pareto_cifar10.png")
         cold = "fresh cache" if args.cache is None else f"cache {args.cache}"
         write(rows, f"XPERT_EVO_CACHE: {cold}, runs one after another")
     return int(any(r["exit_code"] for r in rows))

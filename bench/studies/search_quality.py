@@ -1,6 +1,7 @@
 """NSGA-II vs random search at equal evaluation budgets, over several seeds.
 
-    python bench/search_quality.py [--seeds 5] [--pop-size 100] [--n-gen 100] [--accuracy standin]
+    python bench/studies/search_quality.py [--seeds 5] [--pop-size 100] [--n-gen 100]
+        [--accuracy standin]
 
 Both algorithms run the real search machinery (space, cost model, constraints, archive-wide
 duplicate elimination, the fixed-reference hypervolume) on the default config. Accuracy:
@@ -26,18 +27,17 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from hydra import compose, initialize_config_dir
 
-from xpert_evo.app import CONF_DIR
 from xpert_evo.report import markdown_table
-from xpert_evo.report.provenance import stamp
 from xpert_evo.search import HW_METRICS, SearchResult, SearchRun, build_search
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
 from standin import CapacityStandIn  # noqa: E402  (the tests' stand-in, shared with the bench)
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: common.py
+from common import RESULTS, app_config, write_stamped  # noqa: E402
+
 EDAP = HW_METRICS.index("edap")
-OUT = Path(__file__).resolve().parents[1] / "docs" / "results"
 
 
 def best_iso_accuracy_reduction(res: SearchResult) -> float:
@@ -60,8 +60,7 @@ def run_once(algorithm: str, seed: int, args: argparse.Namespace, out: Path) -> 
     ]
     if args.accuracy == "params":
         overrides += ["accuracy=params", "accuracy.surrogate=null", f"accuracy.cache_dir={out}"]
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        cfg = compose(config_name="config", overrides=overrides)
+    cfg = app_config(overrides)
     estimator = CapacityStandIn() if args.accuracy == "standin" else None
     setup = build_search(cfg, estimator=estimator)
     run_dir = out / f"{algorithm}_{seed}"
@@ -94,10 +93,9 @@ def report(rows: dict[str, list[tuple[float, float, float]]], args: argparse.Nam
         per_seed += [{"algorithm": algorithm, "seed": seed, "final_hv": hv,
                       "best_iso_edap_reduction_x": red, "wall_s": sec}
                      for seed, (hv, red, sec) in enumerate(values)]
-    OUT.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame(per_seed).to_csv(OUT / "search_quality.csv", index=False)
-    text = "\n".join([
-        f"<!-- {stamp()} -->",
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(per_seed).to_csv(RESULTS / "search_quality.csv", index=False)
+    return write_stamped(RESULTS / "search_quality.md", [
         "",
         "# Search quality: NSGA-II vs random search",
         "",
@@ -119,8 +117,6 @@ def report(rows: dict[str, list[tuple[float, float, float]]], args: argparse.Nam
         + ".",
         "",
     ])
-    (OUT / "search_quality.md").write_text(text)
-    return text
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,7 +14,7 @@ the first against the second, at the same budget:
     seed-noise ceiling, and on every network (the supernet saw none of the measurements).
 Writes docs/results/supernet_fidelity[_<dataset>].md, .csv and a per-network CSV, stamped.
 
-Run: `python bench/supernet_fidelity.py [--dataset cifar10] [--epochs 15]` (CIFAR-10, 15
+Run: `python bench/studies/supernet_fidelity.py [--dataset cifar10] [--epochs 15]` (CIFAR-10, 15
 epochs: about 1 h of one thread, plus about 10 s per network read).
 """
 
@@ -22,17 +22,15 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
 from xpert_evo.accuracy.predictor import CleanAccuracyPredictor
 from xpert_evo.accuracy.surrogate import rank_figures
-from xpert_evo.config import conf_dir
-from xpert_evo.report.provenance import stamp
 from xpert_evo.space.backbone import GEOMETRY, Backbone
 from xpert_evo.training.data import DataSpec, cache_root
 from xpert_evo.training.groundtruth import per_layer_ints
@@ -47,8 +45,8 @@ from xpert_evo.training.source import (
 from xpert_evo.training.supernet import subnet_accuracy_pct, train_supernet
 from xpert_evo.training.train import TrainSpec, budget_splits
 
-ROOT = Path(__file__).resolve().parents[1]
-OUT = ROOT / "docs" / "results"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: common.py
+from common import DATASETS, RESULTS, load_conf, write_stamped  # noqa: E402
 
 
 def main() -> None:
@@ -63,14 +61,14 @@ def main() -> None:
     parser.add_argument("--calibration-images", type=int, default=2000,
                         help="training images that recalibrate each subnet's BatchNorm")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--data-root", default=str(ROOT.parent / "shared" / "datasets"))
+    parser.add_argument("--data-root", default=str(DATASETS))
     parser.add_argument("--cache-dir", default=None)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(message)s", datefmt="%H:%M:%S")
     node = source_training(args.dataset)
     source_spec = TrainSpec.from_config(node)
     spec = replace(source_spec, epochs=args.epochs, num_threads=args.threads)
-    options = yaml.safe_load((conf_dir() / "space" / "default.yaml").read_text())["channels"]
+    options = load_conf("space")["channels"]
     input_size, num_classes = GEOMETRY[args.dataset]
     data = DataSpec(dataset=args.dataset, root=args.data_root, input_size=input_size,
                     num_classes=num_classes, allow_data_free=False)
@@ -113,16 +111,16 @@ def main() -> None:
          **rank_figures(nets["supernet_val_accuracy_pct"].to_numpy(),
                         nets["accuracy_pct"].to_numpy()), "tau_ceiling": ceiling_all},
     ]
-    OUT.mkdir(parents=True, exist_ok=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
     suffix = "" if args.dataset == "cifar10" else f"_{args.dataset}"
     frame = pd.DataFrame(rows)
-    frame.to_csv(OUT / f"supernet_fidelity{suffix}.csv", index=False, float_format="%.4f")
-    nets.to_csv(OUT / f"supernet_fidelity{suffix}_networks.csv", index=False, float_format="%.3f")
+    frame.to_csv(RESULTS / f"supernet_fidelity{suffix}.csv", index=False, float_format="%.4f")
+    nets.to_csv(RESULTS / f"supernet_fidelity{suffix}_networks.csv", index=False,
+                float_format="%.3f")
     offset = nets["supernet_val_accuracy_pct"] - nets["accuracy_pct"]
     trained_h = result.wall_s / 3600
     source_h = table["wall_s"].sum() / 3600
-    facts = [
-        f"<!-- {stamp()} -->",
+    text = write_stamped(RESULTS / f"supernet_fidelity{suffix}.md", [
         "",
         f"Supernet of the channel options {options} at the budget of the {args.dataset} source "
         f"({fidelity}) but {spec.epochs} epochs: sandwich rule with {args.n_random} random "
@@ -144,9 +142,8 @@ def main() -> None:
         f"The supernet's subnets read {offset.mean():+.2f} pp (std {offset.std():.2f} pp) from "
         "their stand-alone accuracy: its level is not the stand-alone one, only its ranks are "
         "compared.",
-    ]
-    text = "\n".join(facts) + "\n"
-    (OUT / f"supernet_fidelity{suffix}.md").write_text(text)
+        "",
+    ])
     print(text)
 
 

@@ -6,13 +6,14 @@ fits every surrogate model (32 members) on the first part (and the default model
 the default initial budget) and prints Kendall tau and Spearman rho on the held-out rest, next to
 the parameter-count baseline. Scores are cached, so a second run is fast.
 
-    python bench/surrogate_fidelity.py [--n 300] [--train 200] [--root ../shared/datasets]
+    python bench/studies/surrogate_fidelity.py [--n 300] [--train 200] [--root ../shared/datasets]
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import sys
 import time
 from pathlib import Path
 
@@ -21,6 +22,9 @@ import numpy as np
 from xpert_evo.accuracy import Surrogate, build_accuracy, channel_features, rank_agreement
 from xpert_evo.accuracy.surrogate import MODELS
 from xpert_evo.space.backbone import Backbone
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: common.py
+from common import DATASETS  # noqa: E402
 
 CHOICES = np.array([64, 128, 256, 512])
 
@@ -34,9 +38,7 @@ def main() -> None:
         "--initial", type=int, default=64, help="also fit the default model on this many only"
     )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--root", default=str(Path(__file__).resolve().parents[2] / "shared" / "datasets")
-    )
+    parser.add_argument("--root", default=str(DATASETS))
     parser.add_argument(
         "--cache-dir", default=None, help="default: $XPERT_EVO_CACHE or ~/.cache/xpert_evo"
     )

@@ -1,7 +1,7 @@
 """Crossbar simulation speed: images/s of one crossbar evaluation, before and after exact
 integer partial sums (issue 26).
 
-Run: python bench/crossbar_speed.py [--images 500] [--rounds 2] [--before COMMIT]
+Run: python bench/timing/crossbar_speed.py [--images 500] [--rounds 2] [--before COMMIT]
 (writes docs/results/crossbar_speed.md)
 
 One evaluation is what `xpert_evo.crossbar.evaluate.evaluate_genome` does: map the trained
@@ -24,12 +24,12 @@ machine's load, and the speedup is the median of the per-round ratios. images/s 
 per second of the whole evaluation (mapping, calibration, forward); the forward pass alone is
 what larger evaluations approach, the calibration being a fixed cost.
 
-Everything is timed twice: with glibc's default allocator behaviour (a process that only
-evaluates, as bench/precision_loss.py's), then after `retain_freed_memory()` (a process that
-has trained with `train_network`, which sets it process-wide). The old code's large temporaries
-are page-faulted in afresh under the defaults, so it runs about twice as fast with retained
-memory; the new code works in cache-sized tiles and hardly notices. The networks are trained in
-a child process so that the first pass sees the defaults.
+Everything is timed twice: with glibc's default allocator behaviour (a process that only evaluates,
+as bench/calibrate/precision_loss.py's), then after `retain_freed_memory()` (a process that has
+trained with `train_network`, which sets it process-wide). The old code's large temporaries are
+page-faulted in afresh under the defaults, so it runs about twice as fast with retained memory; the
+new code works in cache-sized tiles and hardly notices. The networks are trained in a child process
+so that the first pass sees the defaults.
 
 The results of the two are compared on the same images: ADC ranges (bit-identical expected),
 accuracy and differing predictions. The old arithmetic divided the cell values by the ADC step
@@ -47,6 +47,7 @@ import multiprocessing
 import os
 import statistics
 import subprocess
+import sys
 import time
 import types
 from pathlib import Path
@@ -55,10 +56,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-import yaml
 from torch import nn
 
-from xpert_evo.config import conf_dir
 from xpert_evo.crossbar import simulate
 from xpert_evo.crossbar.evaluate import evaluation_data
 from xpert_evo.crossbar.quantise import CrossbarSpec
@@ -68,9 +67,10 @@ from xpert_evo.training.data import DataSpec
 from xpert_evo.training.network import build_network, retain_freed_memory, torch_threads
 from xpert_evo.training.train import Splits, TrainSpec, budget_splits, train_network
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULT = ROOT / "docs" / "results" / "crossbar_speed.md"
-CONF = conf_dir()
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: common.py
+from common import DATASETS, REPO, RESULTS, load_conf  # noqa: E402
+
+RESULT = RESULTS / "crossbar_speed.md"
 NETWORKS: dict[str, list[int]] = {
     "VGG16 x0.25": list(VGG16_CHANNELS),
     "narrow (16 channels)": [64] * 13,
@@ -85,7 +85,7 @@ TRAIN = {"epochs": 4, "train_per_class": 200, "batch_size": 64, "lr": 0.05, "num
 def load_before(commit: str) -> types.ModuleType:
     """xpert_evo/crossbar/simulate.py as it was at `commit`, as a module."""
     source = subprocess.run(
-        ["git", "-C", str(ROOT), "show", f"{commit}:xpert_evo/crossbar/simulate.py"],
+        ["git", "-C", str(REPO), "show", f"{commit}:xpert_evo/crossbar/simulate.py"],
         check=True, capture_output=True, text=True).stdout
     module = types.ModuleType("simulate_before")
     exec(compile(source, f"{commit}:xpert_evo/crossbar/simulate.py", "exec"), module.__dict__)
@@ -95,7 +95,7 @@ def load_before(commit: str) -> types.ModuleType:
 def default_before() -> str:
     """The commit before the one that added xpert_evo/crossbar/partial_sums.py (HEAD if none)."""
     added = subprocess.run(
-        ["git", "-C", str(ROOT), "log", "--diff-filter=A", "--format=%H", "--",
+        ["git", "-C", str(REPO), "log", "--diff-filter=A", "--format=%H", "--",
          "xpert_evo/crossbar/partial_sums.py"], check=True, capture_output=True,
         text=True).stdout.split()
     return f"{added[-1]}^" if added else "HEAD"
@@ -103,7 +103,7 @@ def default_before() -> str:
 
 def settings() -> dict[str, tuple[list[int], list[int]]]:
     """Precision settings: name -> (input bits, ADC bits) per conv layer."""
-    space = yaml.safe_load((CONF / "space" / "default.yaml").read_text())
+    space = load_conf("space")
     rng = np.random.default_rng(0)
     base = space["baseline"]
     return {
@@ -134,9 +134,8 @@ def measure(args: argparse.Namespace, splits: Splits, models: dict[str, nn.Modul
     """Alternate before / after on every (network, encoding, setting); one row each, with the
     results compared (`compare`: ranges, accuracies, predictions, and the old code's batch-size
     dependence) or only timed."""
-    crossbar = {**yaml.safe_load((CONF / "crossbar" / "default.yaml").read_text()),
-                "test_images": args.images}
-    hardware = yaml.safe_load((CONF / "hardware" / "xpert_rram_32nm.yaml").read_text())
+    crossbar = {**load_conf("crossbar"), "test_images": args.images}
+    hardware = load_conf("hardware", "xpert_rram_32nm")
     rows = []
     for name, model in models.items():
         for encoding in ("differential", "offset"):
@@ -192,7 +191,7 @@ def report(frame: pd.DataFrame, compared: pd.DataFrame, args: argparse.Namespace
     trained = ", ".join(f"{name} {acc:.1f} %" for name, acc in accuracy.items())
     return "\n".join([
         f"<!-- {stamp(f'load average {load} at the start')} -->", "",
-        f"Crossbar evaluation speed (bench/crossbar_speed.py), one thread: before = "
+        f"Crossbar evaluation speed (bench/timing/crossbar_speed.py), one thread: before = "
         f"xpert_evo/crossbar/simulate.py at `{commit}` (grouped float32 convolution over the "
         "input bit-planes), after = exact integer partial sums (int8 products, "
         "xpert_evo/crossbar/partial_sums.py). One evaluation: mapping (`calib_s` includes it), "
@@ -242,10 +241,10 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=500)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--before", default=None, help="commit of the old simulate.py")
-    parser.add_argument("--data-root", default=str(ROOT.parent / "shared" / "datasets"))
+    parser.add_argument("--data-root", default=str(DATASETS))
     args = parser.parse_args()
     commit = args.before or default_before()
-    short = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", commit],
+    short = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", commit],
                            check=True, capture_output=True, text=True).stdout.strip()
     before = load_before(commit)
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())

@@ -1,6 +1,6 @@
 """Genome evaluations per second and peak memory of the hardware cost model, on one core.
 
-Run: python bench/hardware_throughput.py   (writes docs/results/hardware_throughput.md)
+Run: python bench/timing/hardware_throughput.py   (writes docs/results/hardware_throughput.md)
 
 Prints, for batches of 1, 100, 10,000 and 100,000 random 13-layer genomes, the best-of-N wall
 time per call, genomes per second and the peak memory the call allocates (tracemalloc, which
@@ -13,6 +13,7 @@ the batch and < 2 GB at 100,000.
 from __future__ import annotations
 
 import os
+import sys
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # one core, before numpy loads its BLAS
 
@@ -21,23 +22,22 @@ import tracemalloc  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
-import yaml  # noqa: E402
 
-from xpert_evo.config import conf_dir  # noqa: E402
 from xpert_evo.hardware import CostModel, load_hardware_config  # noqa: E402
 from xpert_evo.report.provenance import stamp  # noqa: E402
 from xpert_evo.space import SearchSpace  # noqa: E402
 from xpert_evo.space.backbone import Backbone  # noqa: E402
 from xpert_evo.space.genome import Genomes  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-SPACE_FILE = conf_dir("space", "default.yaml")
-RESULT = ROOT / "docs" / "results" / "hardware_throughput.md"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: common.py
+from common import REPO, RESULTS, load_conf  # noqa: E402
+
+RESULT = RESULTS / "hardware_throughput.md"
 
 
 def random_genomes(n: int, n_layers: int, seed: int = 0) -> Genomes:
     """n genomes drawn uniformly from the default search space (conf/space/default.yaml)."""
-    space = SearchSpace.from_config(yaml.safe_load(SPACE_FILE.read_text()), n_layers)
+    space = SearchSpace.from_config(load_conf("space"), n_layers)
     return space.decode(space.random(n, np.random.default_rng(seed)))
 
 
@@ -74,7 +74,7 @@ def main() -> None:
             print(lines[-1])
     RESULT.parent.mkdir(parents=True, exist_ok=True)
     RESULT.write_text("\n".join([*lines, "```", ""]))
-    print(f"wrote {RESULT.relative_to(ROOT)}")
+    print(f"wrote {RESULT.relative_to(REPO)}")
 
 
 if __name__ == "__main__":

@@ -4,13 +4,14 @@ Networks: narrowest (all 64 channels), VGG16 and widest (all 512). Uses one real
 training batch from ../shared/datasets when present, else the Gaussian-noise batch. Scores go to a
 throw-away cache directory, so "cold" really computes.
 
-    python bench/proxy_cost.py [--root ../shared/datasets] [--batch-size 128]
+    python bench/timing/proxy_cost.py [--root ../shared/datasets] [--batch-size 128]
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -20,6 +21,9 @@ import torch
 
 from xpert_evo.accuracy import PROXIES, build_accuracy
 from xpert_evo.space.backbone import VGG16_CHANNELS, Backbone
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: common.py
+from common import DATASETS  # noqa: E402
 
 NETWORKS = {"narrowest": [64] * 13, "vgg16": list(VGG16_CHANNELS), "widest": [512] * 13}
 
@@ -33,9 +37,7 @@ def _seconds(fn: object, *args: object) -> float:
 def main() -> None:
     """Run the benchmark and print one line per (proxy, network)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--root", default=str(Path(__file__).resolve().parents[2] / "shared" / "datasets")
-    )
+    parser.add_argument("--root", default=str(DATASETS))
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()

@@ -1,6 +1,6 @@
 """Seconds per CPU training step, and what the kernel costs, in each training setting.
 
-Run: python bench/training_step.py [--steps 30]   (writes docs/results/training_step.md)
+Run: python bench/timing/training_step.py [--steps 30]   (writes docs/results/training_step.md)
 
 Times one SGD step (forward, loss, backward, update) of width-0.25 networks at the Tiny ImageNet
 source's budget (32x32 pixels, 200 classes, batch 64, channels-last, one thread), on random
@@ -24,10 +24,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from xpert_evo.report.provenance import stamp
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: common.py
+from common import RESULTS, write_stamped  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULT = ROOT / "docs" / "results" / "training_step.md"
 NETWORKS = {"all 256": [256] * 13, "512 early": [512] * 4 + [128] * 9}
 SETTINGS = {  # name: (compute_dtype, retain freed memory)
     "float32, glibc defaults": ("float32", False),
@@ -96,14 +95,13 @@ def main() -> None:
     frame = pd.DataFrame(rows)
     base = frame.groupby("network (x0.25 width)")["median_step_s"].transform("first")
     frame["speed_vs_float32_defaults"] = base / frame["median_step_s"]
-    text = "\n".join([
-        f"<!-- {stamp(f'load average {load:.1f} at the start')} -->", "",
+    text = write_stamped(RESULTS / "training_step.md", [
+        "",
         f"One training step (batch 64, 32x32 pixels, 200 classes, one thread), median of "
         f"{args.steps} after 5 warm-up steps; CPU seconds and minor page faults per step from "
         "getrusage. Each setting runs in a fresh process.", "",
-        frame.to_markdown(index=False, floatfmt=".3f"), "",
-    ]) + "\n"
-    RESULT.write_text(text)
+        frame.to_markdown(index=False, floatfmt=".3f"), "", "",
+    ], f"load average {load:.1f} at the start")
     print(text)
 
 

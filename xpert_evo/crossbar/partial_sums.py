@@ -14,7 +14,7 @@ products of a bit and a cell value, an integer with ``|ps| <= X (2^cell_bits - 1
   0/1, or as ``u & 2^j``, at most 128 in magnitude) and cell values (differential
   -(2^cb - 1)..2^cb - 1, offset 0..2^cb - 1) fit int8 while ``cell_bits <= 7``, and an int32
   sum of X < 2^17 such products cannot overflow. With AVX512-VNNI it is several times faster
-  than the float32 convolution it replaces (bench/crossbar_speed.py,
+  than the float32 convolution it replaces (bench/timing/crossbar_speed.py,
   docs/results/crossbar_speed.md). `_int_mm` is a private torch API, so it is used only where
   it exists and works (`int8_matmul`).
 * Elsewhere (CUDA, wider cells, a torch without `_int_mm`), as a float32 product: exact while

@@ -53,8 +53,8 @@ class PrecisionPenalty:
             `predict` is given no clean accuracy.
         n_fit: evaluations fitted; rmse_pp: fit error in accuracy points.
         heldout_rmse_pp, heldout_rows: error (pp) of the predicted loss on crossbar evaluations
-            of networks the fit did not see, and their number (`bench/precision_loss.py`); None
-            and 0 when not measured.
+            of networks the fit did not see, and their number
+            (`bench/calibrate/precision_loss.py`); None and 0 when not measured.
     """
 
     a_in: float

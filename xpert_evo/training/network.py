@@ -100,7 +100,7 @@ def retain_freed_memory() -> bool:
     setting is process-wide, so it is applied once and later calls return the first answer.
 
     With glibc's defaults, CPU training frees its activation buffers every step and page-faults
-    them back in the next (bench/training_step.py, docs/results/training_step.md). Here every
+    them back in the next (bench/timing/training_step.py, docs/results/training_step.md). Here every
     block comes from the heap (no mmap; glibc caps the mmap threshold at 32 MiB, below the
     largest activations of wide networks) and up to `TRIM_THRESHOLD_BYTES` of freed heap is kept.
     The arithmetic is unchanged; the process keeps its peak memory. This is what the usual advice

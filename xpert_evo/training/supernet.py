@@ -11,7 +11,7 @@ is measured only after BatchNorm recalibration: its statistics are recomputed on
 
 The budget, recipe, data and splits are those of stand-alone training (`TrainSpec`), so a
 supernet trained at a source's fidelity ranks the same networks the source measured
-(bench/supernet_fidelity.py). Training checkpoints after every epoch and resumes from there.
+(bench/studies/supernet_fidelity.py). Training checkpoints after every epoch and resumes from there.
 """
 
 from __future__ import annotations

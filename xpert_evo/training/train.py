@@ -51,9 +51,9 @@ COMPUTE_DTYPES: dict[str, tuple[torch.dtype, str]] = {
 }
 """`train.compute_dtype` values: the autocast dtype and the suffix it adds to the fidelity label.
 bfloat16 about halves a CPU training step where the CPU has bfloat16 instructions
-(bench/training_step.py, docs/results/training_step.md). Not used for the measured sources: at
-the 12-epoch Tiny ImageNet budget its seed noise was about four times float32's
-(bench/fidelity_noise.py, docs/results/fidelity_noise_tinyimagenet.md)."""
+(bench/timing/training_step.py, docs/results/training_step.md). Not used for the measured sources:
+at the 12-epoch Tiny ImageNet budget its seed noise was about four times float32's
+(bench/studies/fidelity_noise.py, docs/results/fidelity_noise_tinyimagenet.md)."""
 
 
 @dataclass(frozen=True)
