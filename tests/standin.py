@@ -30,7 +30,6 @@ class CapacityStandIn:
 
     label = "capacity_standin_score (synthetic, not %)"
     is_percent = False
-    score_kind = "proxy"
     source = "synthetic capacity stand-in (no data, no network; for benchmarks and tests only)"
     basis = "synthetic scores (no images)"
 

@@ -149,7 +149,7 @@ def test_predict_gives_the_models_numbers_for_any_spelling(tmp_path: Path, sourc
     pd.testing.assert_frame_equal(results[0][predicted], results[1][predicted])
     model = source_accuracy("cifar10", Backbone(), None, str(source),
                             transfer_from=TRANSFER.get("cifar10"))
-    clean, std = model.predict(channels)
+    clean, std = model.predictor.predict(channels)
     ones = np.ones_like(channels)
     loss = penalty_for("cifar10").predict(Genomes(channels, 8 * ones, ones, adc_bits, input_bits),
                                           clean)

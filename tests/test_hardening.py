@@ -325,7 +325,7 @@ def test_a_flipped_byte_is_refused_and_the_previous_checkpoint_resumes_the_run(
         (b"\x80\x04}\x94.", "not an xpert_evo search checkpoint"),
         (encode_checkpoint({"config": {}, "archive": None}), "not a search state"),
         (encode_checkpoint({})[:-3], "truncated"),
-        (encode_checkpoint({}).replace(b"CHECKPOINT 4", b"CHECKPOINT 3", 1), "format version 3"),
+        (encode_checkpoint({}).replace(b"CHECKPOINT 5", b"CHECKPOINT 3", 1), "format version 3"),
     ],
     ids=["foreign pickle", "wrong shape", "truncated", "other version"],
 )

@@ -117,15 +117,15 @@ def test_source_accuracy_answers_in_percent_at_its_fidelity(tmp_path: Path) -> N
     channels = OPTIONS[np.random.default_rng(2).integers(0, 4, size=(12, 13))]
     write_source(tmp_path, channels)
     model = source_accuracy("cifar10", Backbone(), source_dir=str(tmp_path))
-    assert model.is_percent and model.score_kind == "predicted"
+    assert model.is_percent and model.kind == "predicted"
     assert model.fidelity == "e5-pc500-w0.25-b64" and "e5-pc500-w0.25-b64" in model.label
     assert "12 networks trained stand-alone" in model.source
     assert model.basis == "predicted from 12 trained networks (cifar10, e5-pc500-w0.25-b64)"
     vgg = np.array([VGG16_CHANNELS])
-    np.testing.assert_allclose(model.true_score(vgg), model.predict(vgg)[0])
-    np.testing.assert_array_equal(model.to_accuracy(np.array([51.0])), [51.0])
-    report = model.fit(vgg, np.array([60.0]))
-    assert report["n_fit"] == 13
+    np.testing.assert_allclose(model.score(vgg), model.predictor.predict(vgg)[0])
+    assert model.n_scored == 1
+    report = model.refit(vgg, np.array([60.0]))
+    assert report["n_fit"] == 13 and model.n_scored == 0  # a refit forgets the old predictions
 
 
 def test_a_head_width_bottleneck_is_found_by_model_selection() -> None:

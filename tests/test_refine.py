@@ -13,7 +13,7 @@ from scipy.stats import kendalltau
 from sources import OPTIONS, write_source
 from standin import CapacityStandIn
 
-from xpert_evo.accuracy.measured import MeasuredAccuracy
+from xpert_evo.accuracy.trained import TrainedAccuracyModel
 from xpert_evo.app import CONF_DIR, run_app
 from xpert_evo.config import ConfigError
 from xpert_evo.report import write_report
@@ -77,11 +77,11 @@ def refined_run(out: Path, *overrides: str, on_generation=None) -> tuple[SearchR
 # ---------------------------------------------------------------- the measured-accuracy model
 
 
-def test_measured_model_learns_a_ranking_the_proxy_does_not_know() -> None:
+def test_trained_model_learns_a_ranking_the_proxy_does_not_know() -> None:
     rng = np.random.default_rng(0)
     channels = WIDTHS[rng.integers(0, 4, size=(40, 13))]
     proxy = rng.normal(size=40)  # uninformative proxy
-    model = MeasuredAccuracy(Backbone())
+    model = TrainedAccuracyModel(Backbone())
     stats = model.fit(proxy[:12], channels[:12], truth_pct(channels[:12]))
     assert stats["n"] == 12 and stats["kendall_tau"] > 0.5 and model.fits == [stats]
     mean, std = model.predict(proxy[12:], channels[12:])
@@ -91,8 +91,8 @@ def test_measured_model_learns_a_ranking_the_proxy_does_not_know() -> None:
     assert (wider >= std).all()
 
 
-def test_measured_model_rejects_too_few_or_non_percent_accuracies() -> None:
-    model = MeasuredAccuracy(Backbone())
+def test_trained_model_rejects_too_few_or_non_percent_accuracies() -> None:
+    model = TrainedAccuracyModel(Backbone())
     c = np.full((3, 13), 64)
     with pytest.raises(ValueError, match="at least 3 trained networks"):
         model.fit(np.zeros(2), c[:2], [50.0, 60.0])
@@ -115,17 +115,18 @@ def test_refinement_trains_the_budget_and_steers_the_accuracy_objective(tmp_path
     np.testing.assert_array_equal(first.channels, np.repeat(WIDTHS[:, None], 13, axis=1))
     assert (first.input_bits == 8).all() and (first.adc_bits == 6).all()
     assert [c.n for c in fake.calls] == [4, 2, 2]
-    assert res.oracle.n_trained == 8 == len(np.unique(res.oracle.trained_channels, axis=0))
-    assert res.oracle.is_percent and res.oracle.label == "accuracy_pct"
-    assert "8 trained networks" in res.oracle.source
+    assert res.accuracy.n_trained == 8 == len(np.unique(res.accuracy.trained.rows, axis=0))
+    assert res.accuracy.is_percent and res.accuracy.label == "accuracy_pct"
+    assert "8 trained networks" in res.accuracy.source
     assert res.history["n_trained"].iloc[-1] == 8
     # trained designs carry their measured accuracy; the rest follow what was measured, not
     # the proxy (which ranks the other way round)
     channels = res.setup.space.decode(res.archive.x).channels
-    trained, _ = res.oracle.trained(channels)
+    trained, _ = res.accuracy.trained.lookup(channels)
     assert trained.sum() >= 4
-    np.testing.assert_allclose(res.archive.accuracy[trained], truth_pct(channels[trained]))
-    assert kendalltau(res.archive.accuracy, truth_pct(channels)).statistic > 0.4
+    np.testing.assert_allclose(res.archive.net[trained], truth_pct(channels[trained]))
+    np.testing.assert_array_equal(res.archive.origin == "trained", trained)
+    assert kendalltau(res.archive.net, truth_pct(channels)).statistic > 0.4
     proxy_tau = kendalltau(res.setup.estimator.true_score(channels), truth_pct(channels))
     assert proxy_tau.statistic < -0.4
     # refine.csv: one row per training, predictions before training from round 1 on
@@ -134,7 +135,7 @@ def test_refinement_trains_the_budget_and_steers_the_accuracy_objective(tmp_path
     predicted = log["predicted_pct"]
     assert predicted.iloc[:4].isna().all() and predicted.iloc[4:].notna().all()
     assert (log["design"].iloc[:4] == -1).all() and (log["design"].iloc[4:] >= 0).all()
-    np.testing.assert_allclose(log["val_accuracy_pct"], truth_pct(res.oracle.trained_channels))
+    np.testing.assert_allclose(log["val_accuracy_pct"], truth_pct(res.accuracy.trained.rows))
     np.testing.assert_allclose(log["accuracy_pct"], log["val_accuracy_pct"] + 0.5)  # reported
     tables = build_tables(res)
     assert tables.meta["accuracy_is_percent"] and "accuracy_pct" in tables.pareto
@@ -167,9 +168,11 @@ def test_refinement_with_the_penalty_subtracts_the_predicted_loss(tmp_path: Path
     run, _ = refined_run(tmp_path / "run")
     res = run.start().run()
     genomes = res.setup.space.decode(res.archive.x)
-    trained, measured = res.oracle.trained(genomes.channels)
-    loss = res.setup.penalty.predict(genomes, measured)
-    np.testing.assert_allclose(res.archive.accuracy[trained], (measured - loss)[trained])
+    trained, pct = res.accuracy.trained.lookup(genomes.channels)
+    loss = res.setup.penalty.predict(genomes, pct[:, 0])
+    np.testing.assert_allclose(res.archive.clean[trained], pct[trained, 0])
+    np.testing.assert_allclose(res.archive.loss_pp[trained], loss[trained])
+    np.testing.assert_allclose(res.archive.net[trained], (pct[:, 0] - loss)[trained])
     log = pd.read_csv(tmp_path / "run" / REFINE_FILE)
     assert (log["penalty_predicted_nonideal_pct"] <= log["accuracy_pct"]).all()
 
@@ -192,14 +195,14 @@ def test_refinement_of_the_measured_objective_refits_and_extends_its_source(
     assert setup.refine_source == folder / "refine.csv"
     res = SearchRun(setup, tmp_path / "run").start().run()
     # 2 rounds x 2 designs, chosen from the search's front; nothing before the search
-    assert [c.n for c in fake.calls] == [2, 2] and res.oracle.n_trained == 4
+    assert [c.n for c in fake.calls] == [2, 2] and res.accuracy.n_trained == 4
     # the predictor is refitted on the source plus the trained networks, and the trained designs
     # carry their measured validation accuracy
     assert res.setup.estimator.predictor.report["n_fit"] == 12 + 4
     channels = res.setup.space.decode(res.archive.x).channels
-    trained, _ = res.oracle.trained(channels)
+    trained, _ = res.accuracy.trained.lookup(channels)
     assert trained.sum() >= 2
-    np.testing.assert_allclose(res.archive.accuracy[trained], truth_pct(channels[trained]))
+    np.testing.assert_allclose(res.archive.net[trained], truth_pct(channels[trained]))
     # predictions before training come from the source's predictor, for every trained design
     log = pd.read_csv(tmp_path / "run" / REFINE_FILE)
     assert log["predicted_pct"].notna().all() and (log["round"] >= 1).all()

@@ -10,11 +10,11 @@ from hydra import compose, initialize_config_dir
 from pymoo.core.population import Population
 from standin import CapacityStandIn
 
+from xpert_evo.accuracy import AccuracyEstimate, search_predictor
 from xpert_evo.app import CONF_DIR
 from xpert_evo.config import ConfigError
 from xpert_evo.search import (
     HW_METRICS,
-    AccuracyOracle,
     Bounds,
     CoDesignProblem,
     SearchRun,
@@ -25,6 +25,7 @@ from xpert_evo.search import (
 )
 from xpert_evo.search.algorithms import ArchiveDuplicateElimination
 from xpert_evo.search.archive import Archive
+from xpert_evo.search.rounds import candidates
 from xpert_evo.space.genome import Genomes
 
 EDAP = HW_METRICS.index("edap")
@@ -68,22 +69,23 @@ def test_problem_is_vectorised_and_consistent() -> None:
         "constraints.latency_ns=1e6", "constraints.accuracy_floor=0.3",
         "constraints.precision_loss_pp=1.0",
     )
-    oracle = AccuracyOracle(setup.estimator, use_surrogate=False)
-    problem = CoDesignProblem(
-        setup.space, setup.cost_model, oracle, setup.constraints, setup.penalty
-    )
+    accuracy = search_predictor(setup.estimator, setup.penalty, False, False, setup.backbone)
+    problem = CoDesignProblem(setup.space, setup.cost_model, accuracy, setup.constraints)
     x = setup.space.random(64, np.random.default_rng(0))
-    out = problem.evaluate(x, return_values_of=["F", "G", "hw", "acc"], return_as_dictionary=True)
+    out = problem.evaluate(x, return_values_of=["F", "G", "hw", "net", "loss_pp", "clean"],
+                           return_as_dictionary=True)
     rep = setup.cost_model.evaluate(setup.space.decode(x))
     assert out["F"].shape == (64, 2) and out["G"].shape == (64, 4)
     np.testing.assert_allclose(out["F"][:, 1], np.log10(rep.edap), rtol=1e-6)
-    np.testing.assert_allclose(out["F"][:, 0], -out["acc"])
+    np.testing.assert_allclose(out["F"][:, 0], -out["net"])
+    np.testing.assert_array_equal(out["net"], out["clean"])  # proxy scale: nothing subtracted
     np.testing.assert_allclose(out["G"][:, 0], rep.area_mm2 / setup.constraints.area_mm2 - 1,
                                rtol=1e-5)
     np.testing.assert_allclose(out["G"][:, 1], rep.latency_ns / 1e6 - 1, rtol=1e-5)
-    assert np.all((out["G"][:, 2] <= 0) == (out["acc"] >= 0.3))
+    assert np.all((out["G"][:, 2] <= 0) == (out["net"] >= 0.3))
     loss = setup.penalty.predict(setup.space.decode(x))  # proxy scale: a bound, not a subtraction
     limit = setup.constraints.precision_loss_pp
+    np.testing.assert_allclose(out["loss_pp"], loss)
     np.testing.assert_allclose(out["G"][:, 3], loss / limit - 1)
     assert out["hw"].shape == (64, len(HW_METRICS))
 
@@ -125,7 +127,9 @@ def test_no_design_is_evaluated_twice(tmp_path: Path) -> None:
 def test_duplicate_elimination_against_archive_and_itself() -> None:
     archive = Archive(4)
     seen = np.array([[0, 1, 2, 3]])
-    archive.add(seen, 1, np.ones((1, len(HW_METRICS))), [0.5], [0.0], [True], [0.0])
+    one = np.array([0.5])
+    archive.add(seen, 1, np.ones((1, len(HW_METRICS))),
+                AccuracyEstimate(one, one * 0, one, one * 0, np.array(["proxy"])), [0.0])
     pop = Population.new(X=np.array([[0, 1, 2, 3], [1, 1, 1, 1], [1, 1, 1, 1], [2, 2, 2, 2]]))
     kept = ArchiveDuplicateElimination(archive).do(pop)
     np.testing.assert_array_equal(kept.get("X"), [[1, 1, 1, 1], [2, 2, 2, 2]])
@@ -137,15 +141,17 @@ def test_duplicate_elimination_against_archive_and_itself() -> None:
 def test_surrogate_rounds_spend_the_true_budget(tmp_path: Path) -> None:
     res = run(tmp_path)
     # 12 initial (incl. 4 uniform-width anchors and the baseline) + 2 rounds x 3
-    assert res.oracle.n_measured == 12 + 2 * 3
-    assert len(res.oracle.fits) == 3
+    assert res.accuracy.n_scored == 12 + 2 * 3
+    assert len(res.accuracy.fits) == 3
     assert res.history["refit"].sum() == 2
     assert res.history["refit"].iloc[-1]
     # accuracy of measured designs is the true score, of the others the surrogate's
     channels = res.setup.space.decode(res.archive.x).channels
-    known, true = res.oracle.lookup(channels)
-    np.testing.assert_array_equal(res.archive.measured, known)
-    np.testing.assert_allclose(res.archive.accuracy[known], true[known])
+    known = res.accuracy.known(channels)
+    np.testing.assert_array_equal(res.archive.origin == "proxy", known)
+    np.testing.assert_array_equal(res.archive.origin[~known], "surrogate")
+    np.testing.assert_allclose(res.archive.net[known], res.accuracy.score(channels[known]))
+    assert (res.archive.std[known] == 0).all() and (res.archive.std[~known] > 0).all()
 
 
 def test_random_search_uses_the_same_budget(tmp_path: Path) -> None:
@@ -167,7 +173,7 @@ def test_spend_caps_cut_the_generation_that_would_overspend(tmp_path: Path) -> N
     capped = SpendCaps(true_calls=24)
     res = SearchRun(setup_of("accuracy.surrogate=null", "algorithm.n_gen=10"), tmp_path / "a",
                     caps=capped).start().run()
-    assert res.oracle.n_measured == 24
+    assert res.accuracy.n_scored == 24
     n_evals = res.history["n_evals"].unique().tolist()
     assert n_evals[:-1] == [16 * g for g in range(1, len(n_evals))] and n_evals[-1] % 16
     # cost-model evaluations: the third generation of 16 is cut to 8
@@ -176,7 +182,7 @@ def test_spend_caps_cut_the_generation_that_would_overspend(tmp_path: Path) -> N
     assert res.history["n_evals"].unique().tolist() == [16, 32, 40] and len(res.archive) == 40
     # surrogate rounds score fewer candidates once the cap is near: 12 + 3, not 12 + 2 x 3
     res = SearchRun(setup_of(), tmp_path / "c", caps=SpendCaps(true_calls=15)).start().run()
-    assert res.oracle.n_measured == 15
+    assert res.accuracy.n_scored == 15
     with pytest.raises(ValueError, match="anchors and baseline"):
         SearchRun(setup_of(), tmp_path / "d", caps=SpendCaps(true_calls=3)).start()
 
@@ -248,13 +254,14 @@ def test_candidates_spread_along_the_front(tmp_path: Path) -> None:
     search.start()  # no refit rounds: the run does not depend on what candidates() picks
     search.run()
     a, k = search.archive, 5
-    eligible = np.flatnonzero((a.cv <= 0) & ~a.measured)
+    scored = a.origin == "proxy"
+    eligible = np.flatnonzero((a.cv <= 0) & ~scored)
     front = eligible[nondominated(a.objectives()[eligible])]
     front = front[np.argsort(a.hw[front, EDAP])]
     assert len(front) >= 2 * k, "the run should leave a long unmeasured front to pick from"
-    picks = search.candidates(k)
+    picks = candidates(a, search.setup, k)
     assert len(picks) == k
-    assert not a.measured[picks].any() and np.all(a.cv[picks] == 0)
+    assert not scored[picks].any() and np.all(a.cv[picks] == 0)
     channels = search.setup.space.decode(a.x[picks]).channels
     assert len(np.unique(channels, axis=0)) == k
     assert np.isin(picks, front).all()  # the best front first

@@ -40,7 +40,7 @@ def test_working_gradient_lowers_the_loss(tmp_path: Path) -> None:
     space = run.setup.space
     first = algo.loss(space.decode(algo.current()[None]))[0][0]
     for _ in range(30):
-        algo._step(algo.current())
+        algo.gradient_step(algo.current())
     last = algo.loss(space.decode(algo.current()[None]))[0][0]
     assert last < first
     assert algo.data["n_cost_evals"] > 30 * 300  # every step costs all single-gene changes
@@ -62,7 +62,7 @@ def test_degenerate_gate_passes_no_gradient(tmp_path: Path) -> None:
     algo: XPertGD = run.algorithm
     before = [t.copy() for t in algo.logits]
     for _ in range(5):
-        algo._step(algo.current())
+        algo.gradient_step(algo.current())
     for t, b in zip(algo.logits, before, strict=True):
         np.testing.assert_array_equal(t, b)
     assert algo.data["n_cost_evals"] == 0
@@ -74,7 +74,7 @@ def test_degenerate_with_noise_is_a_random_walk(tmp_path: Path) -> None:
     designs = set()
     for _ in range(10):
         designs.add(tuple(algo.current()))
-        algo._step(algo.current())
+        algo.gradient_step(algo.current())
     assert len(designs) > 5
 
 

@@ -172,11 +172,12 @@ def run_app(
     write_report(tables, out, setup.top_k)
     export_designs(result, tables, out)
     check_feasible(result)
-    scored = "channel configurations predicted" if result.oracle.predicts else "true proxy scores"
+    scored = ("channel configurations predicted" if result.accuracy.kind == "predicted"
+              else "true proxy scores")
     log.info(
         "done: %d designs evaluated, %d %s, %d on the front, HV %.4f, %.1f s",
         result.n_evals,
-        result.oracle.n_measured,
+        result.accuracy.n_scored,
         scored,
         len(result.front),
         tables.meta["hypervolume"],

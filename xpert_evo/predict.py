@@ -184,12 +184,11 @@ def predict_frame(
     for name, backbone, mask, genomes in groups:
         model = source_accuracy(name, backbone, fidelity, source_dir,
                                 transfer_from=TRANSFER.get(name))
-        clean, std = model.predict(genomes.channels)
-        loss = penalty_for(name).predict(genomes, clean)
-        out.loc[mask, "clean_accuracy_pct"] = clean
-        out.loc[mask, "accuracy_std_pct"] = std
-        out.loc[mask, "precision_loss_pp"] = loss
-        out.loc[mask, "accuracy_pct"] = clean - loss
+        est = model.with_penalty(penalty_for(name)).predict(genomes)
+        out.loc[mask, "clean_accuracy_pct"] = est.clean
+        out.loc[mask, "accuracy_std_pct"] = est.std
+        out.loc[mask, "precision_loss_pp"] = est.loss_pp
+        out.loc[mask, "accuracy_pct"] = est.net
         out.loc[mask, "fidelity"] = model.fidelity
     return out
 

@@ -52,7 +52,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from omegaconf import DictConfig
 
-from xpert_evo.accuracy.model import AccuracyModel
+from xpert_evo.accuracy.model import ProxyScorer
 from xpert_evo.report import markdown_table
 from xpert_evo.search import HW_METRICS, SearchRun, SpendCaps, build_search, nondominated
 from xpert_evo.search.peripheral import best_peripherals
@@ -120,7 +120,7 @@ def run_method(
     seed: int,
     args: argparse.Namespace,
     cache: Path,
-    estimator: AccuracyModel | None = None,
+    estimator: ProxyScorer | None = None,
 ) -> Outcome:
     """One search held to the shared budgets exactly; returns its measured front and figures.
 
@@ -146,12 +146,12 @@ def run_method(
         wall_s = time.perf_counter() - start
     a = res.archive
     cost_evals = run.cost_evals
-    if res.oracle.n_measured > args.proxy_budget or cost_evals > args.cost_budget:
+    if res.accuracy.n_scored > args.proxy_budget or cost_evals > args.cost_budget:
         raise RuntimeError(
-            f"{method} used {res.oracle.n_measured} true-proxy calls and {cost_evals} cost-model "
+            f"{method} used {res.accuracy.n_scored} true-proxy calls and {cost_evals} cost-model "
             f"evaluations, over the budgets {args.proxy_budget} / {args.cost_budget}"
         )
-    keep = np.flatnonzero(a.measured & (a.cv <= 0))
+    keep = np.flatnonzero((a.origin == "proxy") & (a.cv <= 0))
     front = keep[nondominated(a.objectives()[keep])] if len(keep) else keep
     base_edap = float(res.baseline_hw[EDAP])
     row = {
@@ -159,28 +159,29 @@ def run_method(
         "method": method,
         "seed": seed,
         "hypervolume": res.bounds.hypervolume(a.objectives()[front]) if len(front) else 0.0,
-        "true_proxy_calls": res.oracle.n_measured,
+        "true_proxy_calls": res.accuracy.n_scored,
         "proxy_budget": args.proxy_budget,
         "cost_model_evals": cost_evals,
         "cost_budget": args.cost_budget,
         "wall_s": wall_s,
         "cost_evals_per_s": cost_evals / wall_s,
     }
-    iso = keep[a.accuracy[keep] >= res.baseline_accuracy]
+    base_net = float(res.baseline_accuracy.net[0])
+    iso = keep[a.net[keep] >= base_net]
     if len(iso):
         best = iso[np.argmin(a.hw[iso, EDAP])]
         row["edap_reduction_x"] = base_edap / a.hw[best, EDAP]
         row["tops_per_w_x"] = a.hw[best, TOPS_W] / res.baseline_hw[TOPS_W]
         row["tops_per_mm2_x"] = a.hw[best, TOPS_MM2] / res.baseline_hw[TOPS_MM2]
     front_frame = pd.DataFrame(
-        {"accuracy": a.accuracy[front], "edap": a.hw[front, EDAP], "method": method, "seed": seed}
+        {"accuracy": a.net[front], "edap": a.hw[front, EDAP], "method": method, "seed": seed}
     )
     best = getattr(run.algorithm, "best", None)
     if best is not None:  # xpert_gd's answer: its lowest-latency accepted design
         genome = setup.space.decode(best["x"][None])
         row["result_score"] = best["score"]
         row["result_edap"] = float(setup.cost_model.evaluate(genome, breakdown=False).edap[0])
-    return Outcome(row, front_frame, (base_edap, float(res.baseline_accuracy)))
+    return Outcome(row, front_frame, (base_edap, base_net))
 
 
 def dominated_or_matched(front: pd.DataFrame, score: float, edap: float) -> bool:

@@ -329,7 +329,7 @@ def predictor_ranks(dataset: str, nets: pd.DataFrame, rungs: list[str]) -> pd.Da
     wide = nets.pivot(index="network", columns="rung", values="mean_pct")
     channels = np.array([NETWORKS[dataset][n] for n in wide.index])
     predicted, _ = source_accuracy(dataset, Backbone(*GEOMETRY[dataset]),
-                                   transfer_from=TRANSFER.get(dataset)).predict(channels)
+                                   transfer_from=TRANSFER.get(dataset)).predictor.predict(channels)
     rows = []
     for rung in rungs:
         if rung not in wide:

@@ -43,7 +43,7 @@ EDAP = HW_METRICS.index("edap")
 def best_iso_accuracy_reduction(res: SearchResult) -> float:
     """Largest baseline EDAP / EDAP of front designs at accuracy >= the baseline's (nan: none)."""
     front = res.front
-    ok = front[res.archive.accuracy[front] >= res.baseline_accuracy]
+    ok = front[res.archive.net[front] >= res.baseline_accuracy.net[0]]
     if not len(ok):
         return float("nan")
     return float(res.baseline_hw[EDAP] / res.archive.hw[ok, EDAP].min())

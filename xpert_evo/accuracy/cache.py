@@ -107,10 +107,6 @@ class ScoreCache:
         self.misses += sum(1 for k in rest if k not in found)
         return found
 
-    def peek(self, key: str) -> bool:
-        """True when `key` is held in memory; counts nothing and reads no file."""
-        return key in self._memory
-
     def put_many(self, scores: Mapping[str, float]) -> None:
         """Store scores in memory and, in one transaction, on disk."""
         self._memory.update({k: float(v) for k, v in scores.items()})

@@ -1,7 +1,9 @@
-"""The accuracy objective the search calls: true proxy scores, a surrogate, and a % calibration.
+"""Zero-cost proxy scores, their surrogate and a % calibration; `build_accuracy` for a run.
 
-`build_accuracy` reads the `accuracy:` and `data:` config nodes and returns a `ProxyEstimator`
-(an `xpert_evo.accuracy.model.AccuracyModel`). The search loop (NSGANetV2-style) uses it as:
+`build_accuracy` reads the `accuracy:` and `data:` config nodes and returns the run's accuracy
+source: a `SourcePredictor` for ``accuracy=measured``, else a `ProxyEstimator` (a
+`xpert_evo.accuracy.model.ProxyScorer`, which `ProxyPredictor` asks). The search (NSGANetV2-style)
+uses a proxy as:
 `true_score` on an initial sample, `fit`, search on `predict`, `true_score` on the most promising
 new candidates, `fit` again, for `budget.rounds` rounds. Proxy scores are not accuracies:
 `to_accuracy` maps them to % only after `calibrate` has seen measured accuracies; until then
@@ -23,7 +25,7 @@ from tqdm.auto import tqdm
 
 from xpert_evo.accuracy.batch import ProxyBatch, noise_batch, proxy_batch
 from xpert_evo.accuracy.cache import CACHE_FILE, ScoreCache, cache_key
-from xpert_evo.accuracy.model import AccuracyModel
+from xpert_evo.accuracy.predictor import SourcePredictor, source_accuracy
 from xpert_evo.accuracy.proxies import Proxy, get_proxy, score_architecture
 from xpert_evo.accuracy.surrogate import Surrogate, SurrogateBudget, rank_agreement
 from xpert_evo.config import plain_config
@@ -34,9 +36,9 @@ from xpert_evo.training.network import torch_threads
 
 log = logging.getLogger(__name__)
 
-MEASURED = "measured"
-"""``accuracy.proxy`` value that ranks by accuracy predicted from the measured source
-(`xpert_evo.accuracy.predictor`) instead of a zero-cost proxy."""
+SOURCE_PREDICTOR = "measured"
+"""``accuracy.proxy`` value (``accuracy=measured``) that ranks by the accuracy predicted from the
+measured source (`xpert_evo.accuracy.predictor.SourcePredictor`) instead of a zero-cost proxy."""
 
 
 @dataclass(frozen=True)
@@ -103,8 +105,6 @@ class ProxyEstimator:
         fit_history: the metrics dict of every `fit`, in order.
         n_true_calls: true proxy evaluations actually computed (cache misses).
     """
-
-    score_kind = "proxy"
 
     def __init__(
         self,
@@ -204,11 +204,6 @@ class ProxyEstimator:
                     self.n_true_calls += 1
         return np.array([known[k] for k in keys], dtype=np.float64)
 
-    def known(self, channels: np.ndarray | Genomes) -> np.ndarray:
-        """Boolean mask (N,): architectures already true-scored in this run (no counting)."""
-        c = self._channels(channels)
-        return np.array([self.cache.peek(self._key(row)) for row in c], dtype=bool)
-
     def fit(self, channels: np.ndarray | Genomes, scores: np.ndarray) -> dict[str, float]:
         """Fit the surrogate on (channels, scores); return and log its k-fold rank agreement.
 
@@ -291,9 +286,9 @@ def build_accuracy(
     backbone: Backbone,
     seed: int,
     cache_dir: str | Path | None = None,
-) -> AccuracyModel:
-    """The accuracy model for one run, from the `accuracy:` and `data:` config nodes: a
-    `SourceAccuracy` for ``accuracy.proxy=measured``, else a `ProxyEstimator`.
+) -> SourcePredictor | ProxyEstimator:
+    """The accuracy source of one run, from the `accuracy:` and `data:` config nodes: a
+    `SourcePredictor` (no penalty yet) for ``accuracy.proxy=measured``, else a `ProxyEstimator`.
 
     Args:
         cfg_accuracy: dict or DictConfig with keys of `AccuracySpec`.
@@ -310,8 +305,7 @@ def build_accuracy(
     """
     spec = AccuracySpec.from_config(cfg_accuracy)
     data = DataSpec.from_config(cfg_data)
-    if spec.proxy == MEASURED:
-        from xpert_evo.accuracy.predictor import source_accuracy
+    if spec.proxy == SOURCE_PREDICTOR:
 
         model = source_accuracy(data.dataset, backbone, spec.fidelity, spec.source_dir,
                                 spec.model, spec.transfer.get(data.dataset))

@@ -24,14 +24,15 @@ ImageNet) can borrow the ranking another data set's larger source learned (CIFAR
 predictor's % is one more feature, and the "transfer" model maps it linearly onto this data set's
 %. Model selection decides on the fitting networks whether it helps.
 
-`SourceAccuracy` puts a fitted predictor behind the search's `AccuracyModel` interface.
+`SourcePredictor` puts a fitted predictor (and the precision penalty) behind the search's
+`AccuracyPredictor` interface (`xpert_evo.accuracy.model`).
 """
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -44,7 +45,11 @@ from sklearn.model_selection import KFold, LeaveOneOut, cross_val_predict
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
+from xpert_evo.accuracy.model import AccuracyEstimate
+from xpert_evo.accuracy.rows import RowTable
+from xpert_evo.crossbar.penalty import PrecisionPenalty
 from xpert_evo.space.backbone import Backbone
+from xpert_evo.space.genome import Genomes
 
 
 def stage_slices(backbone: Backbone) -> list[slice]:
@@ -207,17 +212,19 @@ class CleanAccuracyPredictor:
 
 
 @dataclass
-class SourceAccuracy:
-    """The search's `AccuracyModel` on a measured source: clean accuracy in % predicted by a
-    `CleanAccuracyPredictor`. "True scores" are its predictions (cheap, so the search asks for
-    every design and needs no surrogate); `fit` refits on more measured networks.
+class SourcePredictor:
+    """The `AccuracyPredictor` on a measured source: clean accuracy in % predicted by a
+    `CleanAccuracyPredictor`, minus the precision penalty's loss.
+
+    Each distinct channel configuration is predicted once (with the others new in the same call)
+    and its (clean %, std pp) cached, so a design's accuracy never depends on which population
+    asked; `refit` forgets the cache.
 
     Attributes:
         predictor: the fitted predictor.
-        channels: (M, L) channel configurations of the source; accuracy_pct: (M,) their %
-            (a refit adds trained networks to these, `fit`).
+        channels: (M, L) channel configurations of the source; accuracy_pct: (M,) their %.
         dataset, fidelity: what the % stands for (data set, training budget label).
-        n_networks: distinct networks behind the fit.
+        penalty: the crossbar precision loss model, or None (no loss).
     """
 
     predictor: CleanAccuracyPredictor
@@ -225,9 +232,13 @@ class SourceAccuracy:
     accuracy_pct: np.ndarray
     dataset: str
     fidelity: str
+    penalty: PrecisionPenalty | None = None
     is_percent: bool = True
-    n_true_calls: int = 0
-    score_kind: str = "predicted"
+    kind: str = "predicted"
+    use_surrogate: bool = False
+
+    def __post_init__(self) -> None:
+        self.cache = RowTable(2)
 
     @property
     def label(self) -> str:
@@ -254,25 +265,57 @@ class SourceAccuracy:
         return (f"predicted from {report['n_fit']} trained networks ({self.dataset}, "
                 f"{self.fidelity}){transfer}")
 
-    def true_score(self, channels: np.ndarray) -> np.ndarray:
-        """Predicted clean accuracy (N,) in % (the predictor is the source's answer)."""
-        return self.predictor.predict(channels)[0]
+    @property
+    def n_scored(self) -> int:
+        """Distinct channel configurations predicted since the last fit."""
+        return len(self.cache)
 
-    def fit(self, channels: np.ndarray, scores: np.ndarray) -> dict[str, Any]:
-        """Refit on the source plus these measured (channels, accuracy %), which replace those of
-        an earlier `fit` (online refinement passes every network it trained so far); returns the
-        fit report."""
+    def known(self, channels: np.ndarray) -> np.ndarray:
+        """Mask (N,): which channel configurations (N, L) are predicted and cached."""
+        return self.cache.lookup(channels)[0]
+
+    def with_penalty(self, penalty: PrecisionPenalty | None) -> SourcePredictor:
+        """This predictor (sharing its fitted model) with ``penalty`` and an empty cache."""
+        return replace(self, penalty=penalty)
+
+    def clean(self, channels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(clean accuracy %, std pp, origin "predicted"), each (N,), of channels (N, L)."""
+        channels = np.atleast_2d(np.asarray(channels, dtype=np.int64))
+        known, values = self.cache.lookup(channels)
+        if not known.all():
+            new = np.unique(channels[~known], axis=0)
+            self.cache.add(new, np.column_stack(self.predictor.predict(new)))
+            known, values = self.cache.lookup(channels)
+        return values[:, 0], values[:, 1], np.full(len(channels), "predicted")
+
+    def score(self, channels: np.ndarray) -> np.ndarray:
+        """Predicted clean accuracy (N,) in % of channels (N, L), cached."""
+        return self.clean(channels)[0]
+
+    def predict(self, genomes: Genomes) -> AccuracyEstimate:
+        """Clean % (cached), precision loss and net % of every design of ``genomes``."""
+        clean, std, origin = self.clean(genomes.channels)
+        return AccuracyEstimate.of(genomes, clean, std, origin, self.penalty, True)
+
+    def refit(self, channels: np.ndarray, accuracy_pct: np.ndarray) -> dict[str, Any]:
+        """Refit on the source plus these trained (channels, accuracy %), which replace those of
+        an earlier `refit` (online refinement passes every network it trained so far); forgets
+        the cache and returns the fit report."""
         channels = np.concatenate([self.channels, np.asarray(channels, np.int64)])
-        accuracy = np.concatenate([self.accuracy_pct, np.asarray(scores, float)])
-        return self.predictor.fit(channels, accuracy).report
+        accuracy = np.concatenate([self.accuracy_pct, np.asarray(accuracy_pct, float)])
+        report = self.predictor.fit(channels, accuracy).report
+        self.cache.clear()
+        return report
 
-    def predict(self, channels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Predicted clean accuracy (mean %, std pp), each (N,)."""
-        return self.predictor.predict(channels)
+    def state(self) -> dict[str, Any]:
+        """The cached predictions (a resume answers with the very same numbers)."""
+        return {"rows": self.cache.rows, "values": self.cache.values}
 
-    def to_accuracy(self, scores: np.ndarray) -> np.ndarray:
-        """Identity: scores are already accuracy in %."""
-        return np.asarray(scores, dtype=np.float64)
+    def restore(self, state: dict[str, Any]) -> None:
+        """Load the cached predictions of `state`."""
+        self.cache.clear()
+        if len(state["values"]):
+            self.cache.add(state["rows"], state["values"])
 
 
 def source_accuracy(
@@ -282,9 +325,9 @@ def source_accuracy(
     source_dir: str | None = None,
     model: str = "auto",
     transfer_from: str | None = None,
-) -> SourceAccuracy:
-    """A `SourceAccuracy` fitted on every network of a data set's measured source (one mean per
-    network over its training seeds).
+) -> SourcePredictor:
+    """A `SourcePredictor` (no penalty) fitted on every network of a data set's measured source
+    (one mean per network over its training seeds).
 
     `transfer_from` names another data set: the predictor of its packaged source (at that data
     set's geometry, `model` "auto") becomes one more feature (`CleanAccuracyPredictor.transfer`).
@@ -302,7 +345,7 @@ def source_accuracy(
     channels = per_layer_ints(nets["channels"])
     accuracy = nets["val_accuracy_pct"].to_numpy(dtype=np.float64)
     predictor = CleanAccuracyPredictor(backbone, model, transfer=transfer, transfer_label=label)
-    return SourceAccuracy(predictor.fit(channels, accuracy), channels, accuracy, dataset, chosen)
+    return SourcePredictor(predictor.fit(channels, accuracy), channels, accuracy, dataset, chosen)
 
 
 def transfer_predictor(

@@ -1,14 +1,14 @@
-"""Online refinement: a model of clean accuracy in % fitted on trained networks.
+"""Online refinement over a proxy: a model of clean accuracy in % fitted on trained networks.
 
-With ``accuracy.refine=true`` the search trains a few designs per round (`groundtruth.measure`)
-and fits `MeasuredAccuracy` on them (NSGANetV2's loop, with measured accuracy). A handful of
-trained networks cannot support a 16-feature surrogate, so the model is a Bayesian linear
-regression (scikit-learn's `BayesianRidge`, evidence-maximised priors) on three standardised
-features: the zero-cost proxy score and the network's log10 parameters and log10
-multiply-accumulates. The proxy score of an untrained design is the proxy surrogate's prediction;
-its uncertainty is propagated through the fitted slope. Unlike the isotonic proxy -> % calibration,
-the fit can re-rank designs: when measured accuracy follows network size more than the proxy, the
-size weights win.
+With ``accuracy.refine=true`` and a proxy objective the search trains a few designs per round
+(`groundtruth.measure`) and fits `TrainedAccuracyModel` on them (NSGANetV2's loop, with trained
+accuracies). A handful of trained networks cannot support a 16-feature surrogate, so the model
+is a Bayesian linear regression (scikit-learn's `BayesianRidge`, evidence-maximised priors) on
+three standardised features: the zero-cost proxy score and the network's log10 parameters and
+log10 multiply-accumulates. The proxy score of an untrained design is the proxy surrogate's
+prediction; its uncertainty is propagated through the fitted slope. Unlike the isotonic
+proxy -> % calibration, the fit can re-rank designs: when trained accuracy follows network size
+more than the proxy, the size weights win.
 """
 
 from __future__ import annotations
@@ -31,12 +31,12 @@ features; three give the evidence maximisation something to weigh)."""
 
 
 @dataclass
-class MeasuredAccuracy:
+class TrainedAccuracyModel:
     """Clean accuracy in % of channel configurations, learned from trained networks.
 
     Attributes:
         backbone: geometry for the parameter and MAC features.
-        description: what the measurements are, e.g. "cifar10, e5-pc500-w0.25-b64"
+        description: what the trainings are, e.g. "cifar10, e5-pc500-w0.25-b64"
             (shown in the run's accuracy source).
         fits: statistics of every `fit`, in order.
     """
@@ -71,11 +71,11 @@ class MeasuredAccuracy:
         x = self.features(proxy_scores, channels)
         if len(y) < MIN_FIT or len(x) != len(y):
             raise ValueError(
-                f"the measured-accuracy model needs at least {MIN_FIT} trained networks, one "
+                f"the trained-accuracy model needs at least {MIN_FIT} trained networks, one "
                 f"accuracy each; got {len(y)} accuracies for {len(x)} networks"
             )
         if not np.isfinite(y).all() or (y < 0).any() or (y > 100).any():
-            raise ValueError(f"measured accuracies must be percentages in 0..100, got {y}")
+            raise ValueError(f"trained accuracies must be percentages in 0..100, got {y}")
         held_out = np.full(len(y), np.nan)
         if len(y) >= MIN_FIT + 1:
             held_out = cross_val_predict(_regressor(), x, y, cv=LeaveOneOut())
@@ -98,7 +98,7 @@ class MeasuredAccuracy:
         known), is propagated through the fitted proxy slope.
         """
         if self._model is None:
-            raise RuntimeError("MeasuredAccuracy.predict before fit")
+            raise RuntimeError("TrainedAccuracyModel.predict before fit")
         x = self.features(proxy_scores, channels)
         mean, std = self._model.predict(x, return_std=True)
         if proxy_std is not None:

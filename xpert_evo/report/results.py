@@ -14,7 +14,6 @@ from xpert_evo.hardware import write_neurosim_csv
 from xpert_evo.report import RunTables, accuracy_column
 from xpert_evo.search.archive import HW_METRICS, Bounds, nondominated
 from xpert_evo.search.loop import SearchResult
-from xpert_evo.search.oracle import AccuracyOracle
 from xpert_evo.space.backbone import GEOMETRY
 from xpert_evo.space.genome import ADC_TYPES, GENE_COLUMNS, GENE_NAMES, Genomes
 
@@ -77,50 +76,43 @@ def knee_index(f: np.ndarray) -> int:
     return int(np.argmax(side * cross))
 
 
-def provenance(
-    oracle: AccuracyOracle, channels: np.ndarray, proxy_scored: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Where each accuracy comes from, for channel configurations (N, L).
+def provenance(origin: np.ndarray, is_percent: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Where each accuracy comes from, for the run tables.
 
     Args:
-        oracle: the run's accuracy answers.
-        channels: the designs' channels.
-        proxy_scored: (N,) True where the accuracy model gave a true score for the channels.
+        origin: (N,) the `AccuracyEstimate.origin` of each design.
+        is_percent: whether the accuracy column is in %.
 
     Returns:
-        (accuracy_from (N,): "trained", the model's `score_kind` for a true score ("proxy": a
-        zero-cost proxy's, "predicted": the measured-source predictor's) or "surrogate";
-        measured (N,): True where the number in the accuracy column is itself a measurement:
-        a trained network's accuracy when the column is in %, a true proxy score when the
-        column is the proxy's scale. Everything else is a prediction.)
+        (accuracy_from (N,): the origin ("predicted", "proxy", "surrogate" or "trained");
+        measured (N,): True where the number in the accuracy column is itself a measurement: a
+        trained network's accuracy when the column is in %, a true proxy score when the column is
+        the proxy's scale. Everything else is a prediction.)
     """
-    trained, _ = oracle.trained(channels)
-    proxy_scored = np.asarray(proxy_scored, dtype=bool)
-    kind = oracle.estimator.score_kind
-    accuracy_from = np.where(trained, "trained", np.where(proxy_scored, kind, "surrogate"))
-    measured = trained if oracle.is_percent else proxy_scored & (kind == "proxy")
-    return accuracy_from, measured
+    origin = np.asarray(origin, dtype=str)
+    return origin, origin == ("trained" if is_percent else "proxy")
 
 
 def design_frame(result: SearchResult, index: np.ndarray) -> pd.DataFrame:
-    """One row per archived design ``index``: id, generation, accuracy (+ std, where it came
-    from: "trained", "proxy" or "surrogate", and whether it is measured, see `provenance`),
-    hardware metrics, ratios vs the baseline, feasibility, the data set (which
-    `python -m xpert_evo.predict` reads) and readable genes.
+    """One row per archived design ``index``: id, generation, accuracy (the net accuracy the
+    search ranked by, its std, where it came from and whether it is measured, see `provenance`),
+    the precision loss (with a penalty model), hardware metrics, ratios vs the baseline,
+    feasibility, the data set (which `python -m xpert_evo.predict` reads) and readable genes.
+    Every accuracy number is the archive's, as the search computed it.
     """
     a = result.archive
-    est = result.oracle
-    acc = accuracy_column(est.label)
+    accuracy = result.accuracy
+    acc = accuracy_column(accuracy.label)
     genomes = result.setup.space.decode(a.x[index])
-    accuracy_from, measured = provenance(est, genomes.channels, a.measured[index])
+    accuracy_from, measured = provenance(a.origin[index], accuracy.is_percent)
     hw = a.hw[index]
     base = result.baseline_hw
     frame = pd.DataFrame(
         {
             "design": index,
             "generation": a.generation[index],
-            acc: a.accuracy[index],
-            f"{acc}_std": a.accuracy_std[index],
+            acc: a.net[index],
+            f"{acc}_std": a.std[index],
             "accuracy_from": accuracy_from,
             "accuracy_measured": measured,
             **{m: hw[:, i] for i, m in enumerate(HW_METRICS)},
@@ -135,13 +127,8 @@ def design_frame(result: SearchResult, index: np.ndarray) -> pd.DataFrame:
     dataset = (result.setup.config.get("data") or {}).get("dataset")
     if dataset in GEOMETRY:  # `python -m xpert_evo.predict` reads it; data-free runs have none
         frame["dataset"] = dataset
-    penalty = result.setup.penalty
-    if penalty is not None:
-        loss = penalty.predict(genomes)
-        if est.is_percent:  # the archived % already has the loss taken off: invert that
-            frac = np.minimum(penalty.loss_fraction(genomes.input_bits, genomes.adc_bits), 0.999)
-            loss = frac / (1 - frac) * np.clip(a.accuracy[index] - penalty.chance_pct, 0, None)
-        frame.insert(6, "precision_loss_pp", loss)
+    if result.setup.penalty is not None:
+        frame.insert(6, "precision_loss_pp", a.loss_pp[index])
     genes = gene_frame(genomes)
     return pd.concat([frame, genes], axis=1)
 
@@ -151,7 +138,10 @@ def front_roles(
 ) -> dict[str, int]:
     """Row labels of the named designs of a front ``frame`` (mutually non-dominated rows):
     knee (`knee_index` on the objectives normalised by ``bounds``), best_edap, best_accuracy,
-    and iso_accuracy (lowest EDAP at accuracy >= ``baseline_accuracy``) when there is one."""
+    and iso_accuracy (lowest EDAP at accuracy >= ``baseline_accuracy``) when there is one.
+
+    ``baseline_accuracy`` is the baseline's net accuracy, scored like the designs (its own bits'
+    crossbar loss taken off), so the comparison is net against net."""
     if not len(frame):
         return {}
     f = np.column_stack([-frame[acc].to_numpy(float), np.log10(frame["edap"].to_numpy(float))])
@@ -211,48 +201,46 @@ def build_tables(
     and ``measured_only`` (the same picked among designs whose accuracy is measured).
     """
     setup, a = result.setup, result.archive
-    est = result.oracle
+    est = result.accuracy
     acc = accuracy_column(est.label)
     archive = design_frame(result, np.arange(len(a)))
     pareto = archive.iloc[result.front].reset_index(drop=True)
     pareto.insert(1, "role", "")
     pareto.insert(2, "accuracy_source", est.source)
-    roles = front_roles(pareto, acc, result.bounds, result.baseline_accuracy)
+    base_acc = result.baseline_accuracy
+    base_net = float(base_acc.net[0])
+    roles = front_roles(pareto, acc, result.bounds, base_net)
     for role, row in roles.items():
         current = pareto.at[row, "role"]
         pareto.at[row, "role"] = f"{current}+{role}" if current else role
     base_genes = gene_frame(setup.space.baseline).iloc[0]
-    base_channels = setup.space.baseline.channels
-    base_from, base_measured = provenance(est, base_channels, est.lookup(base_channels)[0])
-    base_loss = (
-        float(setup.penalty.predict(
-            setup.space.baseline, [result.baseline_accuracy] if est.is_percent else None
-        )[0]) if setup.penalty is not None else None
-    )
+    base_from, base_measured = provenance(base_acc.origin, est.is_percent)
     baseline = {
         "name": setup.space.baseline_name,
-        "accuracy": result.baseline_accuracy,
-        "accuracy_std": float(est.accuracy(base_channels)[1][0]),
+        "accuracy": base_net,
+        "accuracy_std": float(base_acc.std[0]),
         "accuracy_from": str(base_from[0]),
         "accuracy_measured": bool(base_measured[0]),
-        "precision_loss_pp": base_loss,
+        "clean_accuracy": float(base_acc.clean[0]),
+        "precision_loss_pp": float(base_acc.loss_pp[0]) if setup.penalty is not None else None,
         **{m: float(v) for m, v in zip(HW_METRICS, result.baseline_hw, strict=True)},
         **{c: base_genes[c] for c in GENE_COLUMNS.values()},
     }
     front_f = a.objectives()[result.front]
+    fits = getattr(est, "fits", [])
     meta = {
         "accuracy_column": acc,
         "accuracy_label": est.label,
         "accuracy_is_percent": bool(est.is_percent),
         "accuracy_source": est.source,
         "surrogate": (
-            f"fitted {len(result.oracle.fits)} times; last fit "
+            f"fitted {len(fits)} times; last fit "
             + ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
-                        for k, v in result.oracle.fits[-1].items())
-            if result.oracle.fits else "none (every design scored with the "
-            + ("accuracy predictor)" if est.predicts else "true proxy)")
+                        for k, v in fits[-1].items())
+            if fits else "none (every design scored with the "
+            + ("accuracy predictor)" if est.kind == "predicted" else "true proxy)")
         ),
-        "surrogate_fits": result.oracle.fits,
+        "surrogate_fits": fits,
         "refinement": refinement_meta(result),
         "accuracy_basis": est.basis,
         "baseline": baseline,
@@ -260,9 +248,7 @@ def build_tables(
         "best_iso_accuracy": (
             headline(pareto.loc[roles["iso_accuracy"]], acc) if "iso_accuracy" in roles else None
         ),
-        "measured_only": measured_headlines(
-            archive, acc, result.bounds, result.baseline_accuracy
-        ),
+        "measured_only": measured_headlines(archive, acc, result.bounds, base_net),
         "seed": setup.seed,
         "algorithm": dict(setup.config.get("algorithm", {})),
         "constraints": dict(setup.config.get("constraints", {})),
@@ -274,8 +260,8 @@ def build_tables(
             else None
         ),
         "n_evals": result.n_evals,
-        "n_true_evals": result.oracle.n_measured,
-        "score_kind": result.oracle.estimator.score_kind,
+        "n_true_evals": est.n_scored,
+        "score_kind": est.kind,
         "search_s": result.search_s,
         "hypervolume": result.bounds.hypervolume(front_f) if len(front_f) else 0.0,
         "hv_bounds": {"ideal": result.bounds.ideal, "nadir": result.bounds.nadir,
@@ -299,7 +285,7 @@ def refinement_meta(result: SearchResult) -> dict[str, Any] | None:
     log = result.refined
     if not len(log):
         return None
-    model = result.oracle.measured_model
+    model = getattr(result.accuracy, "model", None)
     predicted = log["predicted_pct"].to_numpy(dtype=float)
     nonideal = log["nonideal_accuracy_pct"].to_numpy(dtype=float)
     clean = log["accuracy_pct"].to_numpy(dtype=float)

@@ -1,4 +1,4 @@
-"""pymoo algorithms, operators and termination for the integer-encoded co-design space."""
+"""pymoo algorithms and operators for the integer-encoded co-design space, under spending caps."""
 
 from __future__ import annotations
 
@@ -11,16 +11,16 @@ from pymoo.algorithms.moo.nsga2 import NSGA2
 from pymoo.core.algorithm import Algorithm
 from pymoo.core.duplicate import DuplicateElimination
 from pymoo.core.initialization import Initialization
-from pymoo.core.termination import TerminateIfAny, Termination
+from pymoo.core.population import Population
 from pymoo.operators.crossover.sbx import SBX
 from pymoo.operators.mutation.pm import PM
 from pymoo.operators.repair.rounding import RoundingRepair
 from pymoo.operators.sampling.rnd import IntegerRandomSampling
-from pymoo.termination.max_eval import MaximumFunctionCallTermination
-from pymoo.termination.max_gen import MaximumGenerationTermination
 
+from xpert_evo.accuracy.rows import row_keys
 from xpert_evo.config import ConfigError, check_keys, plain_config
-from xpert_evo.search.archive import Archive, row_keys
+from xpert_evo.search.archive import Archive
+from xpert_evo.search.termination import affordable, cost_evals_left
 from xpert_evo.search.xpert_gd import SETTING_KEYS as GD_KEYS
 from xpert_evo.search.xpert_gd import XPertGD, XPertGDSettings
 
@@ -131,7 +131,30 @@ class ArchiveDuplicateElimination(DuplicateElimination):
         return is_duplicate
 
 
-class RandomSearch(NSGA2):
+class SpendCapped:
+    """Mixin for a pymoo `Algorithm`: each generation's offspring are cut to the leading designs
+    that the spending caps in ``data["spend_caps"]`` (a `SpendCaps`, or None) still pay for, and
+    the cost-model evaluations left are published in ``data["cost_evals_left"]`` for algorithms
+    that spend some themselves (xpert_gd)."""
+
+    def infill(self) -> Population | None:
+        """pymoo's `Algorithm.infill`, cut to what the caps pay for."""
+        caps = self.data.get("spend_caps")
+        if caps is None:
+            return super().infill()
+        self.data["cost_evals_left"] = cost_evals_left(self, caps)
+        pop = super().infill()
+        if pop is None:
+            return pop
+        n = affordable(self, pop, caps)
+        return pop if n == len(pop) else pop[:n]
+
+
+class CoDesignNSGA2(SpendCapped, NSGA2):
+    """NSGA-II under the spending caps."""
+
+
+class RandomSearch(SpendCapped, NSGA2):
     """Uniform random search in NSGA-II's clothes: after the initial population every
     generation samples ``pop_size`` fresh designs uniformly from the space (no mating); survival
     only keeps the best for bookkeeping.
@@ -146,29 +169,8 @@ class RandomSearch(NSGA2):
         )
 
 
-class SearchTimeTermination(Termination):
-    """Stop after ``max_time_s`` seconds of search time, read from ``algorithm.data['search_s']``
-    (kept by the search loop, summed over resumed sessions).
-    """
-
-    def __init__(self, max_time_s: float) -> None:
-        super().__init__()
-        self.max_time_s = float(max_time_s)
-
-    def _update(self, algorithm: Algorithm) -> float:
-        return float(algorithm.data.get("search_s", 0.0)) / self.max_time_s
-
-
-def build_termination(settings: AlgorithmSettings) -> Termination:
-    """Stop at whichever of the configured generation / evaluation / time budgets comes first."""
-    parts: list[Termination] = []
-    if settings.n_gen is not None:
-        parts.append(MaximumGenerationTermination(settings.n_gen))
-    if settings.n_evals is not None:
-        parts.append(MaximumFunctionCallTermination(settings.n_evals))
-    if settings.max_time_s is not None:
-        parts.append(SearchTimeTermination(settings.max_time_s))
-    return TerminateIfAny(*parts)
+class CappedXPertGD(SpendCapped, XPertGD):
+    """XPert's gradient search under the spending caps."""
 
 
 def build_algorithm(
@@ -189,25 +191,22 @@ def build_algorithm(
         "seed": seed,
     }
     if settings.name == "xpert_gd":
-        algorithm = XPertGD(settings.gd or XPertGDSettings(), archive, seed)
-    elif settings.name == "random":
-        algorithm = RandomSearch(**common)
-    else:
-        algorithm = NSGA2(
-            crossover=SBX(
-                prob=settings.crossover_prob,
-                eta=settings.crossover_eta,
-                vtype=float,
-                repair=RoundingRepair(),
-            ),
-            mutation=PM(
-                prob=1.0,
-                prob_var=settings.mutation_prob_var,
-                eta=settings.mutation_eta,
-                vtype=float,
-                repair=RoundingRepair(),
-            ),
-            **common,
-        )
-    algorithm.termination = build_termination(settings)
-    return algorithm
+        return CappedXPertGD(settings.gd or XPertGDSettings(), archive, seed)
+    if settings.name == "random":
+        return RandomSearch(**common)
+    return CoDesignNSGA2(
+        crossover=SBX(
+            prob=settings.crossover_prob,
+            eta=settings.crossover_eta,
+            vtype=float,
+            repair=RoundingRepair(),
+        ),
+        mutation=PM(
+            prob=1.0,
+            prob_var=settings.mutation_prob_var,
+            eta=settings.mutation_eta,
+            vtype=float,
+            repair=RoundingRepair(),
+        ),
+        **common,
+    )

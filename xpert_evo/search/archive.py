@@ -8,6 +8,9 @@ import numpy as np
 from pymoo.indicators.hv import HV
 from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
 
+from xpert_evo.accuracy.model import AccuracyEstimate
+from xpert_evo.accuracy.rows import find_rows, row_keys
+
 HW_METRICS: tuple[str, ...] = (
     "area_mm2",
     "energy_pj",
@@ -17,27 +20,6 @@ HW_METRICS: tuple[str, ...] = (
     "tops_per_mm2",
 )
 """Hardware metrics kept per design, in the column order of `Archive.hw`."""
-
-def row_keys(x: np.ndarray) -> np.ndarray:
-    """Exact key of each integer row of ``x`` (N, D) -> (N,): the row's bytes (``tobytes``) as one
-    numpy void scalar, so keys sort, compare and ``np.isin`` like numbers and never collide.
-    """
-    x = np.ascontiguousarray(np.asarray(x, dtype=np.int64))
-    return x.view(np.dtype((np.void, x.dtype.itemsize * x.shape[1]))).ravel()
-
-
-def find_rows(keys: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Where the rows of ``x`` (N, D) sit in a table whose rows have the `row_keys` ``keys`` (M,).
-
-    Returns:
-        (found mask (N,), table index (N,), meaningful where found).
-    """
-    if len(keys) == 0 or len(x) == 0:
-        return np.zeros(len(x), dtype=bool), np.zeros(len(x), dtype=np.int64)
-    order = np.argsort(keys, kind="stable")
-    k = row_keys(x)
-    pos = np.minimum(np.searchsorted(keys[order], k), len(keys) - 1)
-    return keys[order][pos] == k, order[pos]
 
 
 def nondominated(f: np.ndarray) -> np.ndarray:
@@ -82,13 +64,18 @@ class Bounds:
 class Archive:
     """Columns of every evaluated design, one row per design (each genome at most once).
 
+    The accuracy columns are the problem's `AccuracyEstimate` under the latest model (a surrogate
+    refit or online refinement re-predicts them, `set_accuracy`), in the predictor's units.
+
     Attributes:
         x: encoded genomes (N, n_var) int.
         generation: generation in which the design was evaluated (1 = initial population).
         hw: hardware metrics (N, len(HW_METRICS)) in `HW_METRICS` units.
-        accuracy: accuracy (est.to_accuracy units: % or proxy scale) under the latest model.
-        accuracy_std: surrogate standard deviation in the same units; 0 where measured.
-        measured: True where the accuracy is a true proxy evaluation, not a surrogate prediction.
+        clean: accuracy of the network without the crossbar.
+        loss_pp: accuracy the crossbar costs at the design's bits, percentage points.
+        net: the accuracy objective (clean - loss in %, clean on a proxy scale).
+        std: standard deviation of ``clean``; 0 where it is a true proxy score or trained.
+        origin: where ``clean`` comes from (str, one of `xpert_evo.accuracy.model.ORIGINS`).
         cv: constraint violation (0 = feasible), normalised by the budgets.
     """
 
@@ -96,9 +83,11 @@ class Archive:
     x: np.ndarray = field(init=False)
     generation: np.ndarray = field(init=False)
     hw: np.ndarray = field(init=False)
-    accuracy: np.ndarray = field(init=False)
-    accuracy_std: np.ndarray = field(init=False)
-    measured: np.ndarray = field(init=False)
+    clean: np.ndarray = field(init=False)
+    loss_pp: np.ndarray = field(init=False)
+    net: np.ndarray = field(init=False)
+    std: np.ndarray = field(init=False)
+    origin: np.ndarray = field(init=False)
     cv: np.ndarray = field(init=False)
     keys: np.ndarray = field(init=False)
 
@@ -106,9 +95,8 @@ class Archive:
         self.x = np.zeros((0, self.n_var), dtype=np.int64)
         self.generation = np.zeros(0, dtype=np.int64)
         self.hw = np.zeros((0, len(HW_METRICS)))
-        self.accuracy = np.zeros(0)
-        self.accuracy_std = np.zeros(0)
-        self.measured = np.zeros(0, dtype=bool)
+        self.set_accuracy(AccuracyEstimate(*(np.zeros(0) for _ in range(4)),
+                                           origin=np.zeros(0, dtype=str)))
         self.cv = np.zeros(0)
         self.keys = row_keys(self.x)
 
@@ -119,36 +107,47 @@ class Archive:
         """Boolean mask (N,): which encoded genomes ``x`` (N, n_var) are already archived."""
         return find_rows(self.keys, x)[0]
 
+    def accuracy(self) -> AccuracyEstimate:
+        """The accuracy columns as one `AccuracyEstimate`."""
+        return AccuracyEstimate(self.clean, self.loss_pp, self.net, self.std, self.origin)
+
+    def set_accuracy(self, accuracy: AccuracyEstimate) -> None:
+        """Replace the accuracy columns (N,) each, e.g. after a refit re-predicted them."""
+        self.clean = np.asarray(accuracy.clean, dtype=float)
+        self.loss_pp = np.asarray(accuracy.loss_pp, dtype=float)
+        self.net = np.asarray(accuracy.net, dtype=float)
+        self.std = np.asarray(accuracy.std, dtype=float)
+        self.origin = np.asarray(accuracy.origin, dtype=str)
+
     def add(
         self,
         x: np.ndarray,
         generation: int,
         hw: np.ndarray,
-        accuracy: np.ndarray,
-        accuracy_std: np.ndarray,
-        measured: np.ndarray,
+        accuracy: AccuracyEstimate,
         cv: np.ndarray,
     ) -> None:
-        """Append evaluated designs that are not archived yet."""
+        """Append evaluated designs that are not archived yet (``accuracy`` row-aligned with
+        ``x``)."""
         x = np.asarray(x, dtype=np.int64)
         new = ~self.contains(x)
         k = row_keys(x[new])
         _, first = np.unique(k, return_index=True)
         idx = np.flatnonzero(new)[np.sort(first)]
+        old = self.accuracy()
         self.x = np.concatenate([self.x, x[idx]])
         self.generation = np.concatenate([self.generation, np.full(len(idx), generation)])
         self.hw = np.concatenate([self.hw, np.asarray(hw, dtype=float)[idx]])
-        self.accuracy = np.concatenate([self.accuracy, np.asarray(accuracy, dtype=float)[idx]])
-        self.accuracy_std = np.concatenate(
-            [self.accuracy_std, np.asarray(accuracy_std, dtype=float)[idx]]
-        )
-        self.measured = np.concatenate([self.measured, np.asarray(measured, dtype=bool)[idx]])
+        self.set_accuracy(AccuracyEstimate(*(
+            np.concatenate([getattr(old, f), np.asarray(getattr(accuracy, f))[idx]])
+            for f in ("clean", "loss_pp", "net", "std", "origin")
+        )))
         self.cv = np.concatenate([self.cv, np.asarray(cv, dtype=float)[idx]])
         self.keys = np.concatenate([self.keys, row_keys(x[idx])])
 
     def objectives(self) -> np.ndarray:
-        """Minimisation objectives (N, 2): [-accuracy, log10(EDAP / (pJ*ns*mm2))]."""
-        return np.column_stack([-self.accuracy, np.log10(self.hw[:, HW_METRICS.index("edap")])])
+        """Minimisation objectives (N, 2): [-net accuracy, log10(EDAP / (pJ*ns*mm2))]."""
+        return np.column_stack([-self.net, np.log10(self.hw[:, HW_METRICS.index("edap")])])
 
     def front(self) -> np.ndarray:
         """Indices of the feasible non-dominated designs, sorted by EDAP ascending."""
@@ -156,4 +155,4 @@ class Archive:
         f = self.objectives()[feasible]
         idx = feasible[nondominated(f)]
         edap = self.hw[idx, HW_METRICS.index("edap")]
-        return idx[np.lexsort((-self.accuracy[idx], edap))]
+        return idx[np.lexsort((-self.net[idx], edap))]

@@ -1,8 +1,9 @@
 """Checkpoints: the whole search state written after every generation, and read back to resume.
 
-The state (algorithm incl. its RNG, archive, true scores, history, rounds) is pickled to
-``checkpoint.pkl`` in the run directory, so an interrupted run loses at most the generation in
-progress and a resumed run with the same config follows exactly the path of an uninterrupted one.
+The state (the pymoo algorithm incl. its RNG, the archive, the predictor's caches and fitted
+data, history, rounds) is pickled to ``checkpoint.pkl`` in the run directory, so an interrupted
+run loses at most the generation in progress and a resumed run with the same config follows
+exactly the path of an uninterrupted one.
 
 A checkpoint file is one header line, ``XPERT_EVO_CHECKPOINT <version> sha256:<hex> <bytes>``,
 then the pickled state; reading checks the format version, the length and the checksum, then the
@@ -30,10 +31,10 @@ log = logging.getLogger(__name__)
 CHECKPOINT = "checkpoint.pkl"
 PREVIOUS = "checkpoint.prev.pkl"
 """The checkpoint before the last one (kept so that a corrupt newest file loses one generation)."""
-CHECKPOINT_VERSION = 4
+CHECKPOINT_VERSION = 5
 MAGIC = "XPERT_EVO_CHECKPOINT"
 STATE_KEYS: tuple[str, ...] = (
-    "config", "algorithm", "archive", "oracle", "bounds", "baseline", "history", "refined",
+    "config", "algorithm", "archive", "accuracy", "bounds", "baseline", "history", "refined",
     "rounds_done",
 )
 """Keys of a search state (`SearchRun.state`)."""

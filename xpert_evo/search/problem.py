@@ -10,11 +10,10 @@ from typing import Any
 import numpy as np
 from pymoo.core.problem import Problem
 
+from xpert_evo.accuracy.model import AccuracyEstimate, AccuracyPredictor, origins
 from xpert_evo.config import ConfigError, check_keys, plain_config
-from xpert_evo.crossbar.penalty import PrecisionPenalty
 from xpert_evo.hardware import CostModel
 from xpert_evo.search.archive import HW_METRICS
-from xpert_evo.search.oracle import AccuracyOracle
 from xpert_evo.space import SearchSpace
 
 CONSTRAINT_KEYS: tuple[str, ...] = (
@@ -85,21 +84,20 @@ class CoDesignProblem(Problem):
     ``(accuracy_floor - accuracy) / max(|accuracy_floor|, 1)`` and
     ``precision_loss/precision_loss_pp - 1`` when those budgets are on.
 
-    Accuracy depends on the channels; the optional precision ``penalty`` model makes it respond
-    to the input and ADC bits too: when the accuracy is in % it is the clean prediction minus the
-    predicted crossbar loss; on a proxy scale (no percentages to subtract from) the loss can only
-    be bounded, by ``constraints.precision_loss_pp``.
-    Extra outputs per design: ``hw`` (`HW_METRICS` columns), ``acc``, ``acc_std``, ``measured``,
-    ``precision_loss_pp`` (0 without a penalty model).
+    Accuracy comes from one `AccuracyPredictor.predict` per population: the objective is its net
+    accuracy (in %: the clean prediction minus the predicted crossbar loss; on a proxy scale, with
+    no percentages to subtract from, the clean score, and the loss can only be bounded, by
+    ``constraints.precision_loss_pp``).
+    Extra outputs per design: ``hw`` (`HW_METRICS` columns), ``clean``, ``loss_pp``, ``net``,
+    ``std`` and ``origin`` (indices into `ORIGINS`), the `AccuracyEstimate`'s fields.
     """
 
     def __init__(
         self,
         space: SearchSpace,
         cost_model: CostModel,
-        oracle: AccuracyOracle,
+        accuracy: AccuracyPredictor,
         constraints: Constraints,
-        penalty: PrecisionPenalty | None = None,
     ) -> None:
         super().__init__(
             n_var=space.n_var,
@@ -111,33 +109,40 @@ class CoDesignProblem(Problem):
         )
         self.space = space
         self.cost_model = cost_model
-        self.oracle = oracle
+        self.accuracy = accuracy
         self.constraints = constraints
-        self.penalty = penalty
 
     def _evaluate(self, x: np.ndarray, out: dict[str, Any], *args: Any, **kwargs: Any) -> None:
         genomes = self.space.decode(x)
         rep = self.cost_model.evaluate(genomes, breakdown=False)
-        acc, acc_std, measured = self.oracle.accuracy(genomes.channels)
-        loss_pp = np.zeros(len(acc))
-        if self.penalty is not None:
-            percent = self.oracle.is_percent
-            loss_pp = self.penalty.predict(genomes, acc if percent else None)
-            if percent:
-                acc = acc - loss_pp
+        est = self.accuracy.predict(genomes)
         hw = np.column_stack([np.asarray(getattr(rep, m), dtype=float) for m in HW_METRICS])
         c = self.constraints
         g = [hw[:, 0] / c.area_mm2 - 1.0]
         if c.latency_ns is not None:
             g.append(hw[:, HW_METRICS.index("latency_ns")] / c.latency_ns - 1.0)
         if c.accuracy_floor is not None:
-            g.append((c.accuracy_floor - acc) / max(abs(c.accuracy_floor), 1.0))
+            g.append((c.accuracy_floor - est.net) / max(abs(c.accuracy_floor), 1.0))
         if c.precision_loss_pp is not None:
-            g.append(loss_pp / c.precision_loss_pp - 1.0)
-        out["F"] = np.column_stack([-acc, np.log10(hw[:, HW_METRICS.index("edap")])])
+            g.append(est.loss_pp / c.precision_loss_pp - 1.0)
+        out["F"] = np.column_stack([-est.net, np.log10(hw[:, HW_METRICS.index("edap")])])
         out["G"] = np.column_stack(g)
         out["hw"] = hw
-        out["acc"] = acc
-        out["acc_std"] = acc_std
-        out["measured"] = measured.astype(float)
-        out["precision_loss_pp"] = loss_pp
+        out["clean"] = est.clean
+        out["loss_pp"] = est.loss_pp
+        out["net"] = est.net
+        out["std"] = est.std
+        out["origin"] = est.origin_codes()
+
+
+ACCURACY_OUTPUTS: tuple[str, ...] = ("clean", "loss_pp", "net", "std", "origin")
+"""The problem's per-design accuracy outputs (the `AccuracyEstimate` fields)."""
+
+
+def accuracy_of(values: Any) -> AccuracyEstimate:
+    """The `AccuracyEstimate` in a pymoo population or a `Problem.evaluate` dictionary holding
+    the problem's `ACCURACY_OUTPUTS`."""
+    get = values.get
+    clean, loss, net, std, codes = (np.asarray(get(k), dtype=float).reshape(-1)
+                                    for k in ACCURACY_OUTPUTS)
+    return AccuracyEstimate(clean, loss, net, std, origins(codes))

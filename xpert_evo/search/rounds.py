@@ -3,7 +3,7 @@
 With a surrogate budget (NSGANetV2 scheme) the true proxy first scores ``budget.initial`` channel
 configurations (the uniform-width anchors, the baseline's channels and random ones) and the
 surrogate is fitted. Each time the search passes another ``1 / budget.rounds`` of its
-termination budget, ``budget.per_round`` of the most promising unmeasured designs (spread along
+termination budget, ``budget.per_round`` of the most promising unscored designs (spread along
 the current feasible front, then the next fronts) are scored with the true proxy and the
 surrogate is refitted; the last round runs when the search ends.
 
@@ -11,7 +11,7 @@ With online refinement (``accuracy.refine=true``) networks are trained too: ``re
 channel configurations before the search (the uniform-width anchors, then the baseline's
 channels), then in every round the ``refine.per_round`` most promising untrained designs, chosen
 the same way. Models learn the validation accuracy of the trained networks (the test accuracy is
-only logged). With a proxy objective the measured-accuracy model is refitted on them and the
+only logged). With a proxy objective the trained-accuracy model is fitted on them and the
 accuracy objective is in % from then on; with ``accuracy=measured`` (no proxy, no surrogate:
 ``refine.rounds`` rounds of their own) the source's predictor is refitted on its source plus
 these networks, and with a user source the rows are appended to it (`SearchSetup.refine_source`).
@@ -30,9 +30,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from xpert_evo.accuracy.model import AccuracyPredictor
+from xpert_evo.accuracy.rows import row_keys
 from xpert_evo.files import atomic_write
-from xpert_evo.search.archive import HW_METRICS, Archive, nondominated, row_keys
-from xpert_evo.search.oracle import AccuracyOracle
+from xpert_evo.search.archive import HW_METRICS, Archive, nondominated
 from xpert_evo.search.setup import SearchSetup
 from xpert_evo.space.genome import Genomes
 
@@ -52,11 +53,14 @@ def candidates(
 ) -> np.ndarray:
     """Archive indices of up to ``k`` designs with distinct channels to score (or train) next.
 
-    Feasible designs not in ``exclude`` (a mask over the archive; default: those with a true
-    proxy score); taken front by front, each front spread evenly along EDAP.
+    Feasible designs not in ``exclude`` (a mask over the archive; default: those whose clean
+    value is a true proxy score or a trained network's); taken front by front, each front spread
+    evenly along EDAP.
     """
     a = archive
-    remaining = np.flatnonzero((a.cv <= 0) & ~(a.measured if exclude is None else exclude))
+    if exclude is None:
+        exclude = np.isin(a.origin, ("proxy", "trained"))
+    remaining = np.flatnonzero((a.cv <= 0) & ~exclude)
     channels = setup.space.decode(a.x).channels if len(a) else np.zeros((0, setup.space.n_layers))
     f = a.objectives()
     chosen: list[np.ndarray] = []
@@ -87,10 +91,11 @@ class Rounds:
 
     Args:
         setup: the run's ingredients (budget, refine budget, measure function).
-        oracle: the accuracy answers the rounds refit.
+        accuracy: the predictor the rounds score with and refit (a `RefinedPredictor` with
+            online refinement).
         out_dir: where ``refine.csv`` is written.
-        max_true_calls: a cap on the oracle's true proxy calls a round may bring it to (rounds
-            then score fewer candidates); None = ``budget.per_round`` each.
+        max_true_calls: a cap on the scored channel configurations a round may bring the
+            predictor to (rounds then score fewer candidates); None = ``budget.per_round`` each.
 
     Attributes:
         done: rounds run so far.
@@ -100,12 +105,12 @@ class Rounds:
     def __init__(
         self,
         setup: SearchSetup,
-        oracle: AccuracyOracle,
+        accuracy: AccuracyPredictor,
         out_dir: str | Path,
         max_true_calls: int | None = None,
     ) -> None:
         self.setup = setup
-        self.oracle = oracle
+        self.accuracy = accuracy
         self.out_dir = Path(out_dir)
         self.max_true_calls = max_true_calls
         self.done = 0
@@ -114,11 +119,11 @@ class Rounds:
     def initial(self, sample: np.ndarray) -> None:
         """Before the search: score ``sample`` (channels (N, L)) with the true proxy, fit the
         surrogate, and train the first networks of online refinement."""
-        log.info("scoring %d channel configurations with the true accuracy proxy", len(sample))
-        self.oracle.measure(sample)
+        log.info("scoring %d channel configurations (%s)", len(sample), self.accuracy.kind)
+        self.accuracy.score(sample)
         if self.setup.budget is not None:
-            stats = self.oracle.refit()
-            log.info("surrogate fitted on %d: %s", self.oracle.n_measured, fmt_stats(stats))
+            stats = self.accuracy.refit_surrogate()
+            log.info("surrogate fitted on %d: %s", self.accuracy.n_scored, fmt_stats(stats))
         if self.setup.refine is not None and self.setup.refine.initial:
             first = self._initial_training(sample)
             self.train(first, np.full(first.n, -1), 0)
@@ -148,22 +153,22 @@ class Rounds:
         if self.setup.budget is not None:
             k = self.setup.budget.per_round
             if self.max_true_calls is not None:
-                k = min(k, max(self.max_true_calls - self.oracle.n_measured, 0))
+                k = min(k, max(self.max_true_calls - self.accuracy.n_scored, 0))
             chosen = candidates(archive, self.setup, k)
             if len(chosen):
-                self.oracle.measure(self.setup.space.decode(archive.x[chosen]).channels)
-            stats = self.oracle.refit()
+                self.accuracy.score(self.setup.space.decode(archive.x[chosen]).channels)
+            stats = self.accuracy.refit_surrogate()
             log.info(
                 "refit round %d: %d new true scores (%d total); surrogate %s",
                 self.done + 1,
                 len(chosen),
-                self.oracle.n_measured,
+                self.accuracy.n_scored,
                 fmt_stats(stats),
             )
         if self.setup.refine is not None:
             repredict()
             channels = self.setup.space.decode(archive.x).channels
-            trained = self.oracle.trained(channels)[0]
+            trained = self.accuracy.trained.lookup(channels)[0]
             picked = candidates(archive, self.setup, self.setup.refine.per_round, trained)
             if len(picked):
                 genomes = self.setup.space.decode(archive.x[picked])
@@ -181,7 +186,7 @@ class Rounds:
         return replace(copies, channels=channels)
 
     def train(self, genomes: Genomes, designs: np.ndarray, round_: int) -> pd.DataFrame:
-        """Train and evaluate ``genomes`` (online refinement), refit the measured-accuracy model.
+        """Train and evaluate ``genomes`` (online refinement), refit the predictor on them.
 
         Args:
             genomes: the designs to train.
@@ -193,7 +198,7 @@ class Rounds:
         """
         channels = genomes.channels
         predicted = (
-            self.oracle.accuracy(channels)[0] if self.oracle.is_percent
+            self.accuracy.clean(channels)[0] if self.accuracy.is_percent
             else np.full(genomes.n, np.nan)
         )
         log.info("refine round %d: training %d designs (%s)", round_, genomes.n,
@@ -227,8 +232,8 @@ class Rounds:
             "wall_s": rows.get("wall_s", np.nan),
         })
         self.refined.extend(new.to_dict("records"))
-        self.oracle.add_trained(channels, learned)
-        stats = self.oracle.refit_measured()
+        self.accuracy.add_trained(channels, learned)
+        stats = self.accuracy.refit_trained()
         error = np.abs(predicted - learned)
         log.info(
             "refine round %d: clean accuracy %s %%; predicted before training: %s; "
@@ -236,7 +241,7 @@ class Rounds:
             round_,
             ", ".join(f"{v:.1f}" for v in learned),
             f"mean abs error {np.mean(error):.2f} pp" if np.isfinite(error).all() else "-",
-            self.oracle.n_trained,
+            self.accuracy.n_trained,
             fmt_stats(stats),
         )
         frame = self.frame()

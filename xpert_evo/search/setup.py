@@ -11,9 +11,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from xpert_evo.accuracy.measured import MIN_FIT
-from xpert_evo.accuracy.model import AccuracyModel
+from xpert_evo.accuracy.model import ProxyScorer
+from xpert_evo.accuracy.predictor import SourcePredictor
 from xpert_evo.accuracy.surrogate import SurrogateBudget
+from xpert_evo.accuracy.trained import MIN_FIT
 from xpert_evo.config import ConfigError, check_counts, check_keys, plain_config
 from xpert_evo.crossbar.penalty import PrecisionPenalty
 from xpert_evo.hardware import CostModel, HardwareConfig
@@ -116,7 +117,7 @@ class RefineBudget:
         if values["initial"] < MIN_FIT:
             raise ConfigError(
                 f"accuracy.refine_budget.initial={values['initial']} is too small to fit the "
-                f"measured-accuracy model; use at least {MIN_FIT}"
+                f"trained-accuracy model; use at least {MIN_FIT}"
             )
         if budget is None or budget.rounds < 1:
             raise ConfigError(
@@ -141,7 +142,8 @@ class SearchSetup:
         constraints: budgets.
         settings: algorithm and termination settings.
         budget: surrogate budget, or None to score every new design with the true proxy.
-        estimator: accuracy estimator (true proxy + surrogate).
+        estimator: the accuracy source (`build_accuracy`): the source predictor, or a proxy with
+            its surrogate; each search wraps it in its own predictor (`search_predictor`).
         top_k: designs listed in the summary table.
         penalty: the crossbar precision penalty model, or None (accuracy ignores precisions).
         refine: online-refinement budget, or None (no training during the search); at most
@@ -163,7 +165,7 @@ class SearchSetup:
     constraints: Constraints
     settings: AlgorithmSettings
     budget: SurrogateBudget | None
-    estimator: AccuracyModel
+    estimator: SourcePredictor | ProxyScorer
     top_k: int = 10
     penalty: PrecisionPenalty | None = None
     refine: RefineBudget | None = None
@@ -247,7 +249,7 @@ def build_measure(config: Mapping[str, Any]) -> tuple[MeasureFn, str]:
 
 def build_search(
     cfg: Mapping[str, Any],
-    estimator: AccuracyModel | None = None,
+    estimator: SourcePredictor | ProxyScorer | None = None,
     measure: MeasureFn | None = None,
 ) -> SearchSetup:
     """Check the composed config and build the search ingredients; no search work is done.
@@ -344,7 +346,7 @@ def build_search(
             f"({estimator.label}); allowed: a floor up to 100, or null"
         )
     refine_source = None
-    if refine is not None and getattr(estimator, "score_kind", "") == "predicted":
+    if refine is not None and isinstance(estimator, SourcePredictor):
         refine_source = _refine_source(config, estimator)
     return SearchSetup(
         config=config,
@@ -366,7 +368,9 @@ def build_search(
     )
 
 
-def check_predictor_range(space: SearchSpace, estimator: AccuracyModel) -> None:
+def check_predictor_range(
+    space: SearchSpace, estimator: SourcePredictor | ProxyScorer
+) -> None:
     """Refuse channel counts (``space.channels``, ``space.baseline.channels``) that the accuracy
     predictor of ``accuracy=measured`` never saw in its source networks: its answer there would
     be an extrapolation that nothing checked.
@@ -374,16 +378,14 @@ def check_predictor_range(space: SearchSpace, estimator: AccuracyModel) -> None:
     Raises:
         ConfigError: naming the key, the value and the channel counts the source holds.
     """
-    trained = getattr(estimator, "channels", None)
-    if getattr(estimator, "score_kind", "") != "predicted" or trained is None:
+    if not isinstance(estimator, SourcePredictor):
         return
-    allowed = sorted({int(c) for c in np.unique(trained)})
+    allowed = sorted({int(c) for c in np.unique(estimator.channels)})
     for key, values in (("space.channels", space.options["channels"]),
                         ("space.baseline.channels", space.baseline.channels.ravel())):
         outside = [int(v) for v in values if int(v) not in allowed]
         if outside:
-            source = (f"{getattr(estimator, 'dataset', '')} networks at "
-                      f"{getattr(estimator, 'fidelity', '')}")
+            source = f"{estimator.dataset} networks at {estimator.fidelity}"
             raise ConfigError(
                 f"{key}={[int(v) for v in values]}: {outside[0]} channels is outside what the "
                 f"accuracy predictor was trained on ({source}); allowed: "
@@ -391,7 +393,7 @@ def check_predictor_range(space: SearchSpace, estimator: AccuracyModel) -> None:
             )
 
 
-def _refine_source(config: Mapping[str, Any], estimator: AccuracyModel) -> Path | None:
+def _refine_source(config: Mapping[str, Any], estimator: SourcePredictor) -> Path | None:
     """Where online refinement adds its trainings to a measured source (None: the packaged
     source, which is not written to); refuses training at another budget than the source's.
     """
@@ -400,7 +402,7 @@ def _refine_source(config: Mapping[str, Any], estimator: AccuracyModel) -> Path 
     from xpert_evo.training.train import TrainSpec
 
     spec = TrainSpec.from_config(config.get("train"))
-    fidelity = getattr(estimator, "fidelity", spec.fidelity())
+    fidelity = estimator.fidelity
     if fidelity != spec.fidelity():
         raise ConfigError(
             f"accuracy.refine=true trains at the train: budget {spec.fidelity()}, but the "

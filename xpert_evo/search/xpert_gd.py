@@ -23,7 +23,8 @@ search loop, which evaluates and archives them like any other algorithm's (the a
 reads their latency and area from that evaluation). Cost-model genomes spent on gradients are
 counted in `data["n_cost_evals"]`; a generation stops stepping before it would spend more than
 `data["cost_evals_left"]` (set by the search loop under a cost cap, `SpendCaps`). True proxy
-calls go through the problem's accuracy oracle (cached, never twice for the same channels).
+calls go through the problem's accuracy predictor (`score`: cached, never twice for the same
+channels).
 """
 
 from __future__ import annotations
@@ -122,11 +123,8 @@ class XPertGD(Algorithm):
         self.data.update({"n_cost_evals": 0, "n_accepted": 0})
         base = problem.cost_model.evaluate(self.space.baseline, breakdown=False)
         self.baseline_latency_ns = float(base.latency_ns[0])
-        self.baseline_score = float(problem.oracle.measure(self.space.baseline.channels)[0])
+        self.baseline_score = float(problem.accuracy.score(self.space.baseline.channels)[0])
         self.area_target_mm2 = problem.constraints.area_mm2 * self.settings.area_target_fraction
-
-    def _initialize_infill(self) -> Population:
-        return self._infill()
 
     def _infill(self) -> Population:
         proposed = []
@@ -139,17 +137,14 @@ class XPertGD(Algorithm):
             spent = self.data["n_cost_evals"] - spent_before + len(np.unique(proposed, axis=0))
             if left is not None and spent + step_cost > left:
                 break
-            self._step(x)
+            self.gradient_step(x)
         x = np.unique(np.asarray(proposed), axis=0)
         x = x[~self.design_archive.contains(x)]
         return Population.new(X=x)
 
-    def _initialize_advance(self, infills: Population | None = None, **kwargs: Any) -> None:
-        self._advance(infills=infills)
-
     def _advance(self, infills: Population | None = None, **kwargs: Any) -> None:
         if infills is not None and len(infills):
-            self._accept(infills)
+            self.accept(infills)
             merged = (
                 infills
                 if self.pop is None or self.pop is infills
@@ -159,6 +154,10 @@ class XPertGD(Algorithm):
             self.pop = self.survival.do(
                 self.problem, merged, n_survive=n, algorithm=self, random_state=self.random_state
             )
+
+    # the first generation is proposed and taken in like every other
+    _initialize_infill = _infill
+    _initialize_advance = _advance
 
     # ------------------------------------------------------------------ the method
     def current(self) -> np.ndarray:
@@ -178,7 +177,7 @@ class XPertGD(Algorithm):
             area,
         )
 
-    def _neighbours(self, x: np.ndarray) -> np.ndarray:
+    def neighbours(self, x: np.ndarray) -> np.ndarray:
         """All single-gene changes of x, gene-major then layer then option: (sum_g K_g L, n_var)."""
         n_layers = self.space.n_layers
         rows = []
@@ -189,13 +188,15 @@ class XPertGD(Algorithm):
             rows.append(block)
         return np.concatenate(rows)
 
-    def _step(self, x: np.ndarray) -> None:
+    def gradient_step(self, x: np.ndarray) -> None:
+        """One momentum step of the logits at the arg-max design ``x`` (n_var,): straight-through
+        gradients from the cost of every single-gene change, or, degenerate, noise only."""
         s = self.settings
         rng = self.random_state
         if s.degenerate:
             grads = [np.zeros_like(t) for t in self.logits]
         else:
-            costs, _, _ = self.loss(self.space.decode(self._neighbours(x)))
+            costs, _, _ = self.loss(self.space.decode(self.neighbours(x)))
             grads, start = [], 0
             for t in self.logits:
                 c = costs[start : start + t.size].reshape(t.shape)
@@ -210,7 +211,7 @@ class XPertGD(Algorithm):
             if s.degenerate:
                 t += rng.normal(scale=s.noise_std, size=t.shape)
 
-    def _accept(self, pop: Population) -> None:
+    def accept(self, pop: Population) -> None:
         """Apply XPert's acceptance test to evaluated designs; keep the lowest-latency one."""
         s = self.settings
         x = np.asarray(pop.get("X"), dtype=np.int64)
@@ -222,7 +223,7 @@ class XPertGD(Algorithm):
         if not in_area.any():
             return
         score = np.full(len(x), np.nan)
-        score[in_area] = self.problem.oracle.measure(genomes.channels[in_area])
+        score[in_area] = self.problem.accuracy.score(genomes.channels[in_area])
         low, high = s.proxy_window
         ok = in_area & (score >= low * self.baseline_score)
         if high is not None:
