@@ -76,7 +76,7 @@ def test_first_layer_input_is_signed_with_a_zero_point(network, images) -> None:
     xbar = CrossbarNetwork(network, CrossbarSpec(), calib)
     first, second = xbar.layers[:2]
     assert first.in_lo < 0 < first.in_hi and second.in_lo == 0 < second.in_hi
-    scale, zero = xbar._input_quant(first, 8)
+    scale, zero = first.input_quant(8)
     assert 0 < zero < 255 and scale == pytest.approx((first.in_hi - first.in_lo) / 255)
 
 

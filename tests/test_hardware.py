@@ -9,6 +9,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import yaml
+from support import genomes_from_stack
 
 from xpert_evo.config import conf_dir
 from xpert_evo.hardware import (
@@ -29,7 +30,8 @@ from xpert_evo.hardware.validation import (
     energy_parts_summary,
     fit,
     shape_splits,
-    split_validation,
+    split_errors,
+    split_summary,
     trend_check,
 )
 from xpert_evo.space import SearchSpace
@@ -67,7 +69,7 @@ def test_shipped_constants_meet_the_reference(reference) -> None:
 
 
 def test_held_out_rows_meet_the_targets(reference) -> None:
-    table = split_validation(load_hardware_config(), reference, splits=2, seed=1)
+    table = split_summary(split_errors(load_hardware_config(), reference, splits=2, seed=1))
     held = table[(table.rows == "held-out") & table.metric.isin(METRICS)]
     assert len(held) == 4
     assert (held.median_ape_pct <= 10).all() and (held.spearman >= 0.95).all(), held.to_string()
@@ -169,7 +171,7 @@ def test_layer_clocking_never_slower_than_chip_and_equal_when_homogeneous() -> N
     assert (fast.latency_ns < slow.latency_ns).mean() > 0.9
     np.testing.assert_array_equal(fast.energy_pj, slow.energy_pj)
     np.testing.assert_array_equal(fast.clock_period_ns, slow.clock_period_ns)
-    mixed = Genomes.from_stack(vgg().stack().copy())
+    mixed = genomes_from_stack(vgg().stack().copy())
     mixed.adc_flash[0, 5] = 0  # one SAR layer slows the whole chip, only that layer per-layer
     assert chip.evaluate(mixed).latency_ns[0] > 1.5 * layer.evaluate(mixed).latency_ns[0]
     for g in (vgg(), vgg(4, "sar", 5, 3)):

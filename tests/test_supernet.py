@@ -7,21 +7,21 @@ from pathlib import Path
 
 import pytest
 import torch
+from support import extract_subnet
 
 from xpert_evo.space.backbone import Backbone
 from xpert_evo.training import supernet
-from xpert_evo.training.data import DataSpec
+from xpert_evo.training.data import DataSpec, Split
 from xpert_evo.training.network import build_network
 from xpert_evo.training.supernet import (
     build_supernet,
-    extract_subnet,
     recalibrate,
     sample_widths,
     set_subnet,
     subnet_accuracy_pct,
     train_supernet,
 )
-from xpert_evo.training.train import Split, TrainSpec, budget_splits
+from xpert_evo.training.train import TrainSpec, budget_splits
 
 OPTIONS = (64, 128, 256, 512)
 MIXED = [64, 512, 128, 256, 64, 512, 128, 256, 64, 512, 128, 256, 128]

@@ -11,16 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from xpert_evo.training.data import DataSpec, load_split
-from xpert_evo.training.train import (
-    TrainSpec,
-    budget_splits,
-    decoded_split,
-    lr_schedule,
-    pick_device,
-    split_indices,
-    train_network,
-)
+from xpert_evo.training.data import DataSpec, decoded_split, load_split, split_indices
+from xpert_evo.training.network import pick_device
+from xpert_evo.training.train import TrainSpec, budget_splits, lr_schedule, train_network
 from xpert_evo.training.transforms import augment
 
 

@@ -36,7 +36,7 @@ from xpert_evo.crossbar.evaluate import evaluate_genome
 from xpert_evo.crossbar.quantise import CrossbarSpec
 from xpert_evo.space.backbone import VGG16_CHANNELS, Backbone
 from xpert_evo.space.genome import Genomes
-from xpert_evo.training.data import DataSpec, cache_root
+from xpert_evo.training.data import DataSpec, cache_root, decoded_split
 from xpert_evo.training.groundtruth import (
     append_rows,
     checkpoint_path,
@@ -46,7 +46,7 @@ from xpert_evo.training.groundtruth import (
     save_checkpoint,
 )
 from xpert_evo.training.network import build_network, torch_threads
-from xpert_evo.training.train import TrainSpec, decoded_split, train_network
+from xpert_evo.training.train import TrainSpec, train_network
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: common.py
 from common import DATASETS  # noqa: E402

@@ -36,7 +36,7 @@ from xpert_evo.crossbar.penalty import PrecisionPenalty, plot_penalty
 from xpert_evo.crossbar.quantise import CrossbarSpec
 from xpert_evo.space.backbone import Backbone
 from xpert_evo.space.genome import Genomes
-from xpert_evo.training.data import DataSpec, cache_root
+from xpert_evo.training.data import DataSpec, Split, cache_root, decoded_split
 from xpert_evo.training.groundtruth import (
     append_rows,
     checkpoint_path,
@@ -47,12 +47,7 @@ from xpert_evo.training.groundtruth import (
     save_checkpoint,
 )
 from xpert_evo.training.network import build_network, torch_threads
-from xpert_evo.training.train import (
-    Split,
-    TrainSpec,
-    decoded_split,
-    train_network,
-)
+from xpert_evo.training.train import TrainSpec, train_network
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: common.py
 from common import DATASETS, RESULTS  # noqa: E402

@@ -15,7 +15,8 @@ from torch import nn
 from xpert_evo.crossbar.quantise import CrossbarSpec
 from xpert_evo.crossbar.simulate import CrossbarNetwork
 from xpert_evo.space.genome import Genomes
-from xpert_evo.training.train import Split, pick_device
+from xpert_evo.training.data import Split
+from xpert_evo.training.network import pick_device
 
 log = logging.getLogger(__name__)
 

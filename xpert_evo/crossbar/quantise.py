@@ -129,6 +129,19 @@ class QuantLayer:
     in_hi: float
     is_linear: bool
 
+    def input_quant(self, bits: int) -> tuple[float, float]:
+        """(scale s_x, zero point z) of the layer's input at `bits` bits: the calibrated range
+        [in_lo, in_hi] over 2^bits - 1 steps, z the integer nearest to where 0 falls."""
+        levels = 2**bits - 1
+        scale = (self.in_hi - self.in_lo) / levels
+        zero = float(min(max(round(-self.in_lo / scale), 0), levels))
+        return scale, zero
+
+
+def quantise_input(x: torch.Tensor, scale: float, zero: float, bits: int) -> torch.Tensor:
+    """Inputs x (float) as unsigned `bits`-bit integers: clamp(round(x / scale) + zero)."""
+    return torch.clamp(torch.round(x / scale) + zero, 0, 2**bits - 1)
+
 
 def fold_batchnorm(
     conv: nn.Conv2d, bn: nn.BatchNorm2d | None

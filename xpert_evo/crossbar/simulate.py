@@ -73,6 +73,7 @@ from xpert_evo.crossbar.quantise import (
     cell_slices,
     fold_batchnorm,
     percentile,
+    quantise_input,
     quantise_weights,
 )
 
@@ -167,18 +168,6 @@ class CrossbarNetwork:
         c_in = x.shape[1]
         weight = w.view(w.shape[0], c_in, layer.kernel, layer.kernel)
         return fn.conv2d(x, weight, layer.bias.to(x), padding=layer.padding)
-
-    @staticmethod
-    def _input_quant(layer: QuantLayer, bits: int) -> tuple[float, float]:
-        """(scale s_x, zero point z) of a layer's input at `bits` bits."""
-        levels = 2**bits - 1
-        scale = (layer.in_hi - layer.in_lo) / levels
-        zero = float(min(max(round(-layer.in_lo / scale), 0), levels))
-        return scale, zero
-
-    @staticmethod
-    def _quantise_input(x: torch.Tensor, scale: float, zero: float, bits: int) -> torch.Tensor:
-        return torch.clamp(torch.round(x / scale) + zero, 0, 2**bits - 1)
 
     def _weights(self, layer: QuantLayer, device: torch.device) -> torch.Tensor:
         """Cell values per row group (G, X, S O) (`group_weights`), cached per layer and device.
@@ -312,8 +301,8 @@ class CrossbarNetwork:
         ranges: torch.Tensor | None,
         record: list[torch.Tensor] | None = None,
     ) -> torch.Tensor:
-        scale, zero = self._input_quant(layer, bits)
-        u = self._quantise_input(x, scale, zero, bits)
+        scale, zero = layer.input_quant(bits)
+        u = quantise_input(x, scale, zero, bits)
         if layer.is_linear:
             u = u[:, :, None, None]
         elif layer.padding:

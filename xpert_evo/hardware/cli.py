@@ -28,7 +28,6 @@ import pandas as pd
 from xpert_evo.hardware.config import HardwareConfig, HardwareConfigError, load_hardware_config
 from xpert_evo.hardware.export import NEUROSIM_COLUMNS
 from xpert_evo.hardware.layers import (
-    ADC_TYPE_NAMES,
     DTYPE,
     HARDWARE_GENES,
     LAYER_LIMITS,
@@ -42,7 +41,7 @@ from xpert_evo.hardware.layers import (
 )
 from xpert_evo.hardware.model import CostModel
 from xpert_evo.space.backbone import Backbone
-from xpert_evo.space.genome import GENE_COLUMNS, Genomes
+from xpert_evo.space.genome import ADC_TYPES, GENE_COLUMNS, Genomes
 from xpert_evo.tables import (
     OneLineParser,
     TableError,
@@ -155,7 +154,7 @@ def _neurosim_layers(hw: HardwareConfig, frame: pd.DataFrame, source: str) -> pd
             "k": k,
             "out_map": out_map,
             "col_share": share,
-            "adc_type": np.asarray(ADC_TYPE_NAMES)[flash],
+            "adc_type": np.asarray(ADC_TYPES)[flash],
             "adc_bits": np.log2(adc_levels).round().astype(np.int64),
             "input_bits": input_bits,
         }
@@ -179,12 +178,12 @@ def _pareto(
         values = frame[columns]
         if stem == "adc_type":
             text = values.astype(str).apply(lambda c: c.str.strip().str.lower())
-            bad = ~text.isin(ADC_TYPE_NAMES)
+            bad = ~text.isin(ADC_TYPES)
             if bad.to_numpy().any():
                 i, j = (int(x) for x in np.argwhere(bad.to_numpy())[0])
                 raise LayerTableError(
                     f"{source}: row {i + 1}, column {columns[j]!r}: {values.iat[i, j]!r} is not "
-                    f"an ADC type; allowed values are {list(ADC_TYPE_NAMES)}"
+                    f"an ADC type; allowed values are {list(ADC_TYPES)}"
                 )
             genes["adc_flash"] = text.eq("flash").to_numpy().astype(np.int64)
             continue

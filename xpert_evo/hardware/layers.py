@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 from xpert_evo.hardware.config import HardwareConfig
-from xpert_evo.space.genome import GeneError
+from xpert_evo.space.genome import ADC_TYPES, GeneError
 from xpert_evo.tables import TableError, integers
 from xpert_evo.tables import allowed_text as values_text
 
@@ -264,9 +264,6 @@ LAYER_COLUMNS: tuple[str, ...] = (
 )
 """Gene columns of a per-layer table (the reference file's names); `k` (kernel) is optional."""
 
-ADC_TYPE_NAMES: tuple[str, ...] = ("sar", "flash")
-"""adc_type values; the index is the `adc_flash` gene."""
-
 OUTPUT_COLUMNS: tuple[str, ...] = ("area_mm2", "energy_pj", "leakage_pj", "latency_ns", "clock_ns")
 """What `cost_table` adds to every row."""
 
@@ -308,12 +305,12 @@ def _check_table(hw: HardwareConfig, frame: pd.DataFrame, source: str) -> dict[s
             f"{list(LAYER_COLUMNS)} (and optionally 'k')"
         )
     adc_type = frame["adc_type"].astype(str).str.strip().str.lower()
-    bad = ~adc_type.isin(ADC_TYPE_NAMES).to_numpy()
+    bad = ~adc_type.isin(ADC_TYPES).to_numpy()
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise LayerTableError(
             f"{source}: row {i + 1}, column 'adc_type': {frame['adc_type'].iloc[i]!r} is not an "
-            f"ADC type; allowed values are {list(ADC_TYPE_NAMES)}"
+            f"ADC type; allowed values are {list(ADC_TYPES)}"
         )
     genes = {"adc_flash": adc_type.eq("flash").to_numpy().astype(np.int64)}
     for column in [c for c in LAYER_COLUMNS if c != "adc_type"] + (["k"] if "k" in frame else []):

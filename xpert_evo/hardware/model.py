@@ -47,8 +47,8 @@ have is 0: e.g. no interconnect area; the array energy is the word lines' switch
 
 CHUNK = 2048
 """Genomes per vectorised pass: each (L + 1, CHUNK) float32 temporary is 115 KB, so a pass's
-working set stays in a core's L2 cache (measured on the 2-core dev VM, batch 100,000: chunks of
-2,048 gave 1.47-1.54M genomes/s, 1,024 1.39-1.41M, 4,096 1.27-1.36M, 16,384 0.84M)."""
+working set stays in a core's L2 cache (the fastest of the chunk sizes timed; the figures are
+in docs/cost_model.md, "Speed")."""
 
 
 @dataclass(frozen=True)
@@ -112,21 +112,6 @@ class CostReport:
                 if getattr(parts[0], f.name) is None
                 else np.concatenate([getattr(r, f.name) for r in parts])
                 for f in fields(cls)
-            }
-        )
-
-    def totals_frame(self) -> pd.DataFrame:
-        """One row per genome with the per-genome totals."""
-        return pd.DataFrame(
-            {
-                "area_mm2": self.area_mm2,
-                "energy_pj": self.energy_pj,
-                "latency_ns": self.latency_ns,
-                "edap": self.edap,
-                "tops_per_w": self.tops_per_w,
-                "tops_per_mm2": self.tops_per_mm2,
-                "clock_period_ns": self.clock_period_ns,
-                "leakage_pj": self.leakage_pj,
             }
         )
 
@@ -200,11 +185,7 @@ class CostModel:
         totals are the same, and the search's hot path runs faster. Large batches are evaluated
         in chunks of `CHUNK` genomes so that the temporaries stay in cache.
         """
-        if genomes.n_layers != self.backbone.n_conv:
-            raise ValueError(
-                f"genomes have {genomes.n_layers} layers but the backbone has "
-                f"{self.backbone.n_conv} conv layers"
-            )
+        genomes.check_layers(self.backbone.n_conv)
         if genomes.adc_bits.max(initial=1) > MAX_ADC_BITS or genomes.adc_bits.min(initial=1) < 1:
             raise ValueError(f"adc_bits must be in 1..{MAX_ADC_BITS}")
         if genomes.n <= CHUNK:

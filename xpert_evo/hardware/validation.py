@@ -6,9 +6,9 @@
   energy part by part (`ENERGY_PARTS`: ADC, accumulation, buffers, interconnect, column muxes,
   each against the reference's figure for that part); leakage <- the real tiles' leakage
   energy. Constants stay >= 0.
-- `split_validation`: shape-grouped splits (scikit-learn `GroupShuffleSplit`): the rows of one
-  layer shape (`SHAPE_COLUMNS`) are all fitted or all held out; fit, then report the errors on the
-  fitted and on the held-out rows.
+- `split_errors`, `split_summary`: shape-grouped splits (scikit-learn `GroupShuffleSplit`): the
+  rows of one layer shape (`SHAPE_COLUMNS`) are all fitted or all held out; fit, then report the
+  errors on the fitted and on the held-out rows.
 - `trend_check`: every step of every one-factor sweep, model against reference.
 """
 
@@ -239,13 +239,6 @@ def split_summary(errors: pd.DataFrame) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(table)
-
-
-def split_validation(
-    hw: HardwareConfig, reference: pd.DataFrame, splits: int = 20, seed: int = 0
-) -> pd.DataFrame:
-    """`split_summary` of `split_errors`: fitted and held-out errors per metric."""
-    return split_summary(split_errors(hw, reference, splits, seed))
 
 
 def held_out_by_shape(errors: pd.DataFrame, reference: pd.DataFrame, metric: str) -> pd.DataFrame:

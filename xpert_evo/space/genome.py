@@ -33,6 +33,23 @@ class GeneError(ValueError):
     """A gene value or genome shape that the search space or the backbone does not allow."""
 
 
+def adc_flash_value(adc_type: object) -> int:
+    """The `adc_flash` gene of one ADC type, given by name ("sar" or "flash", any case) or as the
+    gene itself (0 = sar, 1 = flash; also "0", "1.0").
+
+    Raises:
+        GeneError: any other value (the allowed ones named).
+    """
+    text = str(adc_type).strip().lower()
+    if text in ADC_TYPES:
+        return ADC_TYPES.index(text)
+    if text in ("0", "1", "0.0", "1.0"):
+        return int(float(text))
+    raise GeneError(
+        f"adc_type {adc_type!r} is not one of {list(ADC_TYPES)} (or 0 = sar, 1 = flash)"
+    )
+
+
 @dataclass(frozen=True)
 class Genomes:
     """N genomes of L conv layers each; every field is an integer array of shape (N, L).
@@ -83,12 +100,6 @@ class Genomes:
         return np.stack([getattr(self, name) for name in GENE_NAMES], axis=-1)
 
     @classmethod
-    def from_stack(cls, genes: np.ndarray) -> Genomes:
-        """Inverse of `stack`."""
-        genes = np.asarray(genes)
-        return cls(**{name: genes[..., i] for i, name in enumerate(GENE_NAMES)})
-
-    @classmethod
     def concat(cls, parts: Sequence[Genomes]) -> Genomes:
         """Concatenate batches along the genome axis."""
         return cls(
@@ -118,6 +129,14 @@ class Genomes:
             input_bits=row * input_bits,
         )
 
+    def check_layers(self, n_layers: int) -> None:
+        """Raise `GeneError` unless every genome has `n_layers` layers (the backbone's conv
+        layers)."""
+        if self.n_layers != n_layers:
+            raise GeneError(
+                f"genomes have {self.n_layers} layers but the backbone has {n_layers} conv layers"
+            )
+
     def validate(self, allowed: Mapping[str, Sequence[int]], n_layers: int | None = None) -> None:
         """Raise `GeneError` naming genome, layer, gene and allowed values of the first bad gene.
 
@@ -125,10 +144,8 @@ class Genomes:
             allowed: gene name -> allowed values; genes not named are not checked.
             n_layers: the backbone's conv layer count, checked when given.
         """
-        if n_layers is not None and self.n_layers != n_layers:
-            raise GeneError(
-                f"genomes have {self.n_layers} layers but the backbone has {n_layers} conv layers"
-            )
+        if n_layers is not None:
+            self.check_layers(n_layers)
         for name, values in allowed.items():
             if name not in GENE_NAMES:
                 raise GeneError(f"unknown gene {name!r}; genes are {list(GENE_NAMES)}")

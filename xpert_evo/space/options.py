@@ -157,14 +157,6 @@ class SearchSpace:
         """Gene name -> allowed values (what `Genomes.validate` and the cost model take)."""
         return {g: tuple(self.options[g]) for g in GENE_NAMES}
 
-    def layout(self) -> list[tuple[int, str, int]]:
-        """The vector layout as (position, gene, 1-indexed layer) triples, in vector order."""
-        return [
-            (gi * self.n_layers + layer, gene, layer + 1)
-            for gi, gene in enumerate(GENE_NAMES)
-            for layer in range(self.n_layers)
-        ]
-
     def decode(self, x: np.ndarray) -> Genomes:
         """Integer index vectors (N, n_var) -> `Genomes` of N genomes.
 

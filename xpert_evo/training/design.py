@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from xpert_evo.config import plain_config
-from xpert_evo.space.genome import ADC_TYPES, Genomes
+from xpert_evo.space.genome import Genomes, adc_flash_value
 
 log = logging.getLogger(__name__)
 
@@ -22,15 +22,6 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     "adc_bits": ("adc_bits", "adc_precision", "adc_resolution"),
     "input_bits": ("input_bits", "input_precision", "in_bits"),
 }
-
-
-def _adc_index(value: Any) -> int:
-    text = str(value).strip().lower()
-    if text in ADC_TYPES:
-        return ADC_TYPES.index(text)
-    if text in ("0", "1", "0.0", "1.0"):
-        return int(float(text))
-    raise ValueError(f"adc_type {value!r} is not one of {list(ADC_TYPES)} (or 0 = sar, 1 = flash)")
 
 
 def read_design(
@@ -92,7 +83,7 @@ def read_design(
             continue
         raw = values(col)
         if gene == "adc_type":
-            genes[gene] = np.array([[_adc_index(v) for v in raw]])
+            genes[gene] = np.array([[adc_flash_value(v) for v in raw]])
         else:
             genes[gene] = np.array([[int(float(v)) for v in raw]])
     lengths = {g: v.shape[1] for g, v in genes.items()}
@@ -111,7 +102,7 @@ def _per_layer(value: Any, n_layers: int, gene: str) -> list[int]:
     if len(items) != n_layers:
         raise ValueError(f"genome.{gene} has {len(items)} values; the backbone has {n_layers} "
                          "conv layers (give one value or one per layer)")
-    return [_adc_index(v) if gene == "adc_type" else int(v) for v in items]
+    return [adc_flash_value(v) if gene == "adc_type" else int(v) for v in items]
 
 
 def genome_from_config(node: Mapping[str, Any], n_layers: int) -> Genomes:

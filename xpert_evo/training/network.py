@@ -87,6 +87,16 @@ def torch_threads(n: int | None) -> Iterator[int]:
         torch.set_num_threads(previous)
 
 
+def pick_device(name: str = "auto") -> torch.device:
+    """`cuda` when available and `name` is "auto", else the named device."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"train.device={name!r} but CUDA is not available; use device=auto")
+    return device
+
+
 M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4
 """glibc `mallopt` parameters (malloc.h)."""
 

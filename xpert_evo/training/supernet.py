@@ -30,21 +30,20 @@ from torch.nn import functional as fn
 
 from xpert_evo.files import atomic_write
 from xpert_evo.space.backbone import Backbone
-from xpert_evo.training.data import DataSpec
+from xpert_evo.training.data import DataSpec, Split
 from xpert_evo.training.network import (
     build_network,
+    pick_device,
     retain_freed_memory,
     scaled_channels,
     torch_threads,
 )
 from xpert_evo.training.train import (
     MEMORY_FORMAT,
-    Split,
     TrainingImages,
     TrainSpec,
     accuracy_pct,
     budget_splits,
-    pick_device,
     recipe,
 )
 
@@ -135,27 +134,6 @@ def set_subnet(model: nn.Module, channels: Sequence[int] | np.ndarray,
     for conv, width in zip(convs, widths, strict=True):
         conv.active_out = width
     return widths
-
-
-def extract_subnet(model: nn.Sequential, channels: Sequence[int] | np.ndarray,
-                   backbone: Backbone | None = None, width_mult: float = 1.0) -> nn.Sequential:
-    """The stand-alone network of `channels` (`build_network`) carrying the supernet's sliced
-    weights and BatchNorm statistics, e.g. to evaluate it on the crossbar simulator."""
-    set_subnet(model, channels, width_mult)
-    net = build_network(channels, backbone, width_mult)
-    with torch.no_grad():
-        c_in = None
-        for big, small in zip(model, net, strict=True):
-            if isinstance(small, nn.Conv2d):
-                small.weight.copy_(big.weight[: small.out_channels, : small.in_channels])
-                c_in = small.out_channels
-            elif isinstance(small, nn.BatchNorm2d):
-                for name in ("weight", "bias", "running_mean", "running_var"):
-                    getattr(small, name).copy_(getattr(big, name)[: small.num_features])
-            elif isinstance(small, nn.Linear):
-                small.weight.copy_(big.weight[:, :c_in])
-                small.bias.copy_(big.bias)
-    return net.eval()
 
 
 @torch.no_grad()

@@ -7,8 +7,9 @@ batch size) comes from the config, so the same code runs a 2-minute CPU smoke te
 full-fidelity GPU training; the device is picked automatically (`cuda` if available, else `cpu`).
 
 To make CPU training feasible, every split is decoded once into a uint8 numpy array cached on
-disk (`<cache>/decoded/`), kept in memory (on the training device) as one tensor, and augmented
-per batch with tensor ops (one gather for crop + flip, no per-image PIL in the loop).
+disk (`xpert_evo.training.data.decoded_split`), kept in memory (on the training device) as one
+tensor, and augmented per batch with tensor ops (one gather for crop + flip, no per-image PIL in
+the loop).
 """
 
 from __future__ import annotations
@@ -18,28 +19,23 @@ import math
 import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields, replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
 from torch import nn
 from torch.optim.lr_scheduler import CosineAnnealingLR, LinearLR, LRScheduler, SequentialLR
 
 from xpert_evo.config import plain_config
-from xpert_evo.files import atomic_write
 from xpert_evo.space.backbone import Backbone
-from xpert_evo.training.data import (
-    DataError,
-    DataSpec,
-    ImageSet,
-    cache_root,
-    load_split,
+from xpert_evo.training.data import DataSpec, Split, decoded_split
+from xpert_evo.training.network import (
+    build_network,
+    pick_device,
+    retain_freed_memory,
+    torch_threads,
 )
-from xpert_evo.training.network import build_network, retain_freed_memory, torch_threads
 from xpert_evo.training.transforms import augment, normalise
 
 log = logging.getLogger(__name__)
@@ -160,136 +156,10 @@ class TrainSpec:
         return data if self.resolution is None else replace(data, input_size=self.resolution)
 
 
-@dataclass
-class Split:
-    """One decoded split held in memory.
-
-    Attributes:
-        images: (N, H, W, 3) uint8 pixels.
-        labels: (N,) int64 class indices.
-        dataset: "cifar10" or "tinyimagenet" (selects the normalisation).
-        num_classes: classes of the data set.
-    """
-
-    images: np.ndarray
-    labels: np.ndarray
-    dataset: str
-    num_classes: int
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def normalised(self, index: slice | np.ndarray | None = None) -> torch.Tensor:
-        """Images `index` (all if None), normalised (B, 3, H, W) float32, not augmented."""
-        pixels = torch.from_numpy(self.images if index is None else self.images[index])
-        return normalise(pixels.permute(0, 3, 1, 2), self.dataset)
-
-
 MEMORY_FORMAT = torch.channels_last
-"""Layout of activations and conv weights in training and evaluation: NHWC. A training step of a
-width-0.25 network with 512-channel early layers (batch 64, one thread) took 1.50 s instead of
-1.91 s in NCHW on the 2-core dev VM (oneDNN's NHWC convolution kernels); the arithmetic is the
-same, only the rounding order differs."""
-
-
-def pick_device(name: str = "auto") -> torch.device:
-    """`cuda` when available and `name` is "auto", else the named device."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"train.device={name!r} but CUDA is not available; use device=auto")
-    return device
-
-
-def split_indices(
-    labels: np.ndarray, split: str, per_class: int | None, val_per_class: int = 0
-) -> np.ndarray:
-    """Indices into a split's files (labels in file order) of the images a split uses.
-
-    "test": the first `per_class` images of every class (all if None). "train": the first
-    `per_class` of every class among those not held out for validation (all of them if None).
-    "val": the last `val_per_class` images of every class of the training split.
-
-    Raises:
-        ValueError: a class has fewer images than training and validation together need.
-    """
-    held = val_per_class if split in ("train", "val") else 0
-    picks = []
-    for c in np.unique(labels):
-        mine = np.flatnonzero(labels == c)
-        if per_class is not None and split == "train" and per_class + held > len(mine):
-            raise ValueError(
-                f"train.train_per_class={per_class} + train.val_per_class={held} exceeds the "
-                f"{len(mine)} training images of class {c}; lower one of them"
-            )
-        if split == "val":
-            picks.append(mine[len(mine) - held:])
-        else:
-            kept = mine[: len(mine) - held]
-            picks.append(kept if per_class is None else kept[:per_class])
-    return np.sort(np.concatenate(picks))
-
-
-def _decode(images: ImageSet, indices: np.ndarray, size: int) -> np.ndarray:
-    """Decode images `indices` into one (n, size, size, 3) uint8 array (resized if needed)."""
-
-    def one(i: int) -> np.ndarray:
-        array = images.image(int(i))
-        if array.shape[0] != size or array.shape[1] != size:
-            array = np.asarray(Image.fromarray(array).resize((size, size), Image.BILINEAR))
-        return array
-
-    workers = max(1, min(8, os.cpu_count() or 1))
-    with ThreadPoolExecutor(workers) as pool:
-        return np.stack(list(pool.map(one, indices, chunksize=256)))
-
-
-def decoded_split(
-    data: DataSpec | Mapping[str, Any],
-    split: str,
-    per_class: int | None = None,
-    cache_dir: str | os.PathLike | None = None,
-    val_per_class: int = 0,
-) -> Split:
-    """One split as uint8 pixels, decoded once and cached in `<cache>/decoded/` as `.npz`.
-
-    Args:
-        data: the `data:` node (data set, root, input size, classes).
-        split: "train", "val" (held out of the training images) or "test".
-        per_class: images per class (None = all); see `split_indices`. A subset is cut from the
-            full-split cache when that exists, else decoded and cached on its own.
-        cache_dir: cache directory (default `$XPERT_EVO_CACHE` or `~/.cache/xpert_evo`).
-        val_per_class: training images per class held out for validation (the last ones).
-
-    Raises:
-        DataError: the data set is missing or unreadable (the message says where we looked).
-        ValueError: `split` is unknown, or the classes are too small for the split.
-    """
-    if split not in ("train", "val", "test"):
-        raise ValueError(f"split={split!r} is not one of ['train', 'val', 'test']")
-    data = data if isinstance(data, DataSpec) else DataSpec.from_config(data)
-    files = "test" if split == "test" else "train"
-    images = load_split(data, files, cache_dir)
-    folder = cache_root(cache_dir) / "decoded"
-    stem = f"{data.dataset}-{files}-{images.fmt}-n{len(images)}-s{data.input_size}"
-    full = folder / f"{stem}.npz"
-    indices = split_indices(images.targets, split, per_class, val_per_class)
-    if full.is_file():
-        pixels, labels = _read_npz(full)
-        return Split(pixels[indices], labels[indices], data.dataset, data.num_classes)
-    whole = len(indices) == len(images)
-    tag = f"{split}-pc{per_class}" + (f"-v{val_per_class}" if val_per_class else "")
-    path = full if whole else folder / f"{stem}-{tag}.npz"
-    if path.is_file():
-        pixels, labels = _read_npz(path)
-    else:
-        start = time.perf_counter()
-        pixels, labels = _decode(images, indices, data.input_size), images.targets[indices]
-        atomic_write(path, lambda fh: np.savez(fh, images=pixels, labels=labels))
-        log.info("decoded %d %s %s images in %.1f s -> %s", len(labels), data.dataset, split,
-                 time.perf_counter() - start, path)
-    return Split(pixels, labels, data.dataset, data.num_classes)
+"""Layout of activations and conv weights in training and evaluation: NHWC, faster on CPU than
+NCHW (oneDNN's NHWC convolution kernels; the timing is in docs/ground_truth.md, "Training
+recipe"); the arithmetic is the same, only the rounding order differs."""
 
 
 @dataclass
@@ -314,14 +184,6 @@ def budget_splits(
         val,
         decoded_split(data, "test", spec.test_per_class, cache_dir),
     )
-
-
-def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    try:
-        with np.load(path) as z:
-            return z["images"], z["labels"]
-    except (OSError, KeyError, ValueError) as e:
-        raise DataError(f"decoded cache {path} is unreadable ({e}); delete it to re-decode") from e
 
 
 @dataclass

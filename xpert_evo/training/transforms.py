@@ -5,7 +5,11 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as fn
 
-from xpert_evo.training.data import NORMALISATION
+NORMALISATION: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
+    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
+    "tinyimagenet": ((0.4802, 0.4481, 0.3975), (0.2770, 0.2691, 0.2821)),
+}
+"""Per-channel (mean, std) of the training images, on the 0..1 pixel scale."""
 
 
 def normalise(pixels: torch.Tensor, dataset: str) -> torch.Tensor:
@@ -19,8 +23,9 @@ def normalise(pixels: torch.Tensor, dataset: str) -> torch.Tensor:
 def augment(pixels: torch.Tensor, generator: torch.Generator, pad: int = 4) -> torch.Tensor:
     """Random crop (zero padding `pad`) and random horizontal flip of a uint8 batch, one gather.
 
-    Kept over torchvision ``transforms.v2`` (same speed on CPU: 46 vs 39 ms per 128 images):
-    v2 draws from torch's global RNG, this from the caller's generator, on the batch's device.
+    Kept over torchvision ``transforms.v2`` (about the same speed on CPU; the timing is in
+    docs/ground_truth.md, "Training recipe"): v2 draws from torch's global RNG, this from the
+    caller's generator, on the batch's device.
 
     Args:
         pixels: (B, 3, H, W) uint8 (any device).
