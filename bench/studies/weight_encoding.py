@@ -28,19 +28,17 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
-import yaml
 
-from xpert_evo.config import conf_dir
 from xpert_evo.crossbar.evaluate import evaluation_data
 from xpert_evo.crossbar.quantise import ENCODINGS, CrossbarSpec
 from xpert_evo.crossbar.settings import random_precisions
 from xpert_evo.crossbar.simulate import CrossbarNetwork
-from xpert_evo.report.provenance import stamp
 from xpert_evo.space.backbone import GEOMETRY, Backbone
 from xpert_evo.training.data import DataSpec
 from xpert_evo.training.groundtruth import load_table, per_layer_ints
@@ -48,10 +46,11 @@ from xpert_evo.training.network import build_network, torch_threads
 from xpert_evo.training.source import source_training
 from xpert_evo.training.train import TrainSpec, budget_splits
 
-ROOT = Path(__file__).resolve().parents[2]
-OUT = ROOT / "docs" / "results"
-TABLE = OUT / "weight_encoding.csv"
-LADDER = OUT / "fidelity_ladder_cifar10.csv"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: common.py
+from common import DATASETS, RESULTS, load_conf, write_stamped  # noqa: E402
+
+TABLE = RESULTS / "weight_encoding.csv"
+LADDER = RESULTS / "fidelity_ladder_cifar10.csv"
 LAYERS = 13
 BOOTSTRAP = 2000
 """Bootstrap resamples of the test images for the paired difference's std."""
@@ -76,7 +75,7 @@ def networks(limit: int) -> pd.DataFrame:
 
 def setting_list(net_index: int, n_random: int) -> list[tuple[str, np.ndarray, np.ndarray]]:
     """(name, input bits (13,), ADC bits (13,), -1 = lossless) of one network's settings."""
-    space = yaml.safe_load((conf_dir("space") / "default.yaml").read_text())
+    space = load_conf("space")
     out = [(name, np.full(LAYERS, p), np.full(LAYERS, -1 if b is None else b))
            for name, (p, b) in UNIFORM.items()]
     rng = np.random.default_rng([1, net_index])
@@ -87,8 +86,7 @@ def setting_list(net_index: int, n_random: int) -> list[tuple[str, np.ndarray, n
 
 def crossbar_spec(encoding: str, images: int) -> CrossbarSpec:
     """The search's crossbar and hardware config with `encoding`, on `images` test images."""
-    crossbar = yaml.safe_load((conf_dir("crossbar") / "default.yaml").read_text())
-    hardware = yaml.safe_load((conf_dir("hardware") / "xpert_rram_32nm.yaml").read_text())
+    crossbar, hardware = load_conf("crossbar"), load_conf("hardware", "xpert_rram_32nm")
     return CrossbarSpec.from_config({**crossbar, "test_images": images},
                                     {**hardware, "weight_encoding": encoding})
 
@@ -144,8 +142,8 @@ def evaluate(args: argparse.Namespace) -> None:
               flush=True)
 
 
-def report() -> str:
-    """The markdown report of the whole table."""
+def report() -> list[str]:
+    """The markdown report of the whole table, line by line."""
     table = pd.read_csv(TABLE)
     offset = table[table["weight_encoding"] == "offset"]
     diff = table[table["weight_encoding"] == "differential"].set_index(
@@ -169,7 +167,7 @@ def report() -> str:
     exact = int((lossless["offset_minus_differential_loss_pp"] == 0).sum())
     nets = offset.drop_duplicates("checkpoint")
     lines = [
-        f"<!-- {stamp()} -->", "",
+        "",
         "# Weight encoding: offset (NeuroSim's) against differential, in crossbar accuracy", "",
         f"{len(nets)} CIFAR-10 networks trained at the source budget (the fidelity ladder's "
         f"`source` rung: {', '.join(sorted(nets['network'].unique()))}), each evaluated on the "
@@ -187,7 +185,7 @@ def report() -> str:
         "pair; its area, energy and EDAP for VGG16 and XPert's designs are in "
         "docs/cost_model.md (designs table, both encodings).",
     ]
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def main() -> None:
@@ -196,16 +194,14 @@ def main() -> None:
     parser.add_argument("--networks", type=int, default=14)
     parser.add_argument("--images", type=int, default=2000)
     parser.add_argument("--random", type=int, default=3, help="random per-layer settings")
-    parser.add_argument("--data-root", default=str(ROOT.parent / "shared" / "datasets"))
+    parser.add_argument("--data-root", default=str(DATASETS))
     parser.add_argument("--no-eval", action="store_true", help="only write the report")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     if not args.no_eval:
         with torch_threads(1):
             evaluate(args)
-    text = report()
-    (OUT / "weight_encoding.md").write_text(text)
-    print(text)
+    print(write_stamped(RESULTS / "weight_encoding.md", [*report(), ""]))
 
 
 if __name__ == "__main__":
