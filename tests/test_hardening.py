@@ -105,6 +105,9 @@ BAD_INPUT = {
     "cache not writable": (["accuracy=naswot", "accuracy.cache_dir={file}"],
                            ["proxy score cache", "cannot open it"]),
     "run dir not creatable": (["hydra.run.dir={file}/run"], ["hydra.run.dir=", "cannot create it"]),
+    "penalty of another weight mapping": (
+        ["hardware.weight_encoding=offset", "penalty=crossbar_cifar10"],
+        ["penalty.weight_encoding=differential", "hardware.weight_encoding=offset"]),
 }
 
 

@@ -49,7 +49,7 @@ MAX_SEED = 2**32 - 1
 
 PENALTY_KEYS: tuple[str, ...] = (
     "model", "dataset", "a_in", "k_in", "a_adc", "k_adc", "chance_pct", "max_loss_pp", "n_fit",
-    "rmse_pp", "heldout_rmse_pp", "heldout_rows", "bound_pp", "source",
+    "rmse_pp", "heldout_rmse_pp", "heldout_rows", "bound_pp", "source", "weight_encoding",
 )
 REPORT_KEYS: tuple[str, ...] = ("top_k",)
 
@@ -183,7 +183,8 @@ def build_penalty(node: Mapping[str, Any] | None) -> PrecisionPenalty | None:
     if node["model"] != "precision_penalty_v1":
         raise ConfigError(f"penalty.model={node['model']!r} is unknown; use precision_penalty_v1")
     values = {k: node[k] for k in PENALTY_KEYS
-              if k not in ("model", "source", "dataset", "bound_pp") and k in node}
+              if k not in ("model", "source", "dataset", "bound_pp", "weight_encoding")
+              and k in node}
     try:
         return PrecisionPenalty(**{k: None if v is None else float(v) for k, v in values.items()})
     except TypeError as err:
@@ -328,6 +329,16 @@ def build_search(
             f"data.dataset={dataset}. Fit one on {dataset} crossbar evaluations "
             "(bench/precision_penalty.py) and select it with penalty=<name>, or run without the "
             "crossbar loss: penalty=none constraints.precision_loss_pp=null"
+        )
+    measured_with = (config.get("penalty") or {}).get("weight_encoding")
+    if penalty is not None and measured_with not in (None, hardware.weight_encoding):
+        raise ConfigError(
+            f"penalty.weight_encoding={measured_with}: this precision-loss fit was measured with "
+            f"the {measured_with} weight mapping, not hardware.weight_encoding="
+            f"{hardware.weight_encoding}; the two lose very different accuracy at the same ADC "
+            "bits (docs/results/weight_encoding.md). Fix: choose the penalty measured with "
+            f"{hardware.weight_encoding} (penalty=<name>, see conf/penalty/), or run without "
+            "the crossbar loss: penalty=none constraints.precision_loss_pp=null"
         )
     if estimator is None:
         from xpert_evo.accuracy import build_accuracy
