@@ -99,9 +99,35 @@ def test_xpert_gd_runs_in_the_search_loop_and_accepts_within_area(tmp_path: Path
     assert accepted_latency <= np.asarray(rep.latency_ns)[in_area].min() + 1e-6
 
 
+def test_with_a_percent_objective_the_window_is_in_points_of_vggs_prediction(
+    tmp_path: Path,
+) -> None:
+    """With the measured source, acceptance reads the predicted net % (the objective), within
+    `accuracy_window_pp` of VGG16's predicted net %, not a ratio of scores."""
+    def run_with(window: str) -> XPertGD:
+        with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+            cfg = compose(config_name="config", overrides=[
+                *GD[:3], "algorithm.n_gen=6", "algorithm.lr=5.0", "algorithm.area_tolerance=0.5",
+                f"algorithm.accuracy_window_pp={window}"])
+        run = SearchRun(build_search(cfg), tmp_path / window.strip("[]").replace(",", "_"))
+        run.start().run()
+        return run.algorithm
+
+    wide = run_with("[null,null]")
+    vgg = wide.problem.accuracy.predict(wide.space.baseline)
+    assert wide.percent and wide.baseline_score == pytest.approx(float(vgg.net[0]))
+    assert wide.data["n_accepted"] > 0
+    narrow = run_with("[-1.0,null]")
+    assert narrow.data["n_accepted"] <= wide.data["n_accepted"]
+    if narrow.best is not None:
+        assert narrow.best["score"] >= narrow.baseline_score - 1.0
+
+
 def test_bad_xpert_gd_setting_names_the_key() -> None:
     with pytest.raises(ConfigError, match="algorithm.lr"):
         setup_of("algorithm.lr=-1")
+    with pytest.raises(ConfigError, match="algorithm.accuracy_window_pp"):
+        setup_of("algorithm.accuracy_window_pp=[1.0]")
 
 
 def test_best_peripherals_beat_random_peripherals() -> None:

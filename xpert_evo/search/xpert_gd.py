@@ -10,8 +10,11 @@ is pushed back through the gates with a straight-through estimator. The working 
 the cost of every single-gene change: c[l, g, k] = loss(x with gene g of layer l set to option k)
 (one vectorised cost-model batch of sum_g K_g L genomes), so the logits' gradient is
 J_softmax^T c = p * (c - p . c). A design is *accepted* when its area is within
-`area_tolerance` of the target and its true proxy score lies in `proxy_window` (relative to the
-baseline's score); the method returns the lowest-latency accepted design.
+`area_tolerance` of the target and its accuracy is within a window of the baseline's, in the
+objective's own units: with a % objective (the measured source), its predicted net accuracy minus
+VGG16's predicted net accuracy lies in `accuracy_window_pp`; with a zero-cost proxy, its true proxy
+score over the baseline's lies in `proxy_window`. The method returns the lowest-latency accepted
+design.
 
 `degenerate=True` reproduces the public code's gate: its backward passes the same value for every
 option (the gated cost of the chosen option), a constant vector, and a constant vector through the
@@ -50,6 +53,7 @@ SETTING_KEYS: tuple[str, ...] = (
     "area_target_fraction",
     "area_tolerance",
     "proxy_window",
+    "accuracy_window_pp",
     "steps_per_gen",
     "degenerate",
     "noise_std",
@@ -67,7 +71,10 @@ class XPertGDSettings:
         area_target_fraction: area target as a fraction of ``constraints.area_mm2``.
         area_tolerance: accepted relative distance to the area target (XPert: 5 %).
         proxy_window: (low, high) accepted true-proxy score as fractions of the baseline's score;
-            high None = no upper bound.
+            high None = no upper bound. Used when the accuracy is a proxy score.
+        accuracy_window_pp: (low, high) accepted predicted net accuracy minus the baseline's, in
+            pp; None = unbounded on that side. Used when the accuracy is a % (the default
+            -1.0: within one point below VGG16, about the source predictor's error).
         steps_per_gen: gradient steps per generation of the search loop.
         degenerate: reproduce the public code's zero-gradient gate (a random walk).
         noise_std: standard deviation of the logits' random perturbation per step in degenerate
@@ -80,6 +87,7 @@ class XPertGDSettings:
     area_target_fraction: float = 0.9
     area_tolerance: float = 0.05
     proxy_window: tuple[float, float | None] = (0.98, None)
+    accuracy_window_pp: tuple[float | None, float | None] = (-1.0, None)
     steps_per_gen: int = 20
     degenerate: bool = False
     noise_std: float = 0.5
@@ -89,13 +97,16 @@ class XPertGDSettings:
         """The settings in the ``algorithm`` node (other keys are the loop's); checked."""
         node = {k: v for k, v in plain_config(cfg).items() if k in SETTING_KEYS}
         check_keys(node, SETTING_KEYS, "algorithm")
-        settings = cls(**{**node, "proxy_window": tuple(node.get("proxy_window", (0.98, None)))})
+        windows = {"proxy_window": tuple(node.get("proxy_window", (0.98, None))),
+                   "accuracy_window_pp": tuple(node.get("accuracy_window_pp", (-1.0, None)))}
+        settings = cls(**{**node, **windows})
         positive = ("lr", "area_weight", "area_target_fraction", "area_tolerance", "steps_per_gen")
         for key in positive:
             if not getattr(settings, key) > 0:
                 raise ConfigError(f"algorithm.{key}={getattr(settings, key)!r} must be positive")
-        if len(settings.proxy_window) != 2:
-            raise ConfigError("algorithm.proxy_window must be [low, high] (high may be null)")
+        for key in windows:
+            if len(getattr(settings, key)) != 2:
+                raise ConfigError(f"algorithm.{key} must be [low, high] (null = unbounded)")
         return settings
 
 
@@ -123,7 +134,8 @@ class XPertGD(Algorithm):
         self.data.update({"n_cost_evals": 0, "n_accepted": 0})
         base = problem.cost_model.evaluate(self.space.baseline, breakdown=False)
         self.baseline_latency_ns = float(base.latency_ns[0])
-        self.baseline_score = float(problem.accuracy.score(self.space.baseline.channels)[0])
+        self.percent = bool(problem.accuracy.is_percent)
+        self.baseline_score = float(self.window_values(self.space.baseline)[0])
         self.area_target_mm2 = problem.constraints.area_mm2 * self.settings.area_target_fraction
 
     def _infill(self) -> Population:
@@ -211,6 +223,13 @@ class XPertGD(Algorithm):
             if s.degenerate:
                 t += rng.normal(scale=s.noise_std, size=t.shape)
 
+    def window_values(self, genomes: Genomes) -> np.ndarray:
+        """What the acceptance window reads (N,): the predicted net accuracy in % (the
+        objective) when the accuracy is a %, else the true proxy score of the channels."""
+        if self.percent:
+            return self.problem.accuracy.predict(genomes).net
+        return self.problem.accuracy.score(genomes.channels)
+
     def accept(self, pop: Population) -> None:
         """Apply XPert's acceptance test to evaluated designs; keep the lowest-latency one."""
         s = self.settings
@@ -223,11 +242,17 @@ class XPertGD(Algorithm):
         if not in_area.any():
             return
         score = np.full(len(x), np.nan)
-        score[in_area] = self.problem.accuracy.score(genomes.channels[in_area])
-        low, high = s.proxy_window
-        ok = in_area & (score >= low * self.baseline_score)
+        score[in_area] = self.window_values(genomes[in_area])
+        if self.percent:
+            low, high = (None if v is None else self.baseline_score + v
+                         for v in s.accuracy_window_pp)
+        else:
+            low, high = (None if v is None else v * self.baseline_score for v in s.proxy_window)
+        ok = in_area.copy()
+        if low is not None:
+            ok &= score >= low
         if high is not None:
-            ok &= score <= high * self.baseline_score
+            ok &= score <= high
         self.data["n_accepted"] += int(ok.sum())
         if ok.any():
             i = int(np.flatnonzero(ok)[np.argmin(latency[ok])])
