@@ -39,11 +39,29 @@ def test_working_gradient_lowers_the_loss(tmp_path: Path) -> None:
     algo: XPertGD = run.algorithm
     space = run.setup.space
     first = algo.loss(space.decode(algo.current()[None]))[0][0]
+    spent = algo.data["n_cost_evals"]
     for _ in range(30):
         algo.gradient_step(algo.current())
     last = algo.loss(space.decode(algo.current()[None]))[0][0]
     assert last < first
-    assert algo.data["n_cost_evals"] > 30 * 300  # every step costs all single-gene changes
+    # every step costs all single-gene changes of the genes it moves
+    per_step = len(algo.neighbours(algo.current()))
+    assert algo.data["n_cost_evals"] - spent == 30 * per_step + 1  # + the last loss() above
+    assert per_step == (4 + 5 + 2) * 13  # channels, col_share, adc type; bits held
+
+
+def test_phase_one_holds_the_baselines_precision(tmp_path: Path) -> None:
+    """fixed_precision (XPert's phase 1): every proposed design keeps VGG16's input and ADC bits;
+    without it the latency loss moves them."""
+    def bits(*overrides: str) -> set[tuple[int, ...]]:
+        run = started(tmp_path / str(len(overrides)), "algorithm.lr=5.0", *overrides)
+        res = run.run()
+        genomes = run.setup.space.decode(res.archive.x)
+        return {tuple(b) for b in np.hstack([genomes.input_bits, genomes.adc_bits])}
+
+    base = started(tmp_path / "base").setup.space.baseline
+    assert bits() == {tuple(np.hstack([base.input_bits, base.adc_bits])[0])}
+    assert len(bits("algorithm.fixed_precision=false")) > 1
 
 
 def test_cost_cap_stops_the_gradient_steps_in_time(tmp_path: Path) -> None:
@@ -51,7 +69,7 @@ def test_cost_cap_stops_the_gradient_steps_in_time(tmp_path: Path) -> None:
     run = SearchRun(setup_of("algorithm.n_gen=20"), tmp_path, caps=SpendCaps(cost_evals=cap))
     run.start().run()
     algo: XPertGD = run.algorithm
-    step_cost = sum(algo.sizes) * run.setup.space.n_layers
+    step_cost = len(algo.neighbours(algo.current()))
     assert cap - step_cost < run.cost_evals <= cap
     assert run.cost_evals == len(run.archive) + algo.data["n_cost_evals"]
     assert algo.data["n_cost_evals"] % step_cost == 0  # the acceptance test reuses evaluations

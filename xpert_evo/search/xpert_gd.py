@@ -16,6 +16,11 @@ VGG16's predicted net accuracy lies in `accuracy_window_pp`; with a zero-cost pr
 score over the baseline's lies in `proxy_window`. The method returns the lowest-latency accepted
 design.
 
+`fixed_precision=True` (the default) keeps every layer's input and ADC bits at the baseline's, as
+XPert's phase 1 does (it searches the architecture and the peripherals at the baseline's
+precision; phase 2, the precision search, follows separately): the latency loss alone would
+otherwise drive every layer to the lowest bits, whose crossbar loss no precision bound admits.
+
 `degenerate=True` reproduces the public code's gate: its backward passes the same value for every
 option (the gated cost of the chosen option), a constant vector, and a constant vector through the
 softmax Jacobian is zero. The logits then move only by the `noise_std` perturbation each step,
@@ -55,9 +60,17 @@ SETTING_KEYS: tuple[str, ...] = (
     "proxy_window",
     "accuracy_window_pp",
     "steps_per_gen",
+    "fixed_precision",
     "degenerate",
     "noise_std",
 )
+
+
+PRECISION_GENES: tuple[str, ...] = ("adc_bits", "input_bits")
+"""The genes XPert's phase 1 holds at the baseline's values (`XPertGDSettings.fixed_precision`)."""
+
+FROZEN_LOGIT = 1e3
+"""A frozen gene's logit for the baseline's option (0 for the others): its arg-max never moves."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +89,7 @@ class XPertGDSettings:
             pp; None = unbounded on that side. Used when the accuracy is a % (the default
             -1.0: within one point below VGG16, about the source predictor's error).
         steps_per_gen: gradient steps per generation of the search loop.
+        fixed_precision: hold input and ADC bits at the baseline's (XPert's phase 1).
         degenerate: reproduce the public code's zero-gradient gate (a random walk).
         noise_std: standard deviation of the logits' random perturbation per step in degenerate
             mode (the working estimator takes pure gradient steps).
@@ -89,6 +103,7 @@ class XPertGDSettings:
     proxy_window: tuple[float, float | None] = (0.98, None)
     accuracy_window_pp: tuple[float | None, float | None] = (-1.0, None)
     steps_per_gen: int = 20
+    fixed_precision: bool = True
     degenerate: bool = False
     noise_std: float = 0.5
 
@@ -120,6 +135,7 @@ class XPertGD(Algorithm):
         self.survival = RankAndCrowding()
         self.space: SearchSpace | None = None
         self.sizes: list[int] = []
+        self.frozen: list[bool] = []
         self.logits: list[np.ndarray] = []
         self.velocity: list[np.ndarray] = []
         self.best: dict[str, Any] | None = None
@@ -130,6 +146,10 @@ class XPertGD(Algorithm):
         self.sizes = [len(self.space.options[g]) for g in GENE_NAMES]
         rng = self.random_state
         self.logits = [rng.normal(size=(self.space.n_layers, k)) for k in self.sizes]
+        self.frozen = [self.settings.fixed_precision and g in PRECISION_GENES for g in GENE_NAMES]
+        for g, (gene, frozen) in enumerate(zip(GENE_NAMES, self.frozen, strict=True)):
+            if frozen:
+                self.logits[g] = FROZEN_LOGIT * np.eye(self.sizes[g])[self.baseline_index(gene)]
         self.velocity = [np.zeros_like(t) for t in self.logits]
         self.data.update({"n_cost_evals": 0, "n_accepted": 0})
         base = problem.cost_model.evaluate(self.space.baseline, breakdown=False)
@@ -142,7 +162,7 @@ class XPertGD(Algorithm):
         proposed = []
         spent_before = self.data["n_cost_evals"]
         left = self.data.get("cost_evals_left")
-        step_cost = 0 if self.settings.degenerate else sum(self.sizes) * self.space.n_layers
+        step_cost = 0 if self.settings.degenerate else len(self.neighbours(self.current()))
         for _ in range(self.settings.steps_per_gen):
             x = self.current()
             proposed.append(x)
@@ -189,11 +209,26 @@ class XPertGD(Algorithm):
             area,
         )
 
+    def baseline_index(self, gene: str) -> np.ndarray:
+        """The baseline's option index (L,) of ``gene`` in every layer."""
+        options = list(self.space.options[gene])
+        values = np.asarray(getattr(self.space.baseline, gene))[0]
+        missing = sorted({int(v) for v in values} - set(options))
+        if missing:
+            raise ConfigError(
+                f"space.baseline.{gene}={missing} is not among space.{gene}={options}: "
+                "algorithm.fixed_precision=true holds the baseline's bits; add them to the space "
+                "or set algorithm.fixed_precision=false")
+        return np.array([options.index(int(v)) for v in values])
+
     def neighbours(self, x: np.ndarray) -> np.ndarray:
-        """All single-gene changes of x, gene-major then layer then option: (sum_g K_g L, n_var)."""
+        """All single-gene changes of x, gene-major then layer then option: (sum_g K_g L, n_var),
+        frozen genes left out."""
         n_layers = self.space.n_layers
         rows = []
         for g, k in enumerate(self.sizes):
+            if self.frozen[g]:
+                continue
             block = np.repeat(x[None, :], n_layers * k, axis=0)
             pos = g * n_layers + np.repeat(np.arange(n_layers), k)
             block[np.arange(len(block)), pos] = np.tile(np.arange(k), n_layers)
@@ -210,13 +245,18 @@ class XPertGD(Algorithm):
         else:
             costs, _, _ = self.loss(self.space.decode(self.neighbours(x)))
             grads, start = [], 0
-            for t in self.logits:
+            for t, frozen in zip(self.logits, self.frozen, strict=True):
+                if frozen:
+                    grads.append(np.zeros_like(t))
+                    continue
                 c = costs[start : start + t.size].reshape(t.shape)
                 start += t.size
                 p = np.exp(t - t.max(axis=1, keepdims=True))
                 p /= p.sum(axis=1, keepdims=True)
                 grads.append(p * (c - (p * c).sum(axis=1, keepdims=True)))
-        for t, v, g in zip(self.logits, self.velocity, grads, strict=True):
+        for t, v, g, frozen in zip(self.logits, self.velocity, grads, self.frozen, strict=True):
+            if frozen:
+                continue
             v *= s.momentum
             v -= s.lr * g
             t += v
