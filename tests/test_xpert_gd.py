@@ -135,10 +135,15 @@ def test_with_a_percent_objective_the_window_is_in_points_of_vggs_prediction(
     vgg = wide.problem.accuracy.predict(wide.space.baseline)
     assert wide.percent and wide.baseline_score == pytest.approx(float(vgg.net[0]))
     assert wide.data["n_accepted"] > 0
+    said = wide.outcome_lines()
+    assert f"{wide.data['n_candidates']} candidate designs" in said[0]
+    assert f"{wide.data['n_accepted']} accepted" in said[0] and "returned the lowest" in said[1]
     narrow = run_with("[-1.0,null]")
     assert narrow.data["n_accepted"] <= wide.data["n_accepted"]
     if narrow.best is not None:
         assert narrow.best["score"] >= narrow.baseline_score - 1.0
+    else:
+        assert narrow.outcome_lines()[1].startswith("xpert_gd returned no design")
 
 
 def test_bad_xpert_gd_setting_names_the_key() -> None:

@@ -183,6 +183,8 @@ def run_app(
         tables.meta["hypervolume"],
         result.search_s,
     )
+    for line in getattr(run.algorithm, "outcome_lines", list)():
+        log.info("%s", line)
     log.info("accuracy data: %s", tables.meta["accuracy_basis"])
     for line in headline_lines(tables.meta):
         log.info("%s", line)

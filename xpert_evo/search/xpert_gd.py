@@ -37,6 +37,7 @@ channels).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -125,6 +126,13 @@ class XPertGDSettings:
         return settings
 
 
+def spread(bounds: list[float], values: np.ndarray) -> None:
+    """Widen the running [min, max] ``bounds`` in place by ``values``."""
+    if len(values):
+        bounds[0] = min(bounds[0], float(np.min(values)))
+        bounds[1] = max(bounds[1], float(np.max(values)))
+
+
 class XPertGD(Algorithm):
     """Gradient co-search over per-layer, per-gene softmax weights (see module docstring)."""
 
@@ -151,7 +159,9 @@ class XPertGD(Algorithm):
             if frozen:
                 self.logits[g] = FROZEN_LOGIT * np.eye(self.sizes[g])[self.baseline_index(gene)]
         self.velocity = [np.zeros_like(t) for t in self.logits]
-        self.data.update({"n_cost_evals": 0, "n_accepted": 0})
+        self.data.update({"n_cost_evals": 0, "n_accepted": 0, "n_candidates": 0, "n_in_area": 0,
+                          "area_mm2_range": [math.inf, -math.inf],
+                          "in_area_accuracy_range": [math.inf, -math.inf]})
         base = problem.cost_model.evaluate(self.space.baseline, breakdown=False)
         self.baseline_latency_ns = float(base.latency_ns[0])
         self.percent = bool(problem.accuracy.is_percent)
@@ -263,6 +273,35 @@ class XPertGD(Algorithm):
             if s.degenerate:
                 t += rng.normal(scale=s.noise_std, size=t.shape)
 
+    def window(self) -> tuple[float | None, float | None]:
+        """The accepted accuracy range (low, high) in the objective's units; None = open."""
+        if self.percent:
+            return tuple(None if v is None else self.baseline_score + v
+                         for v in self.settings.accuracy_window_pp)
+        return tuple(None if v is None else v * self.baseline_score
+                     for v in self.settings.proxy_window)
+
+    def outcome_lines(self) -> list[str]:
+        """What the method returned and why, in numbers: its candidates' area against the target
+        and their accuracy against the acceptance window."""
+        d, s = self.data, self.settings
+        low, high = self.window()
+        lines = [
+            f"xpert_gd: {d['n_candidates']} candidate designs, area {d['area_mm2_range'][0]:.4g}"
+            f"-{d['area_mm2_range'][1]:.4g} mm2; {d['n_in_area']} within "
+            f"{100 * s.area_tolerance:g} % of the {self.area_target_mm2:.4g} mm2 target, their "
+            f"accuracy {d['in_area_accuracy_range'][0]:.4g}-{d['in_area_accuracy_range'][1]:.4g}"
+            f" against the window [{low if low is None else f'{low:.4g}'}, "
+            f"{high if high is None else f'{high:.4g}'}] (baseline {self.baseline_score:.4g}); "
+            f"{d['n_accepted']} accepted"]
+        if self.best is None:
+            lines.append("xpert_gd returned no design: none of its candidates passed both tests")
+        else:
+            lines.append(f"xpert_gd returned the lowest-latency accepted design: "
+                         f"{self.best['area_mm2']:.4g} mm2, accuracy {self.best['score']:.4g}, "
+                         f"latency {self.best['latency_ns']:.4g} ns")
+        return lines
+
     def window_values(self, genomes: Genomes) -> np.ndarray:
         """What the acceptance window reads (N,): the predicted net accuracy in % (the
         objective) when the accuracy is a %, else the true proxy score of the channels."""
@@ -279,15 +318,15 @@ class XPertGD(Algorithm):
         latency = hw[:, HW_METRICS.index("latency_ns")]
         area = hw[:, HW_METRICS.index("area_mm2")]
         in_area = np.abs(area / self.area_target_mm2 - 1.0) <= s.area_tolerance
+        self.data["n_candidates"] += len(x)
+        self.data["n_in_area"] += int(in_area.sum())
+        spread(self.data["area_mm2_range"], area)
         if not in_area.any():
             return
         score = np.full(len(x), np.nan)
         score[in_area] = self.window_values(genomes[in_area])
-        if self.percent:
-            low, high = (None if v is None else self.baseline_score + v
-                         for v in s.accuracy_window_pp)
-        else:
-            low, high = (None if v is None else v * self.baseline_score for v in s.proxy_window)
+        spread(self.data["in_area_accuracy_range"], score[in_area])
+        low, high = self.window()
         ok = in_area.copy()
         if low is not None:
             ok &= score >= low
