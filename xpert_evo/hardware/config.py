@@ -2,7 +2,7 @@
 
 Every field carries its unit in its name. Where each value comes from (paper, datasheet-style
 equation, or a fit to named reference data) is written next to it in the YAML file; the fitted
-values are reproduced by `bench/calibrate_hardware.py`.
+values are reproduced by `bench/calibrate/calibrate_hardware.py`.
 """
 
 from __future__ import annotations
