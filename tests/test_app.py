@@ -117,9 +117,11 @@ def test_short_run_writes_a_front_and_designs(tmp_path: Path, overrides: list[st
     predicted = cfg.accuracy.proxy == "measured"
     assert ("distinct channel configurations predicted" in summary) == predicted
     assert ("true proxy scores" in summary) != predicted
-    # the knee's per-layer table can be re-costed by the cost command and adds up to its totals
+    # the knee's per-layer table can be re-costed by the cost command (on the run's hardware)
+    # and adds up to its totals
     assert cost_main([str(out / "designs" / "knee_layers.csv"), "--out",
-                      str(tmp_path / "knee_costed.csv")]) == 0
+                      str(tmp_path / "knee_costed.csv"),
+                      f"weight_encoding={cfg.hardware.weight_encoding}"]) == 0
     costed = pd.read_csv(tmp_path / "knee_costed.csv")
     knee = pareto[pareto["role"].str.contains("knee")].iloc[0]
     for total in ("area_mm2", "energy_pj", "latency_ns"):

@@ -101,7 +101,7 @@ def test_adc_error_shrinks_as_adc_bits_grow(network, images, encoding, saturated
 
 def test_adc_quantiser_steps_and_clips() -> None:
     """3-bit signed ADC over a range of 100: step 25, codes -4..3; never finer than 1 LSB."""
-    spec = CrossbarSpec()
+    spec = CrossbarSpec(weight_encoding="differential")
     levels, span = adc_step(torch.tensor([100.0, 2.0], dtype=torch.float64), 3, spec)
     assert (span / levels).tolist() == [25.0, 1.0]
     ps = torch.tensor([[-300, -20, 0, 12, 13, 300], [-9, -1, 0, 1, 2, 9]], dtype=torch.int32).T

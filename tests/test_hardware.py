@@ -178,11 +178,11 @@ def test_layer_clocking_never_slower_than_chip_and_equal_when_homogeneous() -> N
         np.testing.assert_allclose(layer.evaluate(g).latency_ns, chip.evaluate(g).latency_ns)
 
 
-def test_differential_encoding_doubles_the_columns() -> None:
+def test_offset_is_the_default_and_differential_doubles_the_columns() -> None:
     hw = load_hardware_config()
-    assert hw.weight_encoding == "differential"  # the crossbar simulation reads this key too
-    diff = CostModel(hw, Backbone()).evaluate(vgg())
-    offset = CostModel(replace(hw, weight_encoding="offset"), Backbone()).evaluate(vgg())
+    assert hw.weight_encoding == "offset"  # NeuroSim's; the crossbar simulation reads this key too
+    diff = CostModel(replace(hw, weight_encoding="differential"), Backbone()).evaluate(vgg())
+    offset = CostModel(hw, Backbone()).evaluate(vgg())
     # conv4 128 -> 128: 18 row blocks x (2 x 128 x 2 / 64 = 8) vs 4 column blocks
     assert diff.crossbars[0, 3] == 2 * offset.crossbars[0, 3] == 144
     assert (diff.crossbars[0, 1:13] == 2 * offset.crossbars[0, 1:13]).all()
@@ -231,8 +231,8 @@ def test_second_hardware_config_changes_the_mapping() -> None:
     big = CostModel(load_hardware_config("rram_128x128_2bit"), Backbone())
     small = CostModel(load_hardware_config(), Backbone())
     # conv4: 1152 rows x 128 weights; 64x64 with 2 cells/weight -> 18 x 4, 128x128 with 4 -> 9 x 4
-    assert small.evaluate(vgg()).crossbars[0, 3] == 144  # differential: 2 x 72
-    assert big.evaluate(vgg()).crossbars[0, 3] == 72  # 9 row blocks x 8 column blocks
+    assert small.evaluate(vgg()).crossbars[0, 3] == 72  # offset: 18 row x 4 column blocks
+    assert big.evaluate(vgg()).crossbars[0, 3] == 36  # 9 row blocks x 4 column blocks
 
 
 def test_smallest_area_is_a_lower_bound(model: CostModel) -> None:

@@ -91,7 +91,7 @@ def test_problem_is_vectorised_and_consistent() -> None:
 
 
 def test_no_infeasible_design_on_the_front(tmp_path: Path) -> None:
-    res = run(tmp_path, "constraints.area_mm2=50")  # differential encoding: 2x columns
+    res = run(tmp_path, "constraints.area_mm2=50")
     a = res.archive
     area = a.hw[:, HW_METRICS.index("area_mm2")]
     assert (area > 50).any(), "the budget should cut off part of the space"

@@ -31,6 +31,7 @@ import yaml
 from xpert_evo.accuracy.predictor import source_accuracy
 from xpert_evo.config import ConfigError, conf_dir
 from xpert_evo.crossbar.penalty import PrecisionPenalty
+from xpert_evo.hardware.config import load_hardware_config
 from xpert_evo.search.setup import build_penalty
 from xpert_evo.space import SearchSpace
 from xpert_evo.space.backbone import GEOMETRY, Backbone
@@ -132,19 +133,24 @@ def read_designs(
 
 
 def penalty_for(dataset: str, conf: Path = CONF) -> PrecisionPenalty:
-    """The precision-loss fit of a data set: the conf/penalty/*.yaml whose `dataset` it is.
+    """The precision-loss fit of a data set: the conf/penalty/*.yaml whose `dataset` it is,
+    measured with the default hardware's weight mapping when there is one (CIFAR-10: offset),
+    else the data set's other fit (Tiny ImageNet: differential, as its experiment runs).
 
     Raises:
         ConfigError: no fit for the data set (the message says how to make one).
     """
+    fits = []
     for path in sorted((conf / "penalty").glob("*.yaml")):
         node = yaml.safe_load(path.read_text()) or {}
-        if node.get("dataset") == dataset:
-            penalty = build_penalty(node)
-            if penalty is not None:
-                return penalty
-    raise ConfigError(f"no precision-loss fit for dataset {dataset} in {conf / 'penalty'}; fit "
-                      "one with bench/precision_penalty.py on that data set's crossbar evaluations")
+        if node.get("dataset") == dataset and node.get("model") is not None:
+            fits.append(node)
+    if not fits:
+        raise ConfigError(f"no precision-loss fit for dataset {dataset} in {conf / 'penalty'}; "
+                          "fit one with bench/calibrate/precision_loss.py on that data set's "
+                          "crossbar evaluations")
+    default = load_hardware_config().weight_encoding
+    return build_penalty(next((f for f in fits if f.get("weight_encoding") == default), fits[0]))
 
 
 def predict_frame(

@@ -3,8 +3,8 @@
 `CleanAccuracyPredictor` is fitted on a measured source (`xpert_evo.training.source`): networks of
 the search space trained stand-alone at one budget (fidelity), each with its validation accuracy.
 It predicts the validation accuracy in % of any channel configuration at that budget, with a
-standard deviation, for a whole population in one call (`bench/accuracy_fidelity.py` measures the
-rate).
+standard deviation, for a whole population in one call (`bench/studies/accuracy_fidelity.py`
+measures the rate).
 
 Features (`capacity_features`, computed at full width from the backbone's geometry): the mean
 log2(channels / smallest option) of each resolution stage (the layers between max-pools), log10

@@ -51,7 +51,7 @@ class CrossbarSpec:
     xbar_rows: int = 64
     cell_bits: int = 4
     weight_bits: int = 8
-    weight_encoding: str = "differential"
+    weight_encoding: str = "offset"
     per_channel: bool = True
     input_percentile: float = 99.99
     adc_percentile: float = 99.9

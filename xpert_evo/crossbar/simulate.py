@@ -10,12 +10,12 @@ crossbar does, vectorised in torch:
    ``S = ceil(wb / cell_bits)`` slices of `cell_bits` bits, least significant first. The sign is
    handled by `weight_encoding`:
 
-   * ``differential`` (default): the magnitude ``|q|`` is sliced and every slice sits on a pair of
+   * ``differential``: the magnitude ``|q|`` is sliced and every slice sits on a pair of
      columns (positive / negative weights); the pair's currents are subtracted before the ADC,
      so each conversion digitises a signed partial sum ``sum_r x_r sign(q_r) slice_k(|q_r|)``.
-   * ``offset``: the column stores the unsigned ``q + 2^(wb-1)``, sliced; the ADC digitises an
-     unsigned partial sum and ``2^(wb-1) * sum_r x_r`` (exact, digital: a reference row sum) is
-     subtracted after the shift-add.
+   * ``offset`` (default, NeuroSim's): the column stores the unsigned ``q + 2^(wb-1)``, sliced;
+     the ADC digitises an unsigned partial sum and ``2^(wb-1) * sum_r x_r`` (exact, digital: a
+     reference row sum) is subtracted after the shift-add.
 3. **Inputs.** Activations are quantised per layer to the genome's `input_bits` p with a range
    calibrated on training images (the `input_percentile` of the float network's activations):
    ``u = clamp(round(x / s_x) + z, 0, 2^p - 1)``. Layers 2.. see post-ReLU inputs, so z = 0. The

@@ -327,8 +327,8 @@ def build_search(
         raise ConfigError(
             f"penalty.dataset={fitted_on}: this precision-loss fit holds for {fitted_on}, not for "
             f"data.dataset={dataset}. Fit one on {dataset} crossbar evaluations "
-            "(bench/precision_penalty.py) and select it with penalty=<name>, or run without the "
-            "crossbar loss: penalty=none constraints.precision_loss_pp=null"
+            "(bench/calibrate/precision_loss.py) and select it with penalty=<name>, or run "
+            "without the crossbar loss: penalty=none constraints.precision_loss_pp=null"
         )
     measured_with = (config.get("penalty") or {}).get("weight_encoding")
     if penalty is not None and measured_with not in (None, hardware.weight_encoding):

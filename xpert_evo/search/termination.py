@@ -25,8 +25,8 @@ from xpert_evo.accuracy.rows import row_keys
 @dataclass(frozen=True)
 class SpendCaps:
     """Hard caps on what one search may spend, so that methods compared side by side get exactly
-    the same budget (`bench/compare_methods.py`). A generation that would go over a cap is cut
-    to the designs the cap still pays for, and the run stops once a cap is spent.
+    the same budget (`bench/studies/compare_methods.py`). A generation that would go over a cap is
+    cut to the designs the cap still pays for, and the run stops once a cap is spent.
 
     Attributes:
         true_calls: most distinct channel configurations scored (`AccuracyPredictor.n_scored`:
