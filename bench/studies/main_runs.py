@@ -7,7 +7,8 @@ Runs, each as a subprocess ``python -m xpert_evo ...`` with its own ``hydra.run.
 
 * ``default``: ``python -m xpert_evo`` (no experiment);
 * ``cifar10``: ``python -m xpert_evo +experiment=cifar10 data.root=DATA``;
-* ``tinyimagenet``: ``python -m xpert_evo +experiment=tinyimagenet data.root=DATA``.
+* ``tinyimagenet``: ``python -m xpert_evo +experiment=tinyimagenet data.root=DATA``;
+* ``xpert_cifar10``, ``xpert_tinyimagenet``: XPert's own setting (``+experiment=xpert_*``).
 
 Each run is one seed (seed 0). Writes ``docs/results/main_runs.md`` and ``.csv`` (stamped): per
 run the command, wall time, designs evaluated, front size, final hypervolume, the knee's and the
@@ -47,8 +48,9 @@ FROM = {
 
 def runs(data: str) -> dict[str, list[str]]:
     """Run name -> the arguments after ``python -m xpert_evo``."""
-    return {"default": [], "cifar10": ["+experiment=cifar10", f"data.root={data}"],
-            "tinyimagenet": ["+experiment=tinyimagenet", f"data.root={data}"]}
+    return {name: [f"+experiment={name}", f"data.root={data}"] if name != "default" else []
+            for name in ("default", "cifar10", "tinyimagenet", "xpert_cifar10",
+                         "xpert_tinyimagenet")}
 
 
 def role_row(pareto: pd.DataFrame, role: str) -> pd.Series | None:
