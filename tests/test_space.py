@@ -8,6 +8,7 @@ from omegaconf import OmegaConf
 from support import genomes_from_stack
 
 from xpert_evo.config import ConfigError, conf_dir
+from xpert_evo.schema import check_config
 from xpert_evo.space import SearchSpace
 from xpert_evo.space.backbone import VGG16_CHANNELS
 from xpert_evo.space.genome import GENE_NAMES, GeneError, Genomes
@@ -74,8 +75,8 @@ def test_empty_option_set_names_the_key(key: str) -> None:
 
 
 def test_unknown_and_bad_keys() -> None:
-    with pytest.raises(ConfigError, match="space.chanels"):
-        SearchSpace.from_config(space_cfg(chanels=[64]), 13)
+    with pytest.raises(ConfigError, match="unknown config key space.chanels"):
+        check_config({"space": space_cfg(chanels=[64])})
     with pytest.raises(ConfigError, match="space.adc_type"):
         SearchSpace.from_config(space_cfg(adc_type=["flash", "pipeline"]), 13)
     with pytest.raises(ConfigError, match="space.adc_bits"):

@@ -28,6 +28,7 @@ from hydra.errors import (
 )
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from xpert_evo.config import ConfigError, conf_dir, plain_config
 from xpert_evo.files import atomic_text
@@ -41,6 +42,7 @@ from xpert_evo.rundir import (
     release_claims,
     release_run_dir,
 )
+from xpert_evo.schema import error_line, register
 from xpert_evo.search.algorithms import TERMINATION_KEYS
 from xpert_evo.search.checkpoint import CHECKPOINT, load_checkpoint
 from xpert_evo.search.feasibility import check_feasible
@@ -52,6 +54,7 @@ from xpert_evo.verify import after_search, check_options
 
 log = logging.getLogger("xpert_evo")
 register_resolvers()  # ${xpert_evo.run_tag:} in hydra.run.dir, before Hydra composes a config
+register()  # the schemas conf/ names in its defaults lists (base_search, base_<group>)
 
 PROJECT_ERRORS: tuple[type[Exception], ...] = (
     ConfigError,
@@ -210,15 +213,19 @@ def one_line(err: BaseException) -> str:
 
 def hydra_error_line(err: Exception) -> str:
     """A Hydra command-line error as one line naming the key (and, for an unknown config of a
-    group, the group's configs)."""
+    group, the group's configs; for a key or value the schema refuses, OmegaConf's reason and the
+    allowed keys, `xpert_evo.schema.error_line`)."""
     text = one_line(err).split(" Config search path:")[0]
     if isinstance(err, MissingConfigException) and err.options and err.missing_cfg_file:
         group, _, name = err.missing_cfg_file.rpartition("/")
         first = str(err).strip().splitlines()[0]
-        return f"{group}={name}: no such config ({first}); allowed: {', '.join(err.options)}"
+        options = [o for o in err.options if not o.startswith("base_")]  # schemas, not options
+        return f"{group}={name}: no such config ({first}); allowed: {', '.join(options)}"
     if isinstance(err, OverrideParseException):
         return f"cannot parse the override {err.override!r}: {text}"
     cause = err.__cause__
+    if isinstance(cause, OmegaConfBaseException):
+        return error_line(cause)
     return f"{text} ({one_line(cause)})" if cause is not None and str(cause).strip() else text
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -18,26 +18,15 @@ from pymoo.operators.repair.rounding import RoundingRepair
 from pymoo.operators.sampling.rnd import IntegerRandomSampling
 
 from xpert_evo.accuracy.rows import row_keys
-from xpert_evo.config import ConfigError, check_keys, plain_config
+from xpert_evo.config import ConfigError, plain_config
 from xpert_evo.search.archive import Archive
 from xpert_evo.search.termination import affordable, cost_evals_left
-from xpert_evo.search.xpert_gd import SETTING_KEYS as GD_KEYS
 from xpert_evo.search.xpert_gd import XPertGD, XPertGDSettings
 
 TERMINATION_KEYS: tuple[str, ...] = ("n_gen", "n_evals", "max_time_s")
-COMMON_KEYS: tuple[str, ...] = ("name", "pop_size") + TERMINATION_KEYS
-OPERATOR_KEYS: tuple[str, ...] = (
-    "crossover_prob",
-    "crossover_eta",
-    "mutation_eta",
-    "mutation_prob_var",
-)
-ALGORITHMS: dict[str, tuple[str, ...]] = {
-    "nsga2": COMMON_KEYS + OPERATOR_KEYS,
-    "random": COMMON_KEYS,
-    "xpert_gd": COMMON_KEYS + GD_KEYS,
-}
-"""Algorithm name -> the keys its ``conf/algorithm/<name>.yaml`` may set."""
+"""The keys that stop a search (at least one must be set); a resumed run may change them."""
+ALGORITHMS: tuple[str, ...] = ("nsga2", "random", "xpert_gd")
+"""The ``algorithm.name`` values (the keys each may set: `xpert_evo.schema.ALGORITHM_NODES`)."""
 
 
 @dataclass(frozen=True)
@@ -78,7 +67,6 @@ class AlgorithmSettings:
             raise ConfigError(
                 f"algorithm.name={name!r} is unknown; choose algorithm={'|'.join(ALGORITHMS)}"
             )
-        check_keys(node, ALGORITHMS[name], "algorithm")
         for key in ("pop_size", "n_gen", "n_evals"):
             value = node.get(key)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int)
@@ -105,7 +93,8 @@ class AlgorithmSettings:
         if time_s is not None and (not isinstance(time_s, int | float) or time_s <= 0):
             raise ConfigError(f"algorithm.max_time_s={time_s!r} must be a positive number")
         gd = XPertGDSettings.from_config(node) if name == "xpert_gd" else None
-        return cls(**{k: v for k, v in node.items() if k not in GD_KEYS}, gd=gd)
+        own = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in node.items() if k in own}, gd=gd)
 
 
 class ArchiveDuplicateElimination(DuplicateElimination):

@@ -4,24 +4,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
 from pymoo.core.problem import Problem
 
 from xpert_evo.accuracy.model import AccuracyEstimate, AccuracyPredictor, origins
-from xpert_evo.config import ConfigError, check_keys, plain_config
+from xpert_evo.config import ConfigError, plain_config
 from xpert_evo.hardware import CostModel
 from xpert_evo.search.archive import HW_METRICS
 from xpert_evo.space import SearchSpace
-
-CONSTRAINT_KEYS: tuple[str, ...] = (
-    "area_mm2",
-    "latency_ns",
-    "accuracy_floor",
-    "precision_loss_pp",
-)
 
 
 @dataclass(frozen=True)
@@ -44,11 +37,12 @@ class Constraints:
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> Constraints:
-        """Build from the ``constraints`` config node; raises `ConfigError` naming the key."""
+        """Build from the ``constraints`` config node (its keys: `ConstraintsNode` of
+        `xpert_evo.schema.nodes`); raises `ConfigError` naming a value that is not a finite
+        positive number."""
         node = plain_config(cfg)
-        check_keys(node, CONSTRAINT_KEYS, "constraints")
         values: dict[str, float | None] = {}
-        for key in CONSTRAINT_KEYS:
+        for key in (f.name for f in fields(cls)):
             raw = node.get(key)
             if raw is None:
                 values[key] = None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +15,11 @@ from xpert_evo.accuracy.model import ProxyScorer
 from xpert_evo.accuracy.predictor import SourcePredictor
 from xpert_evo.accuracy.surrogate import SurrogateBudget
 from xpert_evo.accuracy.trained import MIN_FIT
-from xpert_evo.config import ConfigError, check_counts, check_keys, plain_config
+from xpert_evo.config import ConfigError, check_counts, plain_config
 from xpert_evo.crossbar.penalty import PrecisionPenalty
 from xpert_evo.hardware import CostModel, HardwareConfig
 from xpert_evo.hardware.layers import check_genes
+from xpert_evo.schema import check_config
 from xpert_evo.search.algorithms import AlgorithmSettings
 from xpert_evo.search.problem import Constraints
 from xpert_evo.space import SearchSpace
@@ -26,32 +27,10 @@ from xpert_evo.space.backbone import Backbone
 from xpert_evo.space.genome import GENE_NAMES, Genomes
 from xpert_evo.training.data import DATASETS
 
-TOP_KEYS: tuple[str, ...] = (
-    "seed",
-    "resume",
-    "data",
-    "constraints",
-    "space",
-    "hardware",
-    "accuracy",
-    "algorithm",
-    "report",
-    "penalty",
-    "train",
-    "crossbar",
-    "ground_truth",
-    "verify",
-)
 log = logging.getLogger(__name__)
 
 MAX_SEED = 2**32 - 1
 """Largest ``seed``: the surrogate passes it to scikit-learn, whose seeds are unsigned 32-bit."""
-
-PENALTY_KEYS: tuple[str, ...] = (
-    "model", "dataset", "a_in", "k_in", "a_adc", "k_adc", "chance_pct", "max_loss_pp", "n_fit",
-    "rmse_pp", "heldout_rmse_pp", "heldout_rows", "bound_pp", "source", "weight_encoding",
-)
-REPORT_KEYS: tuple[str, ...] = ("top_k",)
 
 MeasureFn = Callable[[Genomes], pd.DataFrame]
 """Trains and evaluates genomes; returns one ground-truth row per genome (`accuracy_pct` clean,
@@ -177,14 +156,11 @@ class SearchSetup:
 def build_penalty(node: Mapping[str, Any] | None) -> PrecisionPenalty | None:
     """The ``penalty`` config node as a `PrecisionPenalty` (None when ``penalty.model`` is null)."""
     node = dict(plain_config(node) or {})
-    check_keys(node, PENALTY_KEYS, "penalty")
     if node.get("model") is None:
         return None
     if node["model"] != "precision_penalty_v1":
         raise ConfigError(f"penalty.model={node['model']!r} is unknown; use precision_penalty_v1")
-    values = {k: node[k] for k in PENALTY_KEYS
-              if k not in ("model", "source", "dataset", "bound_pp", "weight_encoding")
-              and k in node}
+    values = {f.name: node[f.name] for f in fields(PrecisionPenalty) if f.name in node}
     try:
         return PrecisionPenalty(**{k: None if v is None else float(v) for k, v in values.items()})
     except TypeError as err:
@@ -263,12 +239,13 @@ def build_search(
             way (tests); only used with ``accuracy.refine=true``.
 
     Raises:
-        ConfigError: unknown key, empty option set, area budget below the smallest chip the space
-            can make, missing data root when data are required, bad algorithm settings.
+        ConfigError: unknown key or mistyped value (`check_config`), empty option set, area
+            budget below the smallest chip the space can make, missing data root when data are
+            required, bad algorithm settings.
         GeneError: a gene value of ``space`` the hardware cannot build (`check_genes`).
     """
     config = plain_config(cfg)
-    check_keys(config, TOP_KEYS, "<top level>")
+    check_config(config)
     seed = config.get("seed")
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
         raise ConfigError(f"seed={seed!r} must be an integer from 0 to {MAX_SEED}")
@@ -288,7 +265,6 @@ def build_search(
     constraints = Constraints.from_config(config.get("constraints") or {})
     settings = AlgorithmSettings.from_config(config.get("algorithm") or {})
     report = config.get("report") or {}
-    check_keys(report, REPORT_KEYS, "report")
     hardware = HardwareConfig.from_config(config.get("hardware") or {})
     check_genes(hardware, space.options, "space")
     check_genes(hardware, {g: getattr(space.baseline, g)[0] for g in GENE_NAMES}, "space.baseline")

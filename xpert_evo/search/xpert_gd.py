@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -47,25 +47,10 @@ from pymoo.core.algorithm import Algorithm
 from pymoo.core.population import Population
 from pymoo.operators.survival.rank_and_crowding import RankAndCrowding
 
-from xpert_evo.config import ConfigError, check_keys, plain_config
+from xpert_evo.config import ConfigError, plain_config
 from xpert_evo.search.archive import HW_METRICS, Archive
 from xpert_evo.space import SearchSpace
 from xpert_evo.space.genome import GENE_NAMES, Genomes
-
-SETTING_KEYS: tuple[str, ...] = (
-    "lr",
-    "momentum",
-    "area_weight",
-    "area_target_fraction",
-    "area_tolerance",
-    "proxy_window",
-    "accuracy_window_pp",
-    "steps_per_gen",
-    "fixed_precision",
-    "degenerate",
-    "noise_std",
-)
-
 
 PRECISION_GENES: tuple[str, ...] = ("adc_bits", "input_bits")
 """The genes XPert's phase 1 holds at the baseline's values (`XPertGDSettings.fixed_precision`)."""
@@ -110,9 +95,10 @@ class XPertGDSettings:
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> XPertGDSettings:
-        """The settings in the ``algorithm`` node (other keys are the loop's); checked."""
-        node = {k: v for k, v in plain_config(cfg).items() if k in SETTING_KEYS}
-        check_keys(node, SETTING_KEYS, "algorithm")
+        """The settings in the ``algorithm`` node (other keys are the loop's; which keys the
+        node may hold is `XPertGDNode`'s business); values checked."""
+        names = {f.name for f in fields(cls)}
+        node = {k: v for k, v in plain_config(cfg).items() if k in names}
         windows = {"proxy_window": tuple(node.get("proxy_window", (0.98, None))),
                    "accuracy_window_pp": tuple(node.get("accuracy_window_pp", (-1.0, None)))}
         settings = cls(**{**node, **windows})
