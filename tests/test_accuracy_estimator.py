@@ -7,17 +7,24 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from omegaconf import OmegaConf
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig, OmegaConf
 
 from xpert_evo.accuracy import build_accuracy
 from xpert_evo.accuracy.estimator import calibration_rows
 from xpert_evo.config import conf_dir
+from xpert_evo.schema import register
 from xpert_evo.space.backbone import Backbone
 from xpert_evo.space.genome import Genomes
 from xpert_evo.training.data import DataError
 from xpert_evo.training.groundtruth import append_rows
 
-CONF = conf_dir("accuracy")
+
+def compose_accuracy(name: str, *overrides: str) -> DictConfig:
+    """The ``accuracy`` node of ``accuracy=<name>``, composed by Hydra (with its schema)."""
+    register()
+    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
+        return compose("config", overrides=[f"accuracy={name}", *overrides]).accuracy
 FAST = {"batch_size": 16, "surrogate": {"model": "extra_trees", "n_members": 8}}
 NO_DATA = {"dataset": "cifar10", "root": "/no/such/data", "allow_data_free": True}
 RNG_CHANNELS = np.random.default_rng(0).choice([64, 128], size=(6, 13))
@@ -96,8 +103,7 @@ def test_fit_predict_and_labels_before_and_after_calibration(tmp_path: Path) -> 
 
 @pytest.mark.parametrize("name", ["naswot", "synflow", "params"])
 def test_config_files_build_an_estimator(name: str, tmp_path: Path) -> None:
-    cfg = OmegaConf.load(CONF / f"{name}.yaml")
-    cfg.batch_size = 8
+    cfg = compose_accuracy(name, "accuracy.batch_size=8")
     data = OmegaConf.create({"dataset": "none", "root": "unused"})
     est = build_accuracy(cfg, data, Backbone(), seed=0, cache_dir=tmp_path)
     assert est.proxy.name == name and est.budget.max_true_calls <= 300
