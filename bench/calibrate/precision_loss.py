@@ -49,6 +49,7 @@ from xpert_evo.config import conf_dir
 from xpert_evo.crossbar.evaluate import evaluate_genome
 from xpert_evo.crossbar.penalty import PrecisionPenalty
 from xpert_evo.crossbar.quantise import CrossbarSpec
+from xpert_evo.crossbar.settings import random_precisions
 from xpert_evo.report.provenance import stamp
 from xpert_evo.search.setup import build_penalty
 from xpert_evo.space.backbone import GEOMETRY, Backbone
@@ -96,20 +97,6 @@ TARGETS = {
     "cifar10": Target("cifar10", independent_fit=True),
     "tinyimagenet": Target("tinyimagenet", independent_fit=False),
 }
-
-
-def settings(n_layers: int, count: int, inputs: list[int], adcs: list[int],
-             rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray]]:
-    """`count` (input_bits, adc_bits) per-layer settings around random levels."""
-    out = []
-    for _ in range(count):
-        levels = []
-        for options in (inputs, adcs):
-            level = rng.choice(options)
-            bits = np.clip(level + rng.integers(-1, 2, size=n_layers), min(options), max(options))
-            levels.append(bits.astype(np.int64))
-        out.append((levels[0], levels[1]))
-    return out
 
 
 def errors(penalty: PrecisionPenalty | None, rows: pd.DataFrame) -> dict[str, float]:
@@ -164,7 +151,7 @@ def measure(args: argparse.Namespace, target: Target) -> pd.DataFrame:
     for _, net in source.iterrows():
         channels = per_layer_ints([net["channels"]])[0].tolist()
         rng = np.random.default_rng([0, int(net["net_id"])])  # a network's settings: its own
-        picks = settings(13, args.settings, space["input_bits"], space["adc_bits"], rng)
+        picks = random_precisions(13, args.settings, space["input_bits"], space["adc_bits"], rng)
         measured = (set(done.loc[done["net_id"] == net["net_id"], "note"]) if len(done)
                     else set())
         todo = [(k, p, b) for k, (p, b) in enumerate(picks) if f"setting {k}" not in measured]
