@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from hydra import compose, initialize_config_dir
+from hydra.errors import ConfigCompositionException
 from scipy.stats import kendalltau
 from sources import OPTIONS, write_source
 from standin import CapacityStandIn
@@ -249,18 +250,18 @@ def test_refined_run_resumes_like_an_uninterrupted_one(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("overrides", "match"),
     [
-        (["accuracy.refine=maybe"], "accuracy.refine='maybe' must be true or false"),
+        (["accuracy.refine=maybe"], "accuracy.refine=maybe"),  # the schema: refine is a bool
         (["accuracy.refine_budget.initial=2"], "accuracy.refine_budget.initial=2"),
         (["+accuracy.refine_budget.rounds=3"], "accuracy.refine_budget"),
         (["accuracy.surrogate=null"], "accuracy.budget.rounds >= 1"),
-        (["+train.epoch=3"], "unknown train config keys \\['epoch'\\]"),
+        (["+train.epoch=3"], "unknown config key train.epoch; allowed keys there are"),
         (["data.root=/nonexistent/data"], "data.root='/nonexistent/data' does not exist, and "
          "accuracy.refine=true trains networks"),
         (["data.dataset=none"], "data.dataset=none"),
     ],
 )
 def test_refine_config_errors_name_the_key(overrides: list[str], match: str) -> None:
-    with pytest.raises(ConfigError, match=match):
+    with pytest.raises((ConfigError, ConfigCompositionException), match=match):
         build_search(config(*overrides), estimator=CapacityStandIn())
 
 
