@@ -13,6 +13,8 @@ written atomically.
 Output: the same rows plus ``clean_accuracy_pct`` (predicted validation accuracy at the measured
 source's training budget), ``accuracy_std_pct`` (its predictive std), ``precision_loss_pp`` (the
 crossbar loss the data set's precision penalty predicts from the per-layer bits),
+``precision_loss_error_pp`` (that penalty's stated error: its RMSE on crossbar evaluations of
+networks it was not fitted to, the same for every row; empty where not measured),
 ``accuracy_pct`` = clean minus loss (the accuracy on the crossbar) and ``fidelity`` (the budget the
 % stands for). Every value is a prediction; none is measured here. The predictor of each data
 set is the default run's (conf/accuracy/measured.yaml, its `transfer` included).
@@ -185,12 +187,15 @@ def predict_frame(
         allowed = SearchSpace.from_config(SPACE, backbone.n_conv).allowed()
         genomes = read_designs(out[mask].reset_index(drop=True), backbone.n_conv, numbers, allowed)
         groups.append((name, backbone, mask, genomes))
-    out[["clean_accuracy_pct", "accuracy_std_pct", "precision_loss_pp", "accuracy_pct"]] = np.nan
+    out[["clean_accuracy_pct", "accuracy_std_pct", "precision_loss_pp",
+         "precision_loss_error_pp", "accuracy_pct"]] = np.nan
     out["fidelity"] = ""
     for name, backbone, mask, genomes in groups:
         model = source_accuracy(name, backbone, fidelity, source_dir,
                                 transfer_from=TRANSFER.get(name))
-        est = model.with_penalty(penalty_for(name)).predict(genomes)
+        penalty = penalty_for(name)
+        est = model.with_penalty(penalty).predict(genomes)
+        out.loc[mask, "precision_loss_error_pp"] = penalty.heldout_rmse_pp
         out.loc[mask, "clean_accuracy_pct"] = est.clean
         out.loc[mask, "accuracy_std_pct"] = est.std
         out.loc[mask, "precision_loss_pp"] = est.loss_pp
