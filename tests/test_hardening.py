@@ -202,8 +202,10 @@ def test_one_new_folder_is_claimed_by_one_run_only(tmp_path: Path) -> None:
         t.join()
     assert len(won) == 1 and len(lost) == 7
     assert all("already holds a run" in m for m in lost)
-    assert release_run_dir(target)  # nothing but .hydra/, so the run directory goes
-    assert not target.exists()  # its parents may stay: a losing thread may have made them
+    release_run_dir(target)
+    # the claim is undone; which folders go depends on which thread made them (a losing thread
+    # may have made the run directory itself), so only the sequential test below checks them
+    assert not (target / ".hydra").exists()
 
 
 def test_a_released_claim_removes_the_folders_it_made(tmp_path: Path) -> None:
