@@ -31,10 +31,11 @@ from sklearn.model_selection import GroupKFold
 
 from xpert_evo.config import conf_dir
 from xpert_evo.crossbar.penalty import PrecisionPenalty
-from xpert_evo.space.genome import Genomes
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: common.py
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # precision_loss.py beside it
 from common import RESULTS, load_conf, write_stamped  # noqa: E402
+from precision_loss import predicted_loss  # noqa: E402
 
 STUDY = RESULTS / "weight_encoding.csv"
 TARGET = conf_dir("penalty") / "crossbar_cifar10_offset.yaml"
@@ -59,17 +60,6 @@ def fit_rows() -> pd.DataFrame:
     return rows.assign(nonideal_accuracy_pct=rows["accuracy_pct"],
                        reference_accuracy_pct=rows["float_accuracy_pct"],
                        num_classes=10).reset_index(drop=True)
-
-
-def predicted_loss(penalty: PrecisionPenalty | None, rows: pd.DataFrame) -> np.ndarray:
-    """Predicted loss (pp) of `rows` at their own float accuracy; None predicts no loss."""
-    if penalty is None:
-        return np.zeros(len(rows))
-    bits = [np.array([[int(v) for v in s.split("-")] for s in rows[c]])
-            for c in ("input_bits", "adc_bits")]
-    genomes = Genomes(np.full_like(bits[0], 64), np.full_like(bits[0], 8),
-                      np.ones_like(bits[0]), bits[1], bits[0])
-    return penalty.predict(genomes, rows["reference_accuracy_pct"].to_numpy(np.float64))
 
 
 def grouped_heldout(rows: pd.DataFrame) -> np.ndarray:

@@ -99,13 +99,21 @@ TARGETS = {
 }
 
 
+def predicted_loss(penalty: PrecisionPenalty | None, rows: pd.DataFrame) -> np.ndarray:
+    """The penalty's predicted loss (pp) of crossbar evaluation `rows` (dash-joined
+    `input_bits`, `adc_bits`) at their own float accuracy; `penalty` None predicts no loss."""
+    if penalty is None:
+        return np.zeros(len(rows))
+    p, b = per_layer_ints(rows["input_bits"]), per_layer_ints(rows["adc_bits"])
+    genomes = Genomes(np.full_like(p, 64), np.full_like(p, 8), np.ones_like(p), b, p)
+    return penalty.predict(genomes, rows["reference_accuracy_pct"].to_numpy(np.float64))
+
+
 def errors(penalty: PrecisionPenalty | None, rows: pd.DataFrame) -> dict[str, float]:
     """RMSE and MAE (pp) of the penalty's predicted loss against the measured loss of `rows`;
     `penalty` None predicts no loss (the baseline a fit has to beat)."""
-    p, b = per_layer_ints(rows["input_bits"]), per_layer_ints(rows["adc_bits"])
-    genomes = Genomes(np.full_like(p, 64), np.full_like(p, 8), np.ones_like(p), b, p)
     ref = rows["reference_accuracy_pct"].to_numpy(np.float64)
-    predicted = np.zeros(len(rows)) if penalty is None else penalty.predict(genomes, ref)
+    predicted = predicted_loss(penalty, rows)
     measured = ref - rows["nonideal_accuracy_pct"].to_numpy(np.float64)
     diff = predicted - measured
     return {"n_rows": len(rows), "rmse_pp": float(np.sqrt(np.mean(diff**2))),
