@@ -164,12 +164,14 @@ def rung_spec(dataset: str, rung: str, threads: int | None) -> TrainSpec:
     return TrainSpec.from_config(node)
 
 
-def jobs(dataset: str, rungs: list[str], seeds: int) -> list[tuple[str, int, str]]:
+def jobs(dataset: str, rungs: list[str], seeds: int,
+         networks: list[str] | None = None) -> list[tuple[str, int, str]]:
     """(network, seed, rung) in training order: network by network, seed by seed, every rung;
-    the first jobs time every rung on VGG16."""
+    the first jobs time every rung on VGG16. `networks`: only these (None: all)."""
     few = ONLY_FEW.get(dataset, ())
     return [(net, seed, rung) for net in NETWORKS[dataset] for seed in range(seeds)
-            for rung in rungs if net in FEW or rung not in few]
+            for rung in rungs if (net in FEW or rung not in few)
+            and (networks is None or net in networks)]
 
 
 def copy_source_rows(dataset: str, table: Path) -> None:
@@ -190,13 +192,15 @@ def copy_source_rows(dataset: str, table: Path) -> None:
 
 
 def train_missing(dataset: str, rungs: list[str], seeds: int, shard: int, n_shards: int,
-                  threads: int | None, data_root: str, table: Path) -> None:
+                  threads: int | None, data_root: str, table: Path,
+                  networks: list[str] | None = None) -> None:
     """Train this shard's jobs that the table does not hold yet, appending each row at once."""
     copy_source_rows(dataset, table)
     done = load_table(table)
     have = set(zip(done["fidelity"], done["channels"], done["seed"], strict=True))
     specs = {rung: rung_spec(dataset, rung, threads) for rung in rungs}
-    todo = [(net, seed, rung) for i, (net, seed, rung) in enumerate(jobs(dataset, rungs, seeds))
+    planned = jobs(dataset, rungs, seeds, networks)
+    todo = [(net, seed, rung) for i, (net, seed, rung) in enumerate(planned)
             if i % n_shards == shard and (specs[rung].fidelity(), "-".join(
                 map(str, NETWORKS[dataset][net])), seed) not in have]
     logging.info("%s, shard %d of %d: %d trainings to run", dataset, shard, n_shards, len(todo))
@@ -402,6 +406,7 @@ def main() -> None:
     parser.add_argument("--shard", type=int, default=0, help="train jobs i %% n == shard")
     parser.add_argument("--n-shards", type=int, default=1, help="processes sharing the work")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads per training")
+    parser.add_argument("--networks", nargs="+", help="networks to train (default: all)")
     parser.add_argument("--no-train", action="store_true", help="only write the report")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(message)s", datefmt="%H:%M:%S")
@@ -409,12 +414,15 @@ def main() -> None:
     unknown = sorted(set(rungs) - set(RUNGS[args.dataset]))
     if unknown:
         parser.error(f"--rungs {unknown}: {args.dataset} has {list(RUNGS[args.dataset])}")
+    unknown = sorted(set(args.networks or ()) - set(NETWORKS[args.dataset]))
+    if unknown:
+        parser.error(f"--networks {unknown}: {args.dataset} has {list(NETWORKS[args.dataset])}")
     if not 0 <= args.shard < args.n_shards:
         parser.error(f"--shard {args.shard} must be in 0..{args.n_shards - 1}")
     table = OUT / f"fidelity_ladder_{args.dataset}.csv"
     if not args.no_train:
         train_missing(args.dataset, rungs, args.seeds, args.shard, args.n_shards, args.threads,
-                      args.data_root, table)
+                      args.data_root, table, args.networks)
     text = report(args.dataset, list(RUNGS[args.dataset]), table)
     (OUT / f"fidelity_ladder_{args.dataset}.md").write_text(text)
     print(text)
