@@ -295,22 +295,31 @@ def rung_summary(runs: pd.DataFrame, nets: pd.DataFrame, reference: str,
 
 def choose(summary: pd.DataFrame, reference: str) -> tuple[str | None, str]:
     """The cheapest rung that keeps the trade-off (see `GAP_TOLERANCE_PP`, `TAU_SHARE`) and why;
-    None while no rung has been measured against the reference on enough networks."""
+    None while no rung has been measured against the reference on enough networks. A rung whose
+    gaps already moved beyond the tolerance is passed over however few networks it shares."""
     if summary.empty:
         return None, "no trainings yet"
+    passed = []
     for row in summary.sort_values("median_s_per_training").to_dict("records"):
-        if row["rung"] == reference:
-            return reference, "no cheaper rung qualifies; the reference itself"
+        rung, paired = row["rung"], row[f"networks_with_{reference}"]
+        before = f" (passed over: {'; '.join(passed)})" if passed else ""
+        if rung == reference:
+            return reference, "no cheaper rung qualifies; the reference itself" + before
         tau, ceiling = row[f"tau_vs_{reference}"], row["tau_ceiling"]
-        if math.isnan(tau) or row[f"networks_with_{reference}"] < 8:
-            return None, (f"not yet decidable: {row['rung']}, cheaper than {reference}, is "
-                          f"measured beside it on {row[f'networks_with_{reference}']} networks "
-                          "(8 needed)")
-        if row["max_gap_change_pp"] <= GAP_TOLERANCE_PP and tau >= TAU_SHARE * ceiling:
-            return row["rung"], (
+        if row["max_gap_change_pp"] > GAP_TOLERANCE_PP:
+            passed.append(f"{rung}, a gap moved {row['max_gap_change_pp']:.2f} pp on {paired} "
+                          "networks")
+            continue
+        if math.isnan(tau) or paired < 8:
+            return None, (f"not yet decidable: {rung}, cheaper than {reference}, is measured "
+                          f"beside it on {paired} networks (8 needed){before}")
+        if tau >= TAU_SHARE * ceiling:
+            return rung, (
                 f"cheapest rung whose gaps to VGG16 stay within {GAP_TOLERANCE_PP} pp of "
                 f"{reference}'s (largest change {row['max_gap_change_pp']:.2f} pp) and whose tau "
-                f"against it ({tau:.3f}) reaches {TAU_SHARE} x its ceiling ({ceiling:.3f})")
+                f"against it ({tau:.3f}) reaches {TAU_SHARE} x its ceiling ({ceiling:.3f})"
+                + before)
+        passed.append(f"{rung}, tau {tau:.3f} below {TAU_SHARE} x its ceiling {ceiling:.3f}")
     return None, f"not yet decidable: {reference} has no trainings yet"
 
 
