@@ -15,6 +15,14 @@ run the command, wall time, designs evaluated, front size, final hypervolume, th
 iso-accuracy design's EDAP reduction against VGG16 with their accuracy and where that accuracy
 came from, read back from the run's ``run.json``, ``pareto.csv`` and ``history.csv``. Copies the
 ``cifar10`` run's ``pareto.png`` to ``docs/pareto_cifar10.png``.
+
+With ``--verify-seeds N`` (N > 0) the runs named by ``--verify-runs`` end with their verification
+(``verify.roles=[knee,iso_accuracy] verify.seeds=N``, docs/verification.md): their role designs
+and VGG16 are trained at N seeds at the run's source budget and evaluated on the crossbar, and
+the table shows each role's predicted net accuracy beside the measured one (seed mean ± std), the
+paired test of the iso-accuracy design against VGG16, and, over all verified role designs, the
+mean signed error predicted minus measured: the winner's-curse bias. Trainings go to the
+ground-truth table of ``--cache`` (pass a lasting folder: a rerun retrains nothing measured).
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ from typing import Any
 import pandas as pd
 
 from xpert_evo.report import markdown_table
+from xpert_evo.training.verification import BASELINE, paired_shortfall
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: common.py
 from common import DOCS, REPO, RESULTS, write_stamped  # noqa: E402
@@ -46,11 +55,23 @@ FROM = {
 """`accuracy_from` values of pareto.csv and what they mean."""
 
 
-def runs(data: str) -> dict[str, list[str]]:
-    """Run name -> the arguments after ``python -m xpert_evo``."""
-    return {name: [f"+experiment={name}", f"data.root={data}"] if name != "default" else []
-            for name in ("default", "cifar10", "tinyimagenet", "xpert_cifar10",
-                         "xpert_tinyimagenet")}
+ROLES: tuple[str, ...] = ("knee", "iso_accuracy")
+"""The role designs the table reports (and verifies)."""
+
+
+def runs(data: str, verify: tuple[str, ...] = (), seeds: int = 0,
+         crossbar_images: int | None = None) -> dict[str, list[str]]:
+    """Run name -> the arguments after ``python -m xpert_evo``; runs named in `verify` end with
+    the verification of their `ROLES` at `seeds` seeds (`crossbar_images` test images each)."""
+    plan = {}
+    for name in ("default", "cifar10", "tinyimagenet", "xpert_cifar10", "xpert_tinyimagenet"):
+        args = [f"+experiment={name}", f"data.root={data}"] if name != "default" else []
+        if name in verify and seeds > 0:
+            images = "null" if crossbar_images is None else crossbar_images
+            args += [f"verify.roles=[{','.join(ROLES)}]", f"verify.seeds={seeds}",
+                     f"verify.test_images={images}", f"data.root={data}"]
+        plan[name] = list(dict.fromkeys(args))
+    return plan
 
 
 def role_row(pareto: pd.DataFrame, role: str) -> pd.Series | None:
@@ -86,7 +107,7 @@ def summarise(name: str, args: list[str], run_dir: Path, wall_s: float, rc: int)
     )
     if not meta["accuracy_is_percent"]:
         row["true_proxy_calls"] = int(meta["n_true_evals"])
-    for role in ("knee", "iso_accuracy"):
+    for role in ROLES:
         design = role_row(pareto, role)
         if design is None:
             continue
@@ -95,7 +116,56 @@ def summarise(name: str, args: list[str], run_dir: Path, wall_s: float, rc: int)
         row[f"{role}_accuracy_from"] = FROM.get(design["accuracy_from"], design["accuracy_from"])
         row[f"{role}_area_mm2"] = round(float(design["area_mm2"]), 1)
     row["smallest_front_area_mm2"] = round(float(pareto["area_mm2"].min()), 1)
+    if (run_dir / "verified.csv").exists():
+        row.update(measured(run_dir))
     return row
+
+
+def _mean_std(mean: float, std: float) -> str:
+    return f"{mean:.2f}" + ("" if pd.isna(std) else f" ± {std:.2f}")
+
+
+def measured(run_dir: Path) -> dict[str, Any]:
+    """The verification of a run: per role and VGG16 the predicted and measured net accuracy
+    (validation minus the measured crossbar loss, seed mean ± std), the error predicted minus
+    measured, and the paired test of the iso-accuracy design against VGG16 (crossbar %)."""
+    verified = pd.read_csv(run_dir / "verified.csv").set_index("design")
+    trainings = pd.read_csv(run_dir / "verified_trainings.csv")
+    row: dict[str, Any] = {"verified_seeds": int(verified["seeds"].max())}
+    for name, key in ((BASELINE, "vgg16"), *((r, r) for r in ROLES)):
+        if name not in verified.index:
+            continue
+        design = verified.loc[name]
+        row[f"{key}_predicted_net_pct"] = round(float(design["predicted_net_pct"]), 2)
+        row[f"{key}_measured_net_pct"] = _mean_std(design["measured_net_pct"],
+                                                   design["measured_net_pct_std"])
+        row[f"{key}_measured_crossbar_pct"] = _mean_std(design["measured_crossbar_pct"],
+                                                        design["measured_crossbar_pct_std"])
+        row[f"{key}_predicted_minus_measured_pp"] = round(
+            float(design["predicted_minus_measured_pp"]), 2)
+    if "iso_accuracy" in verified.index and BASELINE in verified.index:
+        test = paired_shortfall(trainings, "iso_accuracy")
+        row["iso_accuracy_minus_vgg16_crossbar_pp"] = (
+            f"{test.mean_diff_pp:+.2f}" + ("" if pd.isna(test.std_diff_pp)
+                                           else f" ± {test.std_diff_pp:.2f}"))
+        row["iso_accuracy_falls_short_p"] = round(test.p_value, 3)
+        row["iso_accuracy_holds"] = "no" if test.falls_short else "yes"
+    return row
+
+
+def bias(rows: list[dict[str, Any]]) -> str:
+    """The winner's-curse bias: mean signed error predicted minus measured of the verified role
+    designs over all runs, with its spread; empty without verified runs."""
+    errors = [r[f"{role}_predicted_minus_measured_pp"] for r in rows for role in ROLES
+              if f"{role}_predicted_minus_measured_pp" in r]
+    if not errors:
+        return ""
+    spread = f" (std {pd.Series(errors).std(ddof=1):.2f} pp)" if len(errors) > 1 else ""
+    return (f"Winner's-curse bias: over the {len(errors)} verified role designs of "
+            f"{sum('verified_seeds' in r for r in rows)} runs, predicted minus measured net "
+            f"accuracy is {pd.Series(errors).mean():+.2f} pp on average{spread}. Front designs "
+            "are picked because their predictions are high, so a positive mean is expected; "
+            "the predicted accuracy of a front design should be read as that much too high.")
 
 
 def write(rows: list[dict[str, Any]], extra: str) -> None:
@@ -117,7 +187,14 @@ def write(rows: list[dict[str, Any]], extra: str) -> None:
         "`knee`: the front design farthest from the line between the front's ends; "
         "`iso_accuracy`: the lowest-EDAP front design at an accuracy no lower than VGG16's "
         "(same scale, VGG16's accuracy obtained the same way; `-`: no front design reaches it). "
-        "`*_edap_reduction_x` = VGG16 EDAP / design EDAP (EDAP in pJ ns mm2).",
+        "`*_edap_reduction_x` = VGG16 EDAP / design EDAP (EDAP in pJ ns mm2). Verified runs "
+        "(`verified_seeds`) add, per role and VGG16, the predicted net accuracy beside the "
+        "measured one: validation accuracy of stand-alone trainings at the run's source budget "
+        "minus the loss measured on the crossbar, seed mean ± std; `*_measured_crossbar_pct` is "
+        "the accuracy on the crossbar itself; `iso_accuracy_holds`: the one-sided paired t-test "
+        "(by seed, crossbar %) does not find the iso-accuracy design below VGG16 at p < 0.05.",
+        "",
+        bias(rows),
         "",
         markdown_table(table.T.reset_index().rename(columns={"index": "field"})
                        .set_axis(["field", *table["run"]], axis=1).iloc[1:]),
@@ -131,6 +208,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", default="../shared/datasets", help="data.root of the data runs")
     parser.add_argument("--out", type=Path, help="keep the run directories here")
     parser.add_argument("--cache", type=Path, help="XPERT_EVO_CACHE (default: a fresh temp dir)")
+    parser.add_argument("--verify-seeds", type=int, default=0,
+                        help="verify the role designs of --verify-runs at this many seeds (0: no)")
+    parser.add_argument("--verify-runs", nargs="+", default=["default", "cifar10", "tinyimagenet"])
+    parser.add_argument("--crossbar-images", type=int, default=None,
+                        help="crossbar test images per verified design (default: the whole split)")
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -138,7 +220,8 @@ def main(argv: list[str] | None = None) -> int:
         cache = args.cache or Path(tmp) / "cache"
         env = {**os.environ, "XPERT_EVO_CACHE": str(cache)}
         rows = []
-        for name, run_args in runs(args.data).items():
+        plan = runs(args.data, tuple(args.verify_runs), args.verify_seeds, args.crossbar_images)
+        for name, run_args in plan.items():
             run_dir = out / name
             start = time.perf_counter()
             done = subprocess.run(

@@ -1,0 +1,61 @@
+"""bench/studies/main_runs.py reads a verified run back: predicted beside measured, the paired
+test of the iso-accuracy design, and the winner's-curse bias over runs."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench" / "studies"))
+import main_runs  # noqa: E402
+
+CROSSBAR = {"baseline": [52.0, 53.0, 52.5], "knee": [50.0, 51.2, 50.4],
+            "iso_accuracy": [52.1, 53.2, 52.4]}
+PREDICTED = {"baseline": 52.0, "knee": 51.5, "iso_accuracy": 53.0}
+
+
+def verified_run(tmp_path: Path, crossbar: dict[str, list[float]]) -> Path:
+    trainings = pd.DataFrame([{"design": d, "seed": s, "crossbar_pct": v, "net_pct": v}
+                              for d, values in crossbar.items() for s, v in enumerate(values)])
+    trainings.to_csv(tmp_path / "verified_trainings.csv", index=False)
+    grouped = trainings.groupby("design")["net_pct"]
+    summary = pd.DataFrame({
+        "design": list(crossbar), "seeds": 3,
+        "predicted_net_pct": [PREDICTED[d] for d in crossbar],
+        "measured_net_pct": [grouped.mean()[d] for d in crossbar],
+        "measured_net_pct_std": [grouped.std()[d] for d in crossbar],
+        "measured_crossbar_pct": [grouped.mean()[d] for d in crossbar],
+        "measured_crossbar_pct_std": [grouped.std()[d] for d in crossbar]})
+    summary["predicted_minus_measured_pp"] = (summary["predicted_net_pct"]
+                                              - summary["measured_net_pct"])
+    summary.to_csv(tmp_path / "verified.csv", index=False)
+    return tmp_path
+
+
+def test_a_verified_run_reports_predicted_beside_measured(tmp_path: Path) -> None:
+    row = main_runs.measured(verified_run(tmp_path, CROSSBAR))
+    assert row["verified_seeds"] == 3
+    assert row["knee_predicted_net_pct"] == 51.5
+    assert row["knee_measured_net_pct"].startswith("50.53 ± ")
+    assert row["knee_predicted_minus_measured_pp"] == round(51.5 - 50.5333, 2)
+    assert row["iso_accuracy_holds"] == "yes"
+
+
+def test_an_iso_design_below_vgg16_at_every_seed_does_not_hold(tmp_path: Path) -> None:
+    short = {**CROSSBAR, "iso_accuracy": [50.0, 51.1, 50.3]}
+    row = main_runs.measured(verified_run(tmp_path, short))
+    assert row["iso_accuracy_holds"] == "no"
+    assert row["iso_accuracy_falls_short_p"] < 0.05
+    assert row["iso_accuracy_minus_vgg16_crossbar_pp"].startswith("-2.03")
+
+
+def test_the_bias_is_the_mean_signed_error_of_role_designs_over_runs() -> None:
+    rows = [{"verified_seeds": 3, "knee_predicted_minus_measured_pp": 2.0,
+             "iso_accuracy_predicted_minus_measured_pp": 1.0},
+            {"verified_seeds": 3, "knee_predicted_minus_measured_pp": 0.0},
+            {"run": "not verified"}]
+    text = main_runs.bias(rows)
+    assert "3 verified role designs of 2 runs" in text and "+1.00 pp" in text
+    assert main_runs.bias([{"run": "not verified"}]) == ""
