@@ -1,38 +1,47 @@
-"""xpert_evo against XPert's search method, random search and the VGG16 baseline, side by side.
+"""nsga2 against random search and XPert's gradient search in XPert's setting, at equal budgets,
+on predicted and on measured accuracy %.
 
-    python bench/studies/compare_methods.py [--seeds 5] [--proxy-budget 24] [--cost-budget 8000]
-        [--datasets cifar10 tinyimagenet] [--data-root ../shared/datasets] [--methods ...]
-        [--out-dir docs/results]
+    python bench/studies/compare_methods.py [--seeds 5] [--cost-budget 10000]
+        [--predictor-budget 5000] [--experiments xpert_cifar10 xpert_tinyimagenet]
+        [--methods nsga2 random xpert_gd "xpert_gd (degenerate)"] [--verify-seeds 3 | --no-verify]
+        [--crossbar-images 2000] [--ground-truth PATH] [--n-jobs 1]
+        [--data-root ../shared/datasets] [--out-dir docs/results]
 
-Every method gets the same budget: at most ``--proxy-budget`` true-proxy (NASWOT on real
-images) calls and ``--cost-budget`` cost-model genome evaluations, on the same cost model,
-surrogate, space and area budget (each data set's experiment file). Methods:
+Experiments: XPert's setting (``+experiment=xpert_cifar10``, ``+experiment=xpert_tinyimagenet``:
+its option sets, the offset weight mapping, VGG16 at m = 8, 6-bit flash ADCs and 4-bit inputs as
+the baseline, 50 / 80 mm2). Every search ranks designs by the product's objective: predicted
+validation accuracy % at the source's training budget (``accuracy=measured``) minus the
+predicted crossbar loss. Methods (conf/algorithm/): ``nsga2``; ``random``; ``xpert_gd``, XPert's
+gradient co-search with a working straight-through estimator; ``xpert_gd (degenerate)``, the
+public code's zero gradient (`xpert_evo.search.xpert_gd`).
 
-* ``nsga2+surrogate``: NSGA-II, NSGANetV2-style surrogate rounds (half the proxy budget on the
-  initial sample, the rest in 4 refit rounds);
-* ``nsga2 (true proxy)``: NSGA-II scoring every new channel list with the true proxy;
-* ``random+surrogate``: uniform random search with the same surrogate rounds;
-* ``xpert_gd``: XPert's gradient search with a working straight-through estimator, true proxy
-  only (`xpert_evo.search.xpert_gd`); ``xpert_gd (degenerate)``: the public code's zero gradient.
+Budgets: each run gets at most ``--cost-budget`` cost-model genome evaluations and
+``--predictor-budget`` predictor calls (distinct channel configurations the source predictor
+predicted, `SourcePredictor.n_scored`, the uniform-width anchors and VGG16 included), held by
+`xpert_evo.search.SpendCaps`: the generation that would overspend is cut to what is left, and
+xpert_gd's gradient steps stop before they would. Each run's row records what it used beside the
+budgets; a run that used more is an error.
 
-A method stops exactly at either budget: the generation that would overspend is cut to what the
-budget still pays for, and gradient steps stop before they would (`xpert_evo.search.SpendCaps`);
-every run's row records the true-proxy calls and cost-model evaluations it actually used next to
-the budgets, and a run that used more is an error. Quality is judged only on
-designs whose accuracy the true proxy measured (surrogate predictions are not credited):
-hypervolume of their feasible front (normalised objectives, the run's fixed reference), and the
-design with the lowest EDAP among those no worse than VGG16 in true proxy score (its EDAP
-reduction, TOPS/W and TOPS/mm2 ratios against VGG16). The methods of one data set and seed share
-a score cache (they all start from the same anchor networks, the surrogate methods from the same
-initial sample), so a method's wall time excludes scores an earlier method already computed;
-its budget still counts every distinct channel list it asked for. The published XPert channel
-lists (XPertNet_50 and the 80 mm2 model of its repository) get their lowest-EDAP peripheral genes
-within the area budget and the precision-loss bound (`xpert_evo.search.peripheral`) and are
-placed on the plot.
+Per run (predicted): the hypervolume of the feasible predicted front (normalised objectives,
+the run's fixed reference), and the *headline design*: for nsga2 and random the lowest-EDAP
+feasible design whose predicted net accuracy is no lower than VGG16's (scored by the same
+predictor), for xpert_gd its returned design (none when it returns none; its `outcome_lines`,
+its candidates' area and accuracy against its tests, say why), with its EDAP reduction against
+VGG16.
 
-Writes compare_methods.md (stamped: command, commit, date, machine; mean ± std, median and every
-seed's value), compare_methods.png and compare_methods_runs.csv (one row per run) into
-``--out-dir`` (default: docs/results/).
+Measured (``--verify-seeds 3``; ``--no-verify`` skips it): per experiment and method, the headline
+design of the median seed (by predicted EDAP reduction, seeds without a design ranked lowest;
+none when that seed has none), VGG16, and the published designs (XPertNet_50 and XPert's 80 mm2
+model with their lowest-EDAP peripheral genes, each beside nsga2's best design at no larger area
+from its seed-0 run) are trained at 3 seeds at the source's budget and run on the crossbar
+(``--crossbar-images`` test images) through `xpert_evo.training.verification`
+(`compare_methods_measure`). Trainings go to the ground-truth table (``--ground-truth``, default
+``<cache>/ground_truth.csv``): a rerun or a killed run retrains nothing measured. The searches are
+seeded, so a rerun finds the same designs (they take minutes).
+
+Writes into ``--out-dir``: compare_methods.md (stamped: command, commit, date, machine),
+compare_methods_runs.csv (one row per run, rewritten after every run),
+compare_methods_verified.csv (one row per training) and compare_methods.png.
 """
 
 from __future__ import annotations
@@ -45,323 +54,331 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-import matplotlib as mpl
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 from omegaconf import DictConfig
 
-from xpert_evo.accuracy.model import ProxyScorer
+from xpert_evo.accuracy.predictor import SourcePredictor
 from xpert_evo.report import markdown_table
-from xpert_evo.search import HW_METRICS, SearchRun, SpendCaps, build_search, nondominated
-from xpert_evo.search.peripheral import best_peripherals
+from xpert_evo.schema import register
+from xpert_evo.search import HW_METRICS, SearchResult, SearchRun, SpendCaps, build_search
+from xpert_evo.training.groundtruth import default_path, genome_columns, genomes_from_table
+from xpert_evo.training.verification import BASELINE, Design
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: common.py
 from common import DATASETS, RESULTS, app_config, write_stamped  # noqa: E402
+from compare_methods_measure import (  # noqa: E402
+    Panel,
+    design_of,
+    differs_lines,
+    mean_std,
+    measured_table,
+    measurement,
+    plot,
+    published,
+    published_table,
+    versus_lines,
+)
 
 os.environ.setdefault("TQDM_DISABLE", "1")  # one line per run instead of progress bars
-EDAP = HW_METRICS.index("edap")
-TOPS_W, TOPS_MM2 = HW_METRICS.index("tops_per_w"), HW_METRICS.index("tops_per_mm2")
-PUBLISHED = {
-    "XPertNet_50": [64, 128, 64, 512, 512, 128, 128, 64, 512, 128, 64, 64, 64],
-    "XPert 80mm2_model": [256, 512, 512, 128, 256, 256, 256, 256, 64, 256, 128, 128, 512],
-}
-"""Channel lists from the model definitions in XPert's public repository (13 convs, same pools)."""
-
+EDAP, AREA = HW_METRICS.index("edap"), HW_METRICS.index("area_mm2")
+GENES: tuple[str, ...] = ("channels", "col_share", "adc_type", "adc_bits", "input_bits")
+EXPERIMENTS: tuple[str, ...] = ("xpert_cifar10", "xpert_tinyimagenet")
 METHODS: dict[str, list[str]] = {
-    "nsga2+surrogate": ["algorithm=nsga2"],
-    "nsga2 (true proxy)": ["algorithm=nsga2", "accuracy.surrogate=null", "algorithm.pop_size=16"],
-    "random+surrogate": ["algorithm=random"],
-    "xpert_gd": ["algorithm=xpert_gd", "accuracy.surrogate=null"],
-    "xpert_gd (degenerate)": [
-        "algorithm=xpert_gd",
-        "accuracy.surrogate=null",
-        "algorithm.degenerate=true",
-    ],
+    "nsga2": ["algorithm=nsga2"],
+    "random": ["algorithm=random"],
+    "xpert_gd": ["algorithm=xpert_gd"],
+    "xpert_gd (degenerate)": ["algorithm=xpert_gd", "algorithm.degenerate=true"],
 }
-PROXY_BATCH = {"cifar10": 16, "tinyimagenet": 8}
-"""NASWOT batch per data set (Tiny ImageNet's 64x64 images cost 4x per image)."""
+"""Method name -> its config overrides."""
+
+
+def returns_design(method: str) -> bool:
+    """Whether the method answers with one design of its own (xpert_gd), not a front."""
+    return "algorithm=xpert_gd" in METHODS[method]
+
+
+def compose_config(experiment: str, seed: int, extra: list[str],
+                   args: argparse.Namespace) -> DictConfig:
+    """The experiment's config at `seed`, stopped by the cost budget, with `extra` overrides."""
+    register()  # the schemas conf/ names in its defaults lists
+    return app_config([f"+experiment={experiment}", f"data.root={args.data_root}", f"seed={seed}",
+                       "algorithm.n_gen=null", f"algorithm.n_evals={args.cost_budget}", *extra])
+
+
+def budget_caps(args: argparse.Namespace) -> SpendCaps:
+    """The spending caps every run gets: predictor calls and cost-model evaluations."""
+    return SpendCaps(true_calls=args.predictor_budget, cost_evals=args.cost_budget)
 
 
 @dataclass
 class Outcome:
-    """One method's run: the table row, its measured front and the baseline point."""
+    """One run: its row of the runs table and its result (archive, front, VGG16's figures)."""
 
-    row: dict
-    front: pd.DataFrame
-    baseline: tuple[float, float]
-
-
-def compose_config(
-    dataset: str, seed: int, extra: list[str], args: argparse.Namespace
-) -> DictConfig:
-    """The experiment's config with the shared budgets and ``extra`` overrides."""
-    budget = args.proxy_budget
-    overrides = [
-        "accuracy=naswot",  # the benchmark compares search methods on the NASWOT proxy
-        f"+experiment={dataset}",
-        f"data.root={args.data_root}",
-        f"seed={seed}",
-        "algorithm.n_gen=null",
-        f"algorithm.n_evals={args.cost_budget}",
-        f"accuracy.batch_size={PROXY_BATCH[dataset]}",
-        f"accuracy.budget.initial={budget // 2}",
-        f"accuracy.budget.per_round={max(1, budget // 8)}",
-        "accuracy.budget.rounds=4",
-        *extra,
-    ]
-    return app_config(overrides)
+    row: dict[str, Any]
+    result: SearchResult
 
 
-def run_method(
-    dataset: str,
-    method: str,
-    seed: int,
-    args: argparse.Namespace,
-    cache: Path,
-    estimator: ProxyScorer | None = None,
-) -> Outcome:
-    """One search held to the shared budgets exactly; returns its measured front and figures.
+def headline_columns(result: SearchResult, index: int | None) -> dict[str, Any]:
+    """The ``headline_*`` columns of archive design `index` (NaN without one): predicted net %,
+    its std and predicted loss, EDAP, area, feasibility, the reduction against VGG16, the genes."""
+    if index is None:
+        return {"headline_edap_reduction_x": np.nan}
+    a = result.archive
+    genome = result.setup.space.decode(a.x[index][None])
+    return {
+        "headline_edap_reduction_x": result.baseline_hw[EDAP] / a.hw[index, EDAP],
+        "headline_net_pct": a.net[index], "headline_std_pp": a.std[index],
+        "headline_loss_pp": a.loss_pp[index], "headline_edap": a.hw[index, EDAP],
+        "headline_area_mm2": a.hw[index, AREA], "headline_feasible": bool(a.cv[index] <= 0),
+        **{f"headline_{gene}": value for gene, value in genome_columns(genome).items()},
+    }
+
+
+def run_method(experiment: str, method: str, seed: int, args: argparse.Namespace,
+               estimator: SourcePredictor | None = None) -> Outcome:
+    """One search held to the shared budgets; its row and result.
 
     Args:
-        dataset, method, seed: what to run.
+        experiment, method, seed: what to run.
         args: the command line (budgets, data root).
-        cache: the score cache shared by the methods of one data set and seed.
-        estimator: an accuracy model to use instead of NASWOT (tests).
+        estimator: the experiment's fitted source predictor, to share between runs (each run
+            predicts with its own cache), or None to fit it.
 
     Raises:
-        RuntimeError: the run used more true-proxy calls or cost-model evaluations than its
+        RuntimeError: the run used more predictor calls or cost-model evaluations than its
             budget (the caps failed).
     """
-    caps = SpendCaps(true_calls=args.proxy_budget, cost_evals=args.cost_budget)
+    setup = build_search(compose_config(experiment, seed, METHODS[method], args), estimator)
     with tempfile.TemporaryDirectory() as tmp:
-        setup = build_search(
-            compose_config(dataset, seed, [*METHODS[method], f"accuracy.cache_dir={cache}"], args),
-            estimator=estimator,
-        )
         start = time.perf_counter()
-        run = SearchRun(setup, tmp, caps=caps).start()
+        run = SearchRun(setup, tmp, caps=budget_caps(args)).start()
         res = run.run()
         wall_s = time.perf_counter() - start
+    used = (res.accuracy.n_scored, run.cost_evals)
+    if used[0] > args.predictor_budget or used[1] > args.cost_budget:
+        raise RuntimeError(f"{experiment} {method} seed {seed} used {used[0]} predictor calls and "
+                           f"{used[1]} cost-model evaluations, over the budgets "
+                           f"{args.predictor_budget} / {args.cost_budget}")
     a = res.archive
-    cost_evals = run.cost_evals
-    if res.accuracy.n_scored > args.proxy_budget or cost_evals > args.cost_budget:
-        raise RuntimeError(
-            f"{method} used {res.accuracy.n_scored} true-proxy calls and {cost_evals} cost-model "
-            f"evaluations, over the budgets {args.proxy_budget} / {args.cost_budget}"
-        )
-    keep = np.flatnonzero((a.origin == "proxy") & (a.cv <= 0))
-    front = keep[nondominated(a.objectives()[keep])] if len(keep) else keep
-    base_edap = float(res.baseline_hw[EDAP])
-    row = {
-        "dataset": dataset,
-        "method": method,
-        "seed": seed,
-        "hypervolume": res.bounds.hypervolume(a.objectives()[front]) if len(front) else 0.0,
-        "true_proxy_calls": res.accuracy.n_scored,
-        "proxy_budget": args.proxy_budget,
-        "cost_model_evals": cost_evals,
-        "cost_budget": args.cost_budget,
-        "wall_s": wall_s,
-        "cost_evals_per_s": cost_evals / wall_s,
-    }
     base_net = float(res.baseline_accuracy.net[0])
-    iso = keep[a.net[keep] >= base_net]
-    if len(iso):
-        best = iso[np.argmin(a.hw[iso, EDAP])]
-        row["edap_reduction_x"] = base_edap / a.hw[best, EDAP]
-        row["tops_per_w_x"] = a.hw[best, TOPS_W] / res.baseline_hw[TOPS_W]
-        row["tops_per_mm2_x"] = a.hw[best, TOPS_MM2] / res.baseline_hw[TOPS_MM2]
-    front_frame = pd.DataFrame(
-        {"accuracy": a.net[front], "edap": a.hw[front, EDAP], "method": method, "seed": seed}
-    )
-    best = getattr(run.algorithm, "best", None)
-    if best is not None:  # xpert_gd's answer: its lowest-latency accepted design
-        genome = setup.space.decode(best["x"][None])
-        row["result_score"] = best["score"]
-        row["result_edap"] = float(setup.cost_model.evaluate(genome, breakdown=False).edap[0])
-    return Outcome(row, front_frame, (base_edap, base_net))
+    row: dict[str, Any] = {
+        "experiment": experiment, "method": method, "seed": seed,
+        "predictor_calls": used[0], "predictor_budget": args.predictor_budget,
+        "cost_model_evals": used[1], "cost_budget": args.cost_budget,
+        "wall_s": wall_s, "designs": len(a), "front_size": len(res.front),
+        "hypervolume": res.bounds.hypervolume(a.objectives()[res.front]) if len(res.front) else 0.0,
+        "vgg16_net_pct": base_net, "vgg16_edap": res.baseline_hw[EDAP],
+    }
+    feasible = np.flatnonzero(a.cv <= 0)
+    iso = feasible[a.net[feasible] >= base_net]
+    headline = int(iso[np.argmin(a.hw[iso, EDAP])]) if len(iso) else None
+    row["iso_edap_reduction_x"] = np.nan if headline is None else (
+        res.baseline_hw[EDAP] / a.hw[headline, EDAP])
+    if returns_design(method):
+        best = run.algorithm.best
+        headline = None if best is None else int(np.flatnonzero((a.x == best["x"]).all(1))[0])
+        row.update(returned=best is not None, outcome="; ".join(run.algorithm.outcome_lines()))
+    row.update(headline_columns(res, headline))
+    return Outcome(row, res)
 
 
-def dominated_or_matched(front: pd.DataFrame, score: float, edap: float) -> bool:
-    """Whether a measured front has a design at least as good in both objectives."""
-    return bool(((front["accuracy"] >= score) & (front["edap"] <= edap)).any())
+def median_run(runs: pd.DataFrame) -> pd.Series | None:
+    """The run of the median seed by predicted headline EDAP reduction (seeds without a design
+    rank lowest; the lower middle one of an even count), or None when it has no design."""
+    order = runs.assign(key=runs["headline_edap_reduction_x"].fillna(-np.inf))
+    row = order.sort_values(["key", "seed"]).iloc[(len(order) - 1) // 2]
+    return None if np.isnan(row["headline_edap_reduction_x"]) else row
 
 
-def published_points(dataset: str, args: argparse.Namespace, cache: Path) -> pd.DataFrame:
-    """The published channel lists with their best peripheral genes, costed and true-scored."""
-    setup = build_search(compose_config(dataset, 0, [f"accuracy.cache_dir={cache}"], args))
-    model, space = setup.cost_model, setup.space
-    base_edap = float(model.evaluate(space.baseline, breakdown=False).edap[0])
-    rows = []
-    for name, channels in PUBLISHED.items():
-        genome = best_peripherals(
-            np.array(channels),
-            space,
-            model,
-            setup.constraints.area_mm2,
-            setup.penalty,
-            setup.constraints.precision_loss_pp,
-        )
-        rep = model.evaluate(genome, breakdown=False)
-        rows.append(
-            {
-                "design": name,
-                "channels": "-".join(map(str, channels)),
-                "naswot_score": float(setup.estimator.true_score(genome.channels)[0]),
-                "area_mm2": float(rep.area_mm2[0]),
-                "edap": float(rep.edap[0]),
-                "edap_reduction_x": base_edap / float(rep.edap[0]),
-            }
-        )
-    return pd.DataFrame(rows)
+def headline_design(row: pd.Series) -> Design:
+    """The headline design of a runs-table row, named by its method."""
+    genome = genomes_from_table(pd.DataFrame([{g: row[f"headline_{g}"] for g in GENES}]))
+    return Design(row["method"], genome, float(row["headline_net_pct"]),
+                  float(row["headline_std_pp"]), float(row["headline_loss_pp"]),
+                  float(row["headline_edap"]), int(row["seed"]))
+
+
+def per_seed_text(values: pd.Series, fmt: str) -> str:
+    """Every seed's value in format `fmt`, "none" where a seed has none."""
+    return ", ".join("none" if np.isnan(v) else f"{v:{fmt}}" for v in values)
 
 
 def summarise(rows: pd.DataFrame) -> pd.DataFrame:
-    """Mean ± std, median and per-seed values over seeds per data set and method (seeds
-    without a value, e.g. no design at >= VGG16's score, are "none" and left out of the
-    statistics), formatted for the table."""
-    groups = rows.groupby(["dataset", "method"], sort=False)
-    mean, std = groups.mean(numeric_only=True), groups.std(numeric_only=True, ddof=1).fillna(0)
-    out = pd.DataFrame(index=mean.index)
-    for col in ("hypervolume", "edap_reduction_x"):
-        if col in mean:
-            out[col] = [f"{m:.3f} ± {s:.3f}" for m, s in zip(mean[col], std[col], strict=True)]
-            values = groups[col]
-            out[f"{col} median"] = values.median().map("{:.3f}".format)
-            out[f"{col} per seed"] = values.agg(
-                lambda v: ", ".join("none" if np.isnan(x) else f"{x:.3f}" for x in v))
-    for col in ("tops_per_w_x", "tops_per_mm2_x"):
-        if col in mean:
-            out[col] = mean[col].map("{:.2f}".format)
-    out["wall_s"] = mean["wall_s"].map("{:.0f}".format)
-    out["true_proxy_calls"] = mean["true_proxy_calls"].map("{:.0f}".format)
-    out["cost_model_evals"] = mean["cost_model_evals"].map("{:,.0f}".format)
-    out["cost_evals_per_s"] = mean["cost_evals_per_s"].map("{:,.0f}".format)
-    if "result_dominated_by_nsga2" in rows:
-        flags = rows.groupby(["dataset", "method"], sort=False)["result_dominated_by_nsga2"]
-        out["result_dominated_by_nsga2"] = [
-            f"{int(f.sum())}/{int(f.notna().sum())}" if f.notna().any() else "" for _, f in flags
-        ]
-    return out.reset_index()
+    """Per experiment and method over seeds: hypervolume and the headline design's predicted
+    EDAP reduction and net %, each as mean ± std, median and every seed's value (seeds without
+    a design are "none" and left out of the statistics), the seeds with a design, the most
+    predictor calls and cost-model evaluations any seed used against the budgets, and the mean
+    wall time."""
+    out = []
+    for (experiment, method), runs in rows.groupby(["experiment", "method"], sort=False):
+        runs = runs.sort_values("seed")
+        row: dict[str, Any] = {"experiment": experiment, "method": method}
+        for column, fmt in (("hypervolume", ".3f"), ("headline_edap_reduction_x", ".3g"),
+                            ("headline_net_pct", ".2f")):
+            values = runs.get(column, pd.Series(np.nan, index=runs.index)).astype(float)
+            row[column] = mean_std(values, fmt)
+            row[f"{column} median"] = per_seed_text(pd.Series([values.median()]), fmt)
+            row[f"{column} per seed"] = per_seed_text(values, fmt)
+        found = runs["headline_edap_reduction_x"].notna().sum()
+        row["seeds_with_design"] = f"{found}/{len(runs)}"
+        for used, budget in (("predictor_calls", "predictor_budget"),
+                             ("cost_model_evals", "cost_budget")):
+            row[used] = f"{runs[used].max()}/{runs[budget].iloc[0]}"
+        row["wall_s"] = f"{runs['wall_s'].mean():.1f}"
+        out.append(row)
+    return pd.DataFrame(out)
 
 
-def plot(
-    fronts: dict[str, pd.DataFrame], baselines: dict, published: pd.DataFrame, path: Path
-) -> None:
-    """Measured fronts of every method (seed 0) per data set, VGG16 and the published designs."""
-    datasets = list(fronts)
-    with mpl.rc_context({"font.size": 8, "axes.spines.top": False, "axes.spines.right": False}):
-        fig = Figure(figsize=(5.0 * len(datasets), 3.6))
-        axes = np.atleast_1d(fig.subplots(1, len(datasets)))
-        for ax, ds in zip(axes, datasets, strict=True):
-            frame = fronts[ds]
-            for method, part in frame[frame.seed == 0].groupby("method", sort=False):
-                part = part.sort_values("edap")
-                line = ax.step(part.edap, part.accuracy, where="post", lw=1.0)[0]
-                ax.scatter(part.edap, part.accuracy, s=8, color=line.get_color(), label=method)
-            edap, acc = baselines[ds]
-            ax.scatter(
-                [edap],
-                [acc],
-                marker="*",
-                s=120,
-                color="crimson",
-                edgecolors="k",
-                lw=0.5,
-                zorder=5,
-                label="VGG16 baseline",
-            )
-            if ds == datasets[0]:
-                for _, p in published.iterrows():
-                    ax.scatter(
-                        [p["edap"]], [p["naswot_score"]], marker="D", s=30, color="k", zorder=5
-                    )
-                    ax.annotate(
-                        p["design"],
-                        (p["edap"], p["naswot_score"]),
-                        fontsize=6,
-                        xytext=(4, 4),
-                        textcoords="offset points",
-                    )
-            ax.set_xscale("log")
-            ax.set_title(f"{ds}, seed 0: fronts of measured designs")
-            ax.set_xlabel("EDAP (pJ·ns·mm²), log scale")
-            ax.set_ylabel("NASWOT score (proxy scale, not %)")
-            ax.grid(True, lw=0.3, alpha=0.5)
-        axes[0].legend(frameon=False, fontsize=6, loc="lower right")
-        fig.savefig(path, dpi=200, bbox_inches="tight")
+def outcome_lines(rows: pd.DataFrame) -> list[str]:
+    """xpert_gd's account of every run: what it returned and why, in numbers."""
+    if "outcome" not in rows:
+        return []
+    runs = rows[rows["outcome"].notna()]
+    return [f"- {r.experiment}, {r.method}, seed {r.seed}: {r.outcome}" for r in runs.itertuples()]
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    """The command line (see the module docstring)."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--cost-budget", type=int, default=10000,
+                        help="cost-model genome evaluations per run")
+    parser.add_argument("--predictor-budget", type=int, default=5000,
+                        help="predictor calls (distinct channel configurations) per run")
+    parser.add_argument("--experiments", nargs="+", default=list(EXPERIMENTS), choices=EXPERIMENTS)
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    parser.add_argument("--verify-seeds", type=int, default=3, help="training seeds per design")
+    parser.add_argument("--no-verify", action="store_true", help="train nothing")
+    parser.add_argument("--crossbar-images", type=int, default=2000,
+                        help="test images per crossbar evaluation")
+    parser.add_argument("--ground-truth", type=Path, default=None,
+                        help="ground-truth table (default <cache>/ground_truth.csv)")
+    parser.add_argument("--n-jobs", type=int, default=1, help="trainings at once")
+    parser.add_argument("--alpha", type=float, default=0.05, help="one-sided paired t-test level")
+    parser.add_argument("--data-root", default=str(DATASETS))
+    parser.add_argument("--out-dir", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    args.ground_truth = args.ground_truth or default_path()
+    return args
+
+
+def search(args: argparse.Namespace) -> tuple[pd.DataFrame, dict[tuple[str, str], Outcome]]:
+    """Every experiment, seed and method; the runs table (written after every run) and the
+    seed-0 outcomes by (experiment, method)."""
+    rows, first = [], {}
+    for experiment in args.experiments:
+        estimator = None
+        for seed in range(args.seeds):
+            for method in args.methods:
+                outcome = run_method(experiment, method, seed, args, estimator)
+                estimator = outcome.result.setup.estimator
+                rows.append(outcome.row)
+                pd.DataFrame(rows).to_csv(args.out_dir / "compare_methods_runs.csv", index=False)
+                if seed == 0:
+                    first[(experiment, method)] = outcome
+                r = outcome.row
+                print(f"{experiment:18s} {method:22s} seed {seed}: HV {r['hypervolume']:.3f}, "
+                      f"headline {r['headline_edap_reduction_x']:.2f}x, "
+                      f"{r['predictor_calls']}/{args.predictor_budget} predictor calls, "
+                      f"{r['cost_model_evals']}/{args.cost_budget} cost evals, "
+                      f"{r['wall_s']:.1f} s", flush=True)
+    return pd.DataFrame(rows), first
+
+
+def experiment_section(experiment: str, rows: pd.DataFrame, first: dict[tuple[str, str], Outcome],
+                       args: argparse.Namespace) -> tuple[list[str], Panel, pd.DataFrame | None]:
+    """One experiment's measured and published-design tables (training what they need), its
+    part of the figure and its trainings (None with ``--no-verify``)."""
+    mine = {m: o for (e, m), o in first.items() if e == experiment}
+    setup = next(iter(mine.values())).result.setup
+    baseline = design_of(BASELINE, setup.space.baseline, setup)
+    nsga2 = mine["nsga2"].result if "nsga2" in mine else None
+    others = published(setup, nsga2)
+    runs = rows[rows["experiment"] == experiment]
+    chosen = {m: median_run(runs[runs["method"] == m]) for m in args.methods}
+    designs = {m: None if r is None else headline_design(r) for m, r in chosen.items()}
+    fidelity = setup.estimator.fidelity
+    lines = [f"## {experiment}", ""]
+    trainings = None
+    if args.no_verify:
+        lines += ["Not measured (`--no-verify`): every accuracy below is predicted.", ""]
+    else:
+        meas = measurement(setup, experiment, args.verify_seeds, args.crossbar_images,
+                           args.ground_truth, args.data_root, args.n_jobs)
+        known = [d for d in designs.values() if d is not None]
+        trainings = meas.run([baseline, *known, *others])
+        table = measured_table(designs, baseline, trainings, args.alpha)
+        seeds = ", ".join(f"{m} seed {r['seed']}" for m, r in chosen.items() if r is not None)
+        lines += [f"Measured at {fidelity} (conf/training/{meas.preset}.yaml), "
+                  f"{args.verify_seeds} seeds, crossbar on {args.crossbar_images} test images. "
+                  f"Median-seed designs: {seeds or 'none'}.", "", markdown_table(table), "",
+                  *versus_lines(table), ""]
+    pub = published_table(others, baseline, setup, trainings, args.alpha)
+    lines += [f"Published designs on our scale ({experiment}; nsga2's from its seed-0 run):", "",
+              markdown_table(pub), "", *differs_lines(experiment, pub, fidelity), ""]
+    fronts = pd.concat([pd.DataFrame({"method": m, "net_pct": o.result.archive.net[o.result.front],
+                                      "edap": o.result.archive.hw[o.result.front, EDAP]})
+                        for m, o in mine.items()], ignore_index=True)
+    has = runs["returned"].fillna(False).astype(bool) if "returned" in runs else False
+    returned = runs[(runs["seed"] == 0) & has].reindex(
+        columns=["method", "headline_net_pct", "headline_edap"]).set_axis(
+        ["method", "net_pct", "edap"], axis=1)
+    panel = Panel(experiment, fidelity, fronts, returned,
+                  baseline, others, {m: d for m, d in designs.items() if d is not None}, trainings)
+    return lines, panel, trainings
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run every method on every data set and seed; print and write the results."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--proxy-budget", type=int, default=24)
-    parser.add_argument("--cost-budget", type=int, default=8000)
-    parser.add_argument("--datasets", nargs="+", default=["cifar10", "tinyimagenet"])
-    parser.add_argument("--data-root", default=str(DATASETS))
-    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
-    parser.add_argument("--out-dir", default=str(RESULTS),
-                        help="where compare_methods.md, .png and the runs CSV go")
-    args = parser.parse_args(argv)
-    out_dir = Path(args.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    """Run every method on every experiment and seed, measure the headline designs; print and
+    write the results."""
+    args = parse(argv)
+    args.out_dir.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(level=logging.WARNING)
-    rows, fronts, baselines = [], {}, {}
-    caches = Path(tempfile.mkdtemp(prefix="compare_methods_"))
-    for ds in args.datasets:
-        parts = []
-        for seed in range(args.seeds):
-            nsga2_front = None
-            for method in args.methods:
-                outcome = run_method(ds, method, seed, args, caches / f"{ds}_seed{seed}")
-                if method == "nsga2+surrogate":
-                    nsga2_front = outcome.front
-                if "result_edap" in outcome.row and nsga2_front is not None:
-                    outcome.row["result_dominated_by_nsga2"] = dominated_or_matched(
-                        nsga2_front, outcome.row["result_score"], outcome.row["result_edap"]
-                    )
-                rows.append(outcome.row)
-                pd.DataFrame(rows).to_csv(out_dir / "compare_methods_runs.csv", index=False)
-                parts.append(outcome.front)
-                baselines[ds] = outcome.baseline
-                r = outcome.row
-                print(
-                    f"{ds:12s} {method:22s} seed {seed}: HV {r['hypervolume']:.3f}, "
-                    f"EDAP reduction {r.get('edap_reduction_x', float('nan')):.2f}x, "
-                    f"{r['true_proxy_calls']}/{args.proxy_budget} proxy calls, "
-                    f"{r['cost_model_evals']}/{args.cost_budget} cost evals, "
-                    f"{r['wall_s']:.0f} s",
-                    flush=True,
-                )
-        fronts[ds] = pd.concat(parts, ignore_index=True)
-    table = summarise(pd.DataFrame(rows))
-    published = published_points(args.datasets[0], args, caches / f"{args.datasets[0]}_seed0")
-    plot(fronts, baselines, published, out_dir / "compare_methods.png")
-    text = write_stamped(out_dir / "compare_methods.md", [
+    rows, first = search(args)
+    sections, panels, measured = [], [], []
+    for experiment in args.experiments:
+        lines, panel, trainings = experiment_section(experiment, rows, first, args)
+        sections += lines
+        panels.append(panel)
+        if trainings is not None:
+            measured.append(trainings)
+            pd.concat(measured).to_csv(args.out_dir / "compare_methods_verified.csv", index=False)
+    plot(panels, args.out_dir / "compare_methods.png")
+    headline = ("The headline column is `measured_iso_edap_reduction`: the design's EDAP "
+                "reduction against VGG16 (cost model) where its crossbar accuracy, measured at "
+                f"{args.verify_seeds} training seeds, does not fall short of VGG16's at the same "
+                f"seeds beyond noise (one-sided paired t-test, p >= {args.alpha})."
+                if not args.no_verify else "Nothing was measured (`--no-verify`).")
+    text = write_stamped(args.out_dir / "compare_methods.md", [
         "",
-        "# xpert_evo against XPert's search, random search and VGG16",
+        "# nsga2, random search and XPert's gradient search in XPert's setting",
         "",
-        f"Budget per run: {args.proxy_budget} true-proxy calls (NASWOT on real images) and "
-        f"{args.cost_budget:,} cost-model evaluations, enforced exactly (the generation that "
-        "would overspend is cut; `true_proxy_calls` and `cost_model_evals` are what each run "
-        f"used); {args.seeds} seeds, mean ± std. Only "
-        "designs whose accuracy the true proxy measured count. `edap_reduction_x`, "
-        "`tops_per_w_x`, `tops_per_mm2_x`: the lowest-EDAP measured feasible design with a "
-        "NASWOT score no worse than VGG16's, against VGG16 (m = 8, flash, 6-bit ADC, 8-bit "
-        "inputs); empty where a method found none. `result_dominated_by_nsga2`: for xpert_gd, "
-        "in how many seeds its returned design (lowest-latency accepted) is dominated or matched "
-        "by the nsga2+surrogate measured front of the same seed. Per-run rows: "
-        "`compare_methods_runs.csv`.",
+        f"Each run: at most {args.predictor_budget:,} predictor calls (distinct channel "
+        f"configurations predicted) and {args.cost_budget:,} cost-model evaluations, held "
+        f"exactly; {args.seeds} seeds per experiment and method. Designs are ranked by predicted "
+        "net accuracy % (the source predictor's validation accuracy at the source's training "
+        "budget minus the predicted crossbar loss) and EDAP. Per method, the headline design is "
+        "the lowest-EDAP feasible design at a predicted net accuracy no lower than VGG16's (nsga2, "
+        "random) or the design xpert_gd returns. For each method the median seed's headline "
+        f"design is trained and run on the crossbar. {headline} Per-run rows: "
+        "`compare_methods_runs.csv`; per training: `compare_methods_verified.csv`.",
         "",
-        markdown_table(table),
+        *sections,
+        "## Predicted, per seed",
         "",
-        f"Published XPert channel lists with their lowest-EDAP peripheral genes "
-        f"({args.datasets[0]}, within the experiment's area budget):",
+        "`hypervolume`: of the feasible predicted front (normalised, fixed reference). "
+        "`headline_edap_reduction_x`: VGG16's EDAP over the headline design's (predicted "
+        "accuracy), `none` where a seed has none. `predictor_calls`, `cost_model_evals`: the most "
+        "any seed used / the budget.",
         "",
-        markdown_table(published),
+        markdown_table(summarise(rows)),
+        "",
+        "## xpert_gd: what it returned and why",
+        "",
+        *outcome_lines(rows),
         "",
         "![fronts](compare_methods.png)",
         "",
