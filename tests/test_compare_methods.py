@@ -31,7 +31,7 @@ EXPERIMENT = "xpert_cifar10"
 
 def arguments(tmp_path: Path, **extra: Any) -> argparse.Namespace:
     return argparse.Namespace(predictor_budget=PREDICTOR_BUDGET, cost_budget=COST_BUDGET,
-                              data_root=str(tmp_path), **extra)
+                              data_root=str(tmp_path), overrides=[], **extra)
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +123,7 @@ def test_the_headline_marks_a_design_that_falls_short_of_vgg16_as_not_holding(se
     assert table.loc["xpert_gd", "measured_iso_edap_reduction"] == "no design to measure"
     assert table.loc["VGG16", "measured_crossbar_pct"] == "71.00 ± 1.00"
     lines = compare_methods_measure.versus_lines(table.reset_index())
-    assert lines[0].startswith("- nsga2 10.00x against random does not hold")
+    assert lines[0].startswith("- nsga2: 10.00x; random: does not hold")
 
     seeds = trainings({"nsga2": [-0.3, 0.4, 0.1], "random": [0.2, -0.1, 0.0]})
     table = compare_methods_measure.measured_table(designs, baseline, seeds).set_index("method")

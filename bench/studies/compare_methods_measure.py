@@ -56,6 +56,12 @@ PAPER = {"xpert_cifar10": "10.24x (CIFAR-10, 92.46 %)",
          "xpert_tinyimagenet": "4.7x (Tiny ImageNet, 56.7 %)"}
 """XPert's published EDAP reductions against VGG16 at its accuracy (Moitra et al., DAC 2023)."""
 
+MEASURED_COLUMNS: tuple[str, ...] = (
+    "method", "measured_iso_edap_reduction", "edap_reduction_x", "predicted_net_pct",
+    "measured_val_pct", "measured_test_pct", "measured_crossbar_pct", "vgg16_crossbar_pct",
+    "crossbar_minus_vgg16_pp", "p_below_vgg16", "seeds", "channels")
+"""The measured table's columns, the headline first."""
+
 MeasureFn = Callable[[Sequence[Job]], list[dict[str, Any]]]
 """Ground-truth rows of jobs, in order (`measure_jobs` with the experiment's data and budget)."""
 
@@ -181,7 +187,7 @@ def measured_table(designs: dict[str, Design | None], baseline: Design, training
             if not test.falls_short:
                 held[method] = reduction
         rows.append(row)
-    table = pd.DataFrame(rows)
+    table = pd.DataFrame(rows).reindex(columns=MEASURED_COLUMNS)
     if "nsga2" in held:
         table["nsga2_over_this"] = table["method"].map(
             lambda m: held["nsga2"] / held[m] if m in held and m != "nsga2" else math.nan)
@@ -197,8 +203,8 @@ def versus_lines(table: pd.DataFrame) -> list[str]:
     lines = []
     for method, row in rows.drop(index=["nsga2", "VGG16"]).iterrows():
         ratio = row.get("nsga2_over_this", math.nan)
-        tail = f": nsga2's is {ratio:.2f} times theirs" if ratio == ratio else ""
-        lines.append(f"- nsga2 {ours} against {method} {row['measured_iso_edap_reduction']}{tail}")
+        tail = f" (nsga2's reduction is {ratio:.2f} times theirs)" if ratio == ratio else ""
+        lines.append(f"- nsga2: {ours}; {method}: {row['measured_iso_edap_reduction']}{tail}")
     return lines
 
 
@@ -321,7 +327,7 @@ def plot(panels: Sequence[Panel], path: Path) -> None:
     colours = dict(zip(["nsga2", "random", "xpert_gd", "xpert_gd (degenerate)"],
                        mpl.colormaps["tab10"].colors, strict=False))
     with mpl.rc_context({"font.size": 8, "axes.spines.top": False, "axes.spines.right": False}):
-        fig = Figure(figsize=(5.4 * len(panels), 4.0))
+        fig = Figure(figsize=(5.8 * len(panels), 4.2), layout="constrained")
         axes = np.atleast_1d(fig.subplots(1, len(panels)))
         for ax, panel in zip(axes, panels, strict=True):
             for method, part in panel.fronts.groupby("method", sort=False):
@@ -335,13 +341,14 @@ def plot(panels: Sequence[Panel], path: Path) -> None:
             base = panel.baseline
             ax.scatter(base.edap, base.predicted_pct, marker="*", s=140, color="crimson",
                        edgecolors="k", lw=0.5, zorder=6, label="VGG16 (predicted)")
+            ours = [d for d in panel.others if d.name not in PUBLISHED]
             for d in panel.others:
-                ours = d.name not in PUBLISHED
+                mine = d in ours
                 ax.scatter(d.edap, d.predicted_pct, marker="D", s=22, zorder=6,
-                           color="white" if ours else "k", edgecolors=colours["nsga2"] if ours
-                           else "k", label="nsga2's best at a published design's area" if ours
-                           and d is panel.others[1] else None)
-                if not ours:
+                           color="white" if mine else "k", edgecolors=colours["nsga2"] if mine
+                           else "k", label="nsga2's best at a published design's area"
+                           if mine and d is ours[0] else None)
+                if not mine:
                     ax.annotate(d.name, (d.edap, d.predicted_pct), fontsize=5.5, xytext=(4, -8),
                                 textcoords="offset points")
             if panel.trainings is not None:
@@ -352,10 +359,10 @@ def plot(panels: Sequence[Panel], path: Path) -> None:
                                 color=colours.get(method, "crimson"),
                                 label=f"{method} measured ({len(net)} seeds)")
             ax.set_xscale("log")
-            measured = "" if panel.trainings is None else ", measured headline designs"
-            ax.set_title(f"{panel.experiment}: seed-0 predicted fronts{measured}")
+            measured = "" if panel.trainings is None else "; measured headline designs"
+            ax.set_title(f"{panel.experiment}\nseed-0 predicted fronts{measured}")
             ax.set_xlabel("EDAP (pJ·ns·mm²), log scale")
-            ax.set_ylabel(f"net accuracy (%) at {panel.fidelity}: validation minus crossbar loss")
+            ax.set_ylabel(f"net accuracy (%) at {panel.fidelity}\n(validation minus crossbar loss)")
             ax.grid(True, lw=0.3, alpha=0.5)
             ax.legend(frameon=False, fontsize=5.5, loc="lower right")
         fig.savefig(path, dpi=200, bbox_inches="tight")
