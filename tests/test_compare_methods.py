@@ -70,6 +70,7 @@ def runs_frame() -> pd.DataFrame:
     return pd.DataFrame({
         "experiment": EXPERIMENT, "method": "xpert_gd", "seed": range(5),
         "hypervolume": [0.5, 0.6, 0.7, 0.8, 0.9], "headline_edap_reduction_x": reductions,
+        "iso_edap_reduction_x": np.nan,
         "headline_net_pct": [50.0 if r == r else np.nan for r in reductions],
         "predictor_calls": [10, 12, 11, 9, 10], "predictor_budget": 60,
         "cost_model_evals": 900, "cost_budget": 1000, "wall_s": 1.0,
@@ -131,7 +132,7 @@ def test_the_headline_marks_a_design_that_falls_short_of_vgg16_as_not_holding(se
 
 
 def test_the_measurement_reads_measured_rows_back_and_trains_nothing(
-        tmp_path: Path, setup, monkeypatch) -> None:
+        tmp_path: Path, setup, monkeypatch, capsys) -> None:
     table = tmp_path / "ground_truth.csv"
     meas = compare_methods_measure.measurement(setup, EXPERIMENT, 2, 2000, table, str(tmp_path))
     baseline = compare_methods_measure.design_of(BASELINE, setup.space.baseline, setup)
@@ -154,6 +155,7 @@ def test_the_measurement_reads_measured_rows_back_and_trains_nothing(
     assert frame["crossbar_pct"].tolist() == [55.0, 54.0, 55.0, 54.0]
     assert frame["val_pct"].tolist() == [60.0, 61.0, 60.0, 61.0]
     assert frame["net_pct"].tolist() == [58.0] * 4  # val - (float - crossbar)
+    assert capsys.readouterr().out.count("0 new trainings, 2 read from the table") == 2
 
 
 def test_the_study_writes_its_files_with_measured_headlines(tmp_path: Path, setup,

@@ -31,7 +31,7 @@ from xpert_evo.search import HW_METRICS, SearchResult, SearchSetup
 from xpert_evo.search.peripheral import best_peripherals
 from xpert_evo.space.genome import Genomes
 from xpert_evo.training.data import DataSpec
-from xpert_evo.training.groundtruth import genome_columns, load_table
+from xpert_evo.training.groundtruth import genome_columns
 from xpert_evo.training.train import TrainSpec
 from xpert_evo.training.verification import (
     BASELINE,
@@ -85,7 +85,7 @@ class Measurement:
         preset: the conf/training preset that trains at it.
         seeds: training seeds per design.
         measure: ground-truth rows of jobs (trained, or read back from the table).
-        table: the ground-truth table, whose growth counts the new trainings.
+        table: the ground-truth table the trainings go to.
     """
 
     experiment: str
@@ -100,10 +100,11 @@ class Measurement:
         prints one line per design (a batch of `seeds` trainings)."""
         frames = []
         for design in designs:
-            before, start = len(load_table(self.table)), time.perf_counter()
+            since, start = pd.Timestamp.now(tz="UTC").floor("s"), time.perf_counter()
             jobs = [Job(design, seed) for seed in range(self.seeds)]
-            frame = per_seed(jobs, self.measure(jobs))
-            new = len(load_table(self.table)) - before
+            rows = self.measure(jobs)
+            frame = per_seed(jobs, rows)
+            new = sum(pd.Timestamp(r["timestamp"]) >= since for r in rows if r.get("timestamp"))
             name = "VGG16" if design.name == BASELINE else design.name
             print(f"{self.experiment:18s} measured {name} at {self.seeds} seeds: crossbar "
                   f"{mean_std(frame['crossbar_pct'])} %, {new} new trainings, "
