@@ -94,8 +94,14 @@ def test_verify_trains_each_design_once_and_writes_measured_columns(
     assert summary.count("## Verified designs (measured)") == 1
     assert any("winner's-curse" in line for line in done.lines)
 
+    # the trainings joined the run's source (a copy in the run: the packaged one is never
+    # written to) as front rows, for a later run's predictor to learn from
+    front = load_table(run_dir / "source" / f"cifar10-{TINY_FIDELITY}" / "front.csv")
+    assert len(front) == 4 and (front["role"] == "front").all()
+
     again = verify(cfg, presets)  # everything is in the table: nothing is trained again
     assert len(load_table(tmp_path / "gt.csv")) == 4
+    assert len(load_table(run_dir / "source" / f"cifar10-{TINY_FIDELITY}" / "front.csv")) == 4
     pd.testing.assert_frame_equal(again.summary, done.summary)
     assert (run_dir / "summary.md").read_text().count("## Verified designs (measured)") == 1
 

@@ -46,11 +46,12 @@ from xpert_evo.schema import error_line, register
 from xpert_evo.search.algorithms import TERMINATION_KEYS
 from xpert_evo.search.checkpoint import CHECKPOINT, load_checkpoint
 from xpert_evo.search.feasibility import check_feasible
+from xpert_evo.search.front_rounds import VerifyRounds, verify_rounds
 from xpert_evo.search.loop import SearchRun
 from xpert_evo.search.setup import build_search
 from xpert_evo.space.genome import GeneError
 from xpert_evo.training.data import DataError
-from xpert_evo.verify import after_search, check_options
+from xpert_evo.verify import after_search, check_options, round_trainings
 
 log = logging.getLogger("xpert_evo")
 register_resolvers()  # ${xpert_evo.run_tag:} in hydra.run.dir, before Hydra composes a config
@@ -154,22 +155,30 @@ def run_app(
         state = load_checkpoint(resume)
         config = resume_config(state["config"], plain_config(cfg), overrides)
         log.info("resuming %s (generation %d)", resume, state["history"][-1]["generation"])
+    options = plain_config(config.get("verify") or {})
+    roles, rounds = options.get("roles"), options.get("rounds", 0)
+    if roles or rounds:
+        check_options(options)
     setup = build_search(config)
-    roles = (config.get("verify") or {}).get("roles")
-    if roles:
-        check_options(plain_config(config["verify"]))
+    if rounds:
+        measure, front = round_trainings(plain_config(config), setup, out)
     if state is not None and config_file is not None:
         atomic_text(config_file, OmegaConf.to_yaml(OmegaConf.create(setup.config)))
     out.mkdir(parents=True, exist_ok=True)
     run = SearchRun(setup, out)
     run = run.resume(state) if state is not None else run.start()
-    result = run.run()
+    if rounds:
+        result = verify_rounds(run, VerifyRounds(rounds, options["per_round"], options["seeds"]),
+                               measure, front)
+    else:
+        result = run.run()
     tables = build_tables(
         result,
         extra_meta={
             "run_dir": str(out),
             "command": " ".join(["python -m xpert_evo", *overrides]),
             "resumed_from": str(resume) if resume else None,
+            **({"front_source": str(front.path)} if rounds else {}),
         },
     )
     write_report(tables, out, setup.top_k)

@@ -3,16 +3,21 @@
 Trains the run's front designs named in `verify.roles` and its baseline stand-alone at the run's
 source budget, at `verify.seeds` seeds, measures validation, test and crossbar accuracy
 (`xpert_evo.training.verification`), and writes the measured figures beside the predicted ones
-into the run directory (`xpert_evo.report.verified`). When the run has an iso-accuracy design,
-it is tested against the baseline, paired by seed; if it falls short beyond noise, the front's
-next designs up in EDAP are verified (at most `verify.walk_budget`) until one holds.
+into the run directory (`xpert_evo.report.verified`). The trainings join the run's measured
+source as ``front`` rows (`FrontSource`), so that a later run's predictor learns from them;
+`round_trainings` trains the designs of the search's ``verify.rounds`` the same way. When the
+run has an iso-accuracy design, it is tested against the baseline, paired by seed; if it falls
+short beyond noise, the front's next designs up in EDAP are verified (at most
+`verify.walk_budget`) until one holds.
 Bad input ends with one line naming the key and exit code 2.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,16 +26,21 @@ import hydra
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
+from xpert_evo.accuracy.predictor import SourcePredictor
 from xpert_evo.config import ConfigError, conf_dir, original_path
 from xpert_evo.crossbar.quantise import CrossbarSpec
 from xpert_evo.report.verified import headline, write_verified
+from xpert_evo.search.front_rounds import FrontMeasure
+from xpert_evo.search.setup import SearchSetup
 from xpert_evo.space.backbone import GEOMETRY
+from xpert_evo.space.genome import Genomes
 from xpert_evo.training.data import DataError, DataSpec
 from xpert_evo.training.groundtruth import default_path
 from xpert_evo.training.train import TrainSpec
 from xpert_evo.training.verification import (
     BASELINE,
     Design,
+    FrontSource,
     Job,
     PairedTest,
     SearchRunFiles,
@@ -66,11 +76,18 @@ ROLES: tuple[str, ...] = ("knee", "best_edap", "best_accuracy", "iso_accuracy")
 
 def check_options(node: dict[str, Any]) -> None:
     """Check the `verify:` node (conf/verify.yaml, or conf/config.yaml's for a run that ends
-    with verification) before any work.
+    with verification or refines by verified trainings) before any work.
 
     Raises:
         ConfigError: a bad value, naming the key and the allowed values.
     """
+    rounds = node.get("rounds", 0)
+    if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 0:
+        raise ConfigError(f"verify.rounds={rounds!r} must be a whole number >= 0 (0: no rounds "
+                          "of verified trainings during the search)")
+    per_round = node.get("per_round", 1)
+    if isinstance(per_round, bool) or not isinstance(per_round, int) or per_round < 1:
+        raise ConfigError(f"verify.per_round={per_round!r} must be a whole number >= 1")
     unknown = sorted(set(node["roles"]) - set(ROLES))
     if unknown:
         raise ConfigError(f"verify.roles: {unknown} are not roles; allowed: {list(ROLES)}")
@@ -105,23 +122,19 @@ def verify(cfg: DictConfig | dict[str, Any], presets: Path | None = None) -> Ver
     check_options(options)
     run = read_run(original_path(str(node["run_dir"])))
     designs = [run.design(role) for role in options["roles"]]
-    name, train_node = training_for(run.fidelity, presets)
-    size, classes = GEOMETRY[run.dataset]
-    data = DataSpec.from_config({**node.get("data", {}), "dataset": run.dataset,
-                                 "input_size": size, "num_classes": classes,
-                                 "allow_data_free": False})
-    spec = TrainSpec.from_config(train_node)
-    xbar = CrossbarSpec.from_config(node.get("crossbar"), run.hardware)
-    table = default_path(node.get("ground_truth"), node.get("cache_dir"))
+    name, train_node = source_budget(node, run.fidelity, presets)
+    trainer = Trainer.of(node, run.dataset, train_node, run.hardware)
+    front = FrontSource.of((run.meta.get("config", {}).get("accuracy") or {}).get("source_dir"),
+                           run.dataset, run.fidelity, run.run_dir)
     everyone = designs + ([run.baseline()] if options["baseline"] else [])
     seeds = range(options["seeds"])
-    log.info("verifying %s of %s at %s (conf/training/%s.yaml), seeds %s",
+    log.info("verifying %s of %s at %s (%s), seeds %s",
              [d.name for d in everyone], run.run_dir, run.fidelity, name, list(seeds))
 
     def measure(batch: list[Design]) -> pd.DataFrame:
         jobs = [Job(d, s) for d in batch for s in seeds]
-        rows = measure_jobs(jobs, data, spec, xbar, table, node.get("cache_dir"),
-                            options["n_jobs"], node["ground_truth"]["keep_checkpoints"])
+        rows = trainer.rows(jobs)
+        front.append(rows, f"verify of {run.run_dir}")
         return per_seed(jobs, rows)
 
     trainings = measure(everyone)
@@ -138,11 +151,45 @@ def verify(cfg: DictConfig | dict[str, Any], presets: Path | None = None) -> Ver
     bias = summary[summary["design"] != BASELINE]["predicted_minus_measured_pp"]
     lines.append(f"mean predicted minus measured accuracy of the {len(bias)} verified front "
                  f"designs: {bias.mean():+.2f} pp (the winner's-curse bias of this front)")
-    note = f"{run.fidelity} (conf/training/{name}.yaml), {len(seeds)} seeds"
+    note = f"{run.fidelity} ({name}), {len(seeds)} seeds"
     write_verified(run, summary, trainings, lines, note)
     for line in lines:
         log.info("%s", line)
     return Verification(everyone, trainings, summary, tests, lines)
+
+
+@dataclass(frozen=True)
+class Trainer:
+    """How verify trains a design at a seed: the data, the budget, the crossbar, the
+    ground-truth table (a training it holds is read back, not run again)."""
+
+    data: DataSpec
+    spec: TrainSpec
+    xbar: CrossbarSpec
+    table: Path
+    cache_dir: str | None
+    n_jobs: int
+    keep_checkpoints: bool
+
+    @classmethod
+    def of(cls, node: dict[str, Any], dataset: str, train_node: dict[str, Any],
+           hardware: dict[str, Any]) -> Trainer:
+        """From a verify config `node` (conf/verify.yaml's keys), the data set's name, the
+        `train:` node of the budget and the run's hardware (the crossbar's weight mapping)."""
+        size, classes = GEOMETRY[dataset]
+        data = DataSpec.from_config({**node.get("data", {}), "dataset": dataset,
+                                     "input_size": size, "num_classes": classes,
+                                     "allow_data_free": False})
+        return cls(data, TrainSpec.from_config(train_node),
+                   CrossbarSpec.from_config(node.get("crossbar"), hardware),
+                   default_path(node.get("ground_truth"), node.get("cache_dir")),
+                   node.get("cache_dir"), node["verify"]["n_jobs"],
+                   (node.get("ground_truth") or {}).get("keep_checkpoints", True))
+
+    def rows(self, jobs: list[Job]) -> list[dict[str, Any]]:
+        """The ground-truth row of every job, in order (`measure_jobs`)."""
+        return measure_jobs(jobs, self.data, self.spec, self.xbar, self.table, self.cache_dir,
+                            self.n_jobs, self.keep_checkpoints)
 
 
 def walk_up(run: SearchRunFiles, iso: Design, trainings: pd.DataFrame, measure: Any,
@@ -171,16 +218,77 @@ def walk_up(run: SearchRunFiles, iso: Design, trainings: pd.DataFrame, measure: 
     return trainings, lines, tests
 
 
-def after_search(run_dir: Path, config: dict[str, Any]) -> Verification:
-    """Verify a run that has just finished, with the app config's `verify:` node (its
-    ``test_images`` is the crossbar's), data root, cache, crossbar and ground-truth table."""
+def verify_node(run_dir: Path, config: dict[str, Any]) -> dict[str, Any]:
+    """The verify config (conf/verify.yaml's keys) of a search run's app config: its `verify:`
+    node (whose ``test_images`` is the crossbar's), data root, cache, crossbar and ground-truth
+    table."""
     options = dict(config["verify"])
     crossbar = {**(config.get("crossbar") or {}), "test_images": options.pop("test_images", None)}
-    return verify({"run_dir": str(run_dir), "verify": options,
-                   "cache_dir": config.get("cache_dir"),
-                   "data": {"root": config["data"]["root"],
-                            "download": config["data"].get("download", False)},
-                   "crossbar": crossbar, "ground_truth": config.get("ground_truth") or {}})
+    return {"run_dir": str(run_dir), "verify": options, "cache_dir": config.get("cache_dir"),
+            "data": {"root": config["data"]["root"],
+                     "download": config["data"].get("download", False)},
+            "crossbar": crossbar, "ground_truth": config.get("ground_truth") or {},
+            "train": config.get("train") or {}}
+
+
+def after_search(run_dir: Path, config: dict[str, Any]) -> Verification:
+    """Verify a run that has just finished, with its app config (`verify_node`)."""
+    return verify(verify_node(run_dir, config))
+
+
+def source_budget(config: dict[str, Any], fidelity: str,
+                  presets: Path | None = None) -> tuple[str, dict[str, Any]]:
+    """The `train:` node that trains at the source's budget `fidelity`, and where it comes from:
+    the search config's own (``training=``) when it does, else the conf/training preset that
+    does (`training_for`; `presets` is the config folder, conf/ by default).
+
+    Raises:
+        VerifyError: neither trains at `fidelity`.
+    """
+    train = config.get("train") or {}
+    if train and TrainSpec.from_config(train).fidelity() == fidelity:
+        return "the run's train: node", train
+    name, node = training_for(fidelity, presets)
+    return f"conf/training/{name}.yaml", node
+
+
+def round_trainings(config: dict[str, Any], setup: SearchSetup,
+                    run_dir: Path) -> tuple[FrontMeasure, FrontSource]:
+    """For ``verify.rounds``: how a round trains designs at the source's budget (resumable
+    through the ground-truth table) and where the trainings join the source. Checked before the
+    search.
+
+    Raises:
+        ConfigError: not ``accuracy=measured``, XPert's gradient search, or no data at
+            ``data.root``.
+        VerifyError: no training preset at the source's budget.
+    """
+    rounds = config["verify"]["rounds"]
+    estimator = setup.estimator
+    if not isinstance(estimator, SourcePredictor):
+        raise ConfigError(f"verify.rounds={rounds} refits the predictor of a measured source on "
+                          f"verified trainings; accuracy={config['accuracy'].get('proxy')} has "
+                          "none. Fix: accuracy=measured, or verify.rounds=0")
+    if setup.settings.name == "xpert_gd":
+        raise ConfigError(f"verify.rounds={rounds} continues a population search after each "
+                          "round; algorithm=xpert_gd is a gradient search. Fix: algorithm=nsga2 "
+                          "or random, or verify.rounds=0")
+    root = config["data"].get("root")
+    if root is None or not Path(str(root)).expanduser().exists():
+        raise ConfigError(f"data.root={root!r} does not exist, and verify.rounds={rounds} trains "
+                          "networks on it. Fix: pass data.root=/path/to/datasets (or set "
+                          "XPERT_EVO_DATA), or verify.rounds=0")
+    node = verify_node(run_dir, config)
+    _, train_node = source_budget(config, estimator.fidelity)
+    trainer = Trainer.of(node, estimator.dataset, train_node, config.get("hardware") or {})
+
+    def measure(genomes: Genomes, names: Sequence[str], seeds: Sequence[int]) -> pd.DataFrame:
+        designs = [Design(name, genomes[[k]], math.nan, math.nan, math.nan, math.nan)
+                   for k, name in enumerate(names)]
+        return pd.DataFrame(trainer.rows([Job(d, s) for d in designs for s in seeds]))
+
+    source_dir = (config.get("accuracy") or {}).get("source_dir")
+    return measure, FrontSource.of(source_dir, estimator.dataset, estimator.fidelity, run_dir)
 
 
 @hydra.main(config_path=str(conf_dir()), config_name="verify", version_base="1.3")

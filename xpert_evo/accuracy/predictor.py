@@ -46,7 +46,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from xpert_evo.accuracy.model import AccuracyEstimate
-from xpert_evo.accuracy.rows import RowTable
+from xpert_evo.accuracy.rows import RowTable, find_rows, row_keys
 from xpert_evo.crossbar.penalty import PrecisionPenalty
 from xpert_evo.space.backbone import Backbone
 from xpert_evo.space.genome import Genomes
@@ -307,15 +307,50 @@ class SourcePredictor:
         self.cache.clear()
         return report
 
+    def extend_source(self, channels: np.ndarray, accuracy_pct: np.ndarray) -> None:
+        """Add measured networks (channels (N, L), mean validation % over their seeds) to the
+        source itself, as the verified front designs of ``verify.rounds`` are: every later fit
+        keeps them. Does not refit (`add_measured` does)."""
+        self.channels = np.concatenate([self.channels, np.asarray(channels, np.int64)])
+        self.accuracy_pct = np.concatenate([self.accuracy_pct, np.asarray(accuracy_pct, float)])
+
+    def add_measured(self, channels: np.ndarray, accuracy_pct: np.ndarray) -> dict[str, Any]:
+        """`extend_source`, then refit on the grown source; returns its `fit_summary`."""
+        self.extend_source(channels, accuracy_pct)
+        return fit_summary(self.refit(np.zeros((0, self.channels.shape[1]), np.int64),
+                                      np.zeros(0)))
+
+    def is_measured(self, channels: np.ndarray) -> np.ndarray:
+        """Mask (N,): which channel configurations (N, L) the source holds (a network trained
+        there, whatever its role)."""
+        return find_rows(row_keys(self.channels), np.atleast_2d(channels))[0]
+
     def state(self) -> dict[str, Any]:
-        """The cached predictions (a resume answers with the very same numbers)."""
-        return {"rows": self.cache.rows, "values": self.cache.values}
+        """The source the predictor is fitted on and the cached predictions (a resume fits on the
+        very same networks and answers with the very same numbers)."""
+        return {"rows": self.cache.rows, "values": self.cache.values,
+                "source": (self.channels, self.accuracy_pct)}
 
     def restore(self, state: dict[str, Any]) -> None:
-        """Load the cached predictions of `state`."""
+        """Load `state`: refit on its source when that differs from the one built from the config
+        (verified networks added during the run, or rows another run appended to a user source
+        since), then its cached predictions."""
+        channels, accuracy = state.get("source", (self.channels, self.accuracy_pct))
+        if not (np.array_equal(channels, self.channels)
+                and np.array_equal(accuracy, self.accuracy_pct)):
+            self.channels, self.accuracy_pct = np.asarray(channels), np.asarray(accuracy)
+            self.refit(np.zeros((0, self.channels.shape[1]), np.int64), np.zeros(0))
         self.cache.clear()
         if len(state["values"]):
             self.cache.add(state["rows"], state["values"])
+
+
+def fit_summary(report: dict[str, Any]) -> dict[str, Any]:
+    """A `CleanAccuracyPredictor.report` in the few figures a log line gives: networks fitted
+    on (``n``), the chosen model, its cross-validated Kendall tau and mean absolute error (pp)."""
+    cv = report["candidates"][report["model"]]
+    return {"n": report["n_fit"], "model": report["model"],
+            "kendall_tau": cv["cv_kendall_tau"], "mae_pp": cv["cv_mae_pp"]}
 
 
 def source_accuracy(

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from xpert_evo.accuracy.model import AccuracyEstimate, AccuracyPredictor, ProxyScorer
-from xpert_evo.accuracy.predictor import SourcePredictor
+from xpert_evo.accuracy.predictor import SourcePredictor, fit_summary
 from xpert_evo.accuracy.proxy_predictor import ProxyPredictor
 from xpert_evo.accuracy.rows import RowTable
 from xpert_evo.accuracy.trained import TrainedAccuracyModel
@@ -127,11 +127,29 @@ class RefinedPredictor:
         the trained-accuracy model on their (true) proxy scores; returns the fit statistics."""
         rows, pct = self.trained.rows, self.trained.values[:, 0]
         if self.model is None:
-            report = self.base.refit(rows, pct)
-            cv = report["candidates"][report["model"]]
-            return {"n": report["n_fit"], "model": report["model"],
-                    "kendall_tau": cv["cv_kendall_tau"], "mae_pp": cv["cv_mae_pp"]}
+            return fit_summary(self.base.refit(rows, pct))
         return self.model.fit(self.base.score(rows), rows, pct)
+
+    def add_measured(self, channels: np.ndarray, accuracy_pct: np.ndarray) -> dict[str, Any]:
+        """Add verified networks (mean validation %) to the base source predictor's source and
+        refit it on that plus every trained network (`refit_trained`).
+
+        Raises:
+            TypeError: over a proxy, which has no source to add to.
+        """
+        if self.model is not None:
+            raise TypeError("verified networks refit a measured source's predictor; this one "
+                            "refines a proxy")
+        if not self.n_trained:
+            return self.base.add_measured(channels, accuracy_pct)
+        self.base.extend_source(channels, accuracy_pct)
+        return self.refit_trained()
+
+    def is_measured(self, channels: np.ndarray) -> np.ndarray:
+        """Mask (N,): channel configurations the base's source holds or the search trained."""
+        held = (self.base.is_measured(channels) if isinstance(self.base, SourcePredictor)
+                else np.zeros(len(channels), dtype=bool))
+        return held | self.trained.lookup(channels)[0]
 
     def clean(self, channels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(clean, std, origin), each (N,): trained where trained (once refitted), else the

@@ -12,6 +12,7 @@ import pandas as pd
 from xpert_evo.files import atomic_path, atomic_write
 from xpert_evo.hardware import write_neurosim_csv
 from xpert_evo.report import RunTables, accuracy_column
+from xpert_evo.report.refinement import rounds_meta
 from xpert_evo.search.archive import HW_METRICS, Bounds, nondominated
 from xpert_evo.search.loop import SearchResult
 from xpert_evo.space.backbone import GEOMETRY
@@ -270,6 +271,9 @@ def build_tables(
         "config": setup.config,
         **(extra_meta or {}),
     }
+    rounds = int((setup.config.get("verify") or {}).get("rounds", 0) or 0)
+    if rounds:
+        meta["verify_rounds"] = rounds_meta(result.verified, rounds)
     return RunTables(pareto=pareto, archive=archive, history=result.history, meta=meta)
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from xpert_evo.files import atomic_text
+from xpert_evo.report.refinement import rounds_section
 from xpert_evo.report.tables import RunTables, markdown_table, summary_table
 
 MEASURED_NOTE: dict[str, str] = {
@@ -143,6 +144,7 @@ def summary_markdown(tables: RunTables, top_k: int = 10) -> str:
     lines += [f"- {line}" for line in headline_lines(meta, markdown=True)]
     versions = meta.get("versions", {})
     lines.append("- Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()))
+    lines += rounds_section(meta)
     lines += [
         "",
         f"## Top designs vs {base.get('name', 'the baseline')}",
@@ -165,7 +167,8 @@ def summary_markdown(tables: RunTables, top_k: int = 10) -> str:
         "generation), `pareto.png/.pdf`, `convergence.png/.pdf`, `designs/` (per-layer tables and "
         "NeuroSim network CSVs of the knee and best-EDAP designs), `checkpoint.pkl` (resume with "
         "`resume=<this directory>`), `run.json` (facts used by `python -m xpert_evo.plot`), "
-        "`refine.csv` (networks trained by online refinement, when on).",
+        "`refine.csv` (networks trained by online refinement, when on), `refinement.csv` (designs "
+        "verified by `verify.rounds`, when on).",
         "",
         "## Configuration",
         "",

@@ -72,6 +72,8 @@ class VerifyNode:
     walk_budget: int = 3  # further front designs to verify, at most
     n_jobs: int = 1  # trainings at once (processes)
     test_images: int | None = None  # crossbar test images (null = whole test split)
+    rounds: int = 0  # verify-refit-search rounds after the search (0 = none)
+    per_round: int = 4  # front designs verified per round
 
 
 @dataclass

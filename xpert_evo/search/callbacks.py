@@ -71,7 +71,7 @@ class RoundsCallback(Callback):
         termination = algorithm.termination
 
         def repredict() -> None:
-            _repredict(algorithm, self.archive)
+            repredict_search(algorithm, self.archive)
 
         self.fits = self.rounds.due(self.archive, budget_progress(termination), repredict)
         termination.update(algorithm)
@@ -79,7 +79,7 @@ class RoundsCallback(Callback):
             self.fits += self.rounds.due(self.archive, 1.0, repredict, final=True)
 
 
-def _repredict(algorithm: Algorithm, archive: Archive) -> None:
+def repredict_search(algorithm: Algorithm, archive: Archive) -> None:
     """Re-evaluate the archive and the population under refitted models; re-rank the latter."""
     problem = algorithm.problem
     if len(archive):
@@ -125,7 +125,7 @@ class HistoryCallback(Callback):
             "kendall_tau": float(fits[-1].get("kendall_tau", np.nan)) if fits else np.nan,
         }
         run.history.append(row)
-        n_gen = run.setup.settings.n_gen
+        n_gen = run.n_gen_budget
         log.info(
             "gen %s%s | evals %d | true %d | HV %.4f | front %d | best EDAP %.4g pJ*ns*mm2"
             " | %.1f s",

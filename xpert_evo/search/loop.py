@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -52,8 +52,11 @@ class SearchResult:
         baseline_accuracy: the baseline's accuracy (one row), scored like every design: its
             ``net`` is what the iso-accuracy design must match.
         accuracy: the predictor the search asked (scores, fits, trained networks).
-        search_s: search wall time in seconds, summed over resumed sessions.
+        search_s: search wall time in seconds, summed over resumed sessions (the trainings of
+            ``verify.rounds`` excluded).
         refined: one row per network trained by online refinement (see `Rounds.frame`).
+        verified: one row per design verified by ``verify.rounds`` (see
+            `xpert_evo.search.front_rounds.COLUMNS`); empty without.
     """
 
     setup: SearchSetup
@@ -66,6 +69,7 @@ class SearchResult:
     accuracy: AccuracyPredictor
     search_s: float
     refined: pd.DataFrame
+    verified: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def n_evals(self) -> int:
@@ -109,6 +113,8 @@ class SearchRun:
         self.baseline_accuracy: AccuracyEstimate | None = None
         self.history: list[dict[str, Any]] = []
         self.rounds = Rounds(setup, self.accuracy, self.out_dir, self.caps.true_calls)
+        self.stage = 0
+        self.verified: list[dict[str, Any]] = []
 
     def start(self) -> SearchRun:
         """Score the anchors (and the initial surrogate sample), fix the HV bounds, score the
@@ -176,6 +182,8 @@ class SearchRun:
         self.history = list(state["history"])
         self.rounds.refined = list(state["refined"])
         self.rounds.done = int(state["rounds_done"])
+        self.stage = int(state.get("stage", 0))
+        self.verified = list(state.get("verified", []))
         algorithm = state["algorithm"]
         algorithm.problem = self.problem
         algorithm.data["spend_caps"] = self.active_caps()
@@ -187,9 +195,29 @@ class SearchRun:
         return self
 
     def termination(self) -> TerminateIfAny:
-        """A fresh termination: the configured budgets, then this run's spending caps."""
-        s = self.setup.settings
-        return build_termination(s.n_gen, s.n_evals, s.max_time_s, self.caps)
+        """A fresh termination: the configured budgets, once per stage (after ``k`` rounds of
+        ``verify.rounds`` the search runs to ``k + 1`` times each budget), then this run's
+        spending caps."""
+        s, times = self.setup.settings, self.stage + 1
+        return build_termination(
+            None if s.n_gen is None else s.n_gen * times,
+            None if s.n_evals is None else s.n_evals * times,
+            None if s.max_time_s is None else s.max_time_s * times, self.caps)
+
+    @property
+    def n_gen_budget(self) -> int | None:
+        """The generation this stage of the search stops at (None without a generation budget)."""
+        n_gen = self.setup.settings.n_gen
+        return None if n_gen is None else n_gen * (self.stage + 1)
+
+    def extend(self) -> SearchRun:
+        """The next stage: continue the same pymoo run (population, RNG, archive-wide duplicate
+        elimination) for one more of each configured budget, as pymoo continues an initialised
+        algorithm whose termination has not been reached."""
+        self.stage += 1
+        self.algorithm.termination = self.termination()
+        self.algorithm.termination.update(self.algorithm)
+        return self
 
     def active_caps(self) -> SpendCaps | None:
         """This run's spending caps, or None when it has none (nothing to cut)."""
@@ -219,6 +247,8 @@ class SearchRun:
             "history": self.history,
             "refined": self.rounds.refined,
             "rounds_done": self.rounds.done,
+            "stage": self.stage,
+            "verified": self.verified,
         }
 
     def checkpoint(self) -> Path:
@@ -252,4 +282,5 @@ class SearchRun:
             accuracy=self.accuracy,
             search_s=self.algorithm.data["clock"].seconds(),
             refined=self.rounds.frame(),
+            verified=pd.DataFrame(self.verified),
         )

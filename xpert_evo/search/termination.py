@@ -56,6 +56,11 @@ class SearchClock:
         """Search time so far, s."""
         return self.before_s + time.perf_counter() - self.started
 
+    def discount(self, seconds: float) -> None:
+        """Leave ``seconds`` spent outside the search (the trainings of ``verify.rounds``) out of
+        the search time."""
+        self.before_s -= float(seconds)
+
     def __getstate__(self) -> dict[str, float]:
         return {"before_s": self.seconds()}
 

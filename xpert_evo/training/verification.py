@@ -25,6 +25,7 @@ import json
 import logging
 import math
 import os
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -62,6 +63,71 @@ RUN_FILES: tuple[str, ...] = ("pareto.csv", "run.json")
 MATCH: tuple[str, ...] = ("dataset", "fidelity", "channels", "seed", "input_bits", "adc_bits",
                           "weight_encoding", "crossbar_test_images")
 """Ground-truth columns that identify one measurement (equal values: measured already)."""
+
+
+FRONT_FILE = "front.csv"
+"""The file of a source folder that verified trainings are appended to (role ``front``)."""
+
+
+@dataclass(frozen=True)
+class FrontSource:
+    """Where a run's verified trainings join its measured source.
+
+    Attributes:
+        path: ``front.csv`` in the source folder ``<root>/<dataset>-<fidelity>/``.
+        packaged: the packaged source folder that is copied next to `path` before its first
+            row (a run on a packaged source, which is never written to), or None.
+    """
+
+    path: Path
+    packaged: Path | None = None
+
+    @classmethod
+    def of(cls, source_dir: str | None, dataset: str, fidelity: str,
+           run_dir: Path) -> FrontSource:
+        """The run's user source folder (``accuracy.source_dir``), or for a run on a packaged
+        source ``<run_dir>/source/<dataset>-<fidelity>/`` with a copy of it: a later run passes
+        ``accuracy.source_dir=<run_dir>/source`` to learn from both."""
+        from xpert_evo.training.source import PACKAGED
+
+        name = f"{dataset}-{fidelity}"
+        if source_dir:
+            return cls(Path(source_dir).expanduser() / name / FRONT_FILE)
+        packaged = PACKAGED / name
+        return cls(Path(run_dir) / "source" / name / FRONT_FILE,
+                   packaged if packaged.is_dir() else None)
+
+    def append(self, rows: pd.DataFrame | Sequence[dict[str, Any]], note: str) -> int:
+        """Append verified trainings (ground-truth rows) with role ``front`` and net_id -1;
+        returns how many were added.
+
+        A training (channels, seed) the file holds already is not added again (a rerun adds
+        nothing), nor any training of a network the source holds under another role (fit,
+        heldout, refine): a held-out network stays held out, a fit network's mean stays put.
+        """
+        from xpert_evo.training.source import read_source
+
+        folder = self.path.parent
+        if self.packaged is not None and not any(folder.glob("*.csv")):
+            folder.mkdir(parents=True, exist_ok=True)
+            for shard in sorted(self.packaged.glob("*.csv")):
+                shutil.copyfile(shard, folder / shard.name)
+        frame = pd.DataFrame(rows)
+        frame = frame[pd.to_numeric(frame["val_accuracy_pct"], errors="coerce").notna()]
+        frame = frame.assign(channels=frame["channels"].astype(str),
+                             seed=frame["seed"].astype(int)).drop_duplicates(["channels", "seed"])
+        held = read_source([folder])
+        if len(held):
+            front = held["role"].fillna("").astype(str) == "front"
+            others = set(held.loc[~front, "channels"].astype(str))
+            done = set(zip(held.loc[front, "channels"].astype(str),
+                           held.loc[front, "seed"].astype(int), strict=True))
+            frame = frame[[c not in others and (c, s) not in done
+                           for c, s in zip(frame["channels"], frame["seed"], strict=True)]]
+        if len(frame):
+            append_rows(frame.assign(role="front", net_id=-1, note=note), self.path)
+            log.info("added %d verified trainings to the source (%s)", len(frame), self.path)
+        return len(frame)
 
 
 class VerifyError(ConfigError):
