@@ -79,7 +79,7 @@ def _joined(rows: np.ndarray) -> list[str]:
     return ["-".join(map(str, row)) for row in np.asarray(rows).tolist()]
 
 
-def network_means(rows: pd.DataFrame, channels: np.ndarray) -> pd.DataFrame:
+def seed_means(rows: pd.DataFrame, channels: np.ndarray) -> pd.DataFrame:
     """Per network of ``channels`` (N, L): mean and seed std of the validation % of its trainings
     in ``rows`` (matched by the ``channels`` text), the number of trainings, their seconds."""
     keys = _joined(channels)
@@ -113,7 +113,7 @@ def verify_round(run: SearchRun, options: VerifyRounds, measure: FrontMeasure,
     seconds = time.perf_counter() - start
     if front is not None:
         front.append(rows, f"verify round {number}")
-    means = network_means(rows, genomes.channels)
+    means = seed_means(rows, genomes.channels)
     ok = np.isfinite(means["mean"].to_numpy(dtype=float))
     if not ok.all():
         log.warning("verify round %d: %d designs have no validation accuracy (a training budget "
