@@ -146,6 +146,21 @@ def test_with_a_percent_objective_the_window_is_in_points_of_vggs_prediction(
         assert narrow.outcome_lines()[1].startswith("xpert_gd returned no design")
 
 
+def test_without_a_candidate_in_area_the_outcome_says_so_in_words(tmp_path: Path) -> None:
+    """An area target no candidate comes near: the outcome names no accuracy range (no inf)."""
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose(config_name="config", overrides=[
+            *GD[:3], "algorithm.n_gen=2", "algorithm.area_tolerance=0.01",
+            "constraints.area_mm2=11.0"])
+    run = SearchRun(build_search(cfg), tmp_path / "run")
+    run.start().run()
+    said = run.algorithm.outcome_lines()
+    assert run.algorithm.data["n_in_area"] == 0
+    target = run.algorithm.area_target_mm2
+    assert f"0 within 1 % of the {target:.4g} mm2 target, so no accuracy to test" in said[0]
+    assert "inf" not in said[0] and said[1].startswith("xpert_gd returned no design")
+
+
 def test_bad_xpert_gd_setting_names_the_key() -> None:
     with pytest.raises(ConfigError, match="algorithm.lr"):
         setup_of("algorithm.lr=-1")

@@ -272,12 +272,14 @@ class XPertGD(Algorithm):
         and their accuracy against the acceptance window."""
         d, s = self.data, self.settings
         low, high = self.window()
+        in_area = (f"their accuracy {d['in_area_accuracy_range'][0]:.4g}-"
+                   f"{d['in_area_accuracy_range'][1]:.4g}" if d["n_in_area"] else
+                   "so no accuracy to test")
         lines = [
             f"xpert_gd: {d['n_candidates']} candidate designs, area {d['area_mm2_range'][0]:.4g}"
             f"-{d['area_mm2_range'][1]:.4g} mm2; {d['n_in_area']} within "
-            f"{100 * s.area_tolerance:g} % of the {self.area_target_mm2:.4g} mm2 target, their "
-            f"accuracy {d['in_area_accuracy_range'][0]:.4g}-{d['in_area_accuracy_range'][1]:.4g}"
-            f" against the window [{low if low is None else f'{low:.4g}'}, "
+            f"{100 * s.area_tolerance:g} % of the {self.area_target_mm2:.4g} mm2 target, "
+            f"{in_area} against the window [{low if low is None else f'{low:.4g}'}, "
             f"{high if high is None else f'{high:.4g}'}] (baseline {self.baseline_score:.4g}); "
             f"{d['n_accepted']} accepted"]
         if self.best is None:
