@@ -60,16 +60,17 @@ ROLES: tuple[str, ...] = ("knee", "iso_accuracy")
 
 
 def runs(data: str, verify: tuple[str, ...] = (), seeds: int = 0,
-         crossbar_images: int | None = None) -> dict[str, list[str]]:
+         crossbar_images: int | None = None, jobs: int = 1) -> dict[str, list[str]]:
     """Run name -> the arguments after ``python -m xpert_evo``; runs named in `verify` end with
-    the verification of their `ROLES` at `seeds` seeds (`crossbar_images` test images each)."""
+    the verification of their `ROLES` at `seeds` seeds (`crossbar_images` test images each,
+    `jobs` trainings at once)."""
     plan = {}
     for name in ("default", "cifar10", "tinyimagenet", "xpert_cifar10", "xpert_tinyimagenet"):
         args = [f"+experiment={name}", f"data.root={data}"] if name != "default" else []
         if name in verify and seeds > 0:
             images = "null" if crossbar_images is None else crossbar_images
             args += [f"verify.roles=[{','.join(ROLES)}]", f"verify.seeds={seeds}",
-                     f"verify.test_images={images}", f"data.root={data}"]
+                     f"verify.test_images={images}", f"verify.n_jobs={jobs}", f"data.root={data}"]
         plan[name] = list(dict.fromkeys(args))
     return plan
 
@@ -213,6 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--verify-runs", nargs="+", default=["default", "cifar10", "tinyimagenet"])
     parser.add_argument("--crossbar-images", type=int, default=None,
                         help="crossbar test images per verified design (default: the whole split)")
+    parser.add_argument("--verify-jobs", type=int, default=2, help="trainings at once")
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -220,7 +222,8 @@ def main(argv: list[str] | None = None) -> int:
         cache = args.cache or Path(tmp) / "cache"
         env = {**os.environ, "XPERT_EVO_CACHE": str(cache)}
         rows = []
-        plan = runs(args.data, tuple(args.verify_runs), args.verify_seeds, args.crossbar_images)
+        plan = runs(args.data, tuple(args.verify_runs), args.verify_seeds, args.crossbar_images,
+                    args.verify_jobs)
         for name, run_args in plan.items():
             run_dir = out / name
             start = time.perf_counter()
