@@ -1,4 +1,5 @@
-"""What the bench scripts share: where their files go, the app's configuration, stamped results.
+"""What the bench scripts share: where their files go, the app's configuration (composed by Hydra
+through the schemas), stamped results files and fitted-constant artifacts.
 
 The scripts sit one folder down by kind (`calibrate/`: fit what the package ships; `studies/`:
 results that answer a question; `timing/`: speed and memory) and import this module after
@@ -10,16 +11,17 @@ putting bench/ on the path::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import datetime as dt
+import subprocess
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-from xpert_evo.config import conf_dir
-from xpert_evo.report.provenance import stamp
+from xpert_evo.report.provenance import CODE, command, stamp
+from xpert_evo.schema import compose, group_node
+from xpert_evo.schema.fitted import Fit, write_fit
 
 REPO = Path(__file__).resolve().parents[1]
 """The repository root."""
@@ -37,13 +39,33 @@ DATASETS = REPO.parent / "shared" / "datasets"
 def app_config(overrides: Sequence[str] = ()) -> DictConfig:
     """The configuration `python -m xpert_evo <overrides>` composes (conf/config.yaml with
     Hydra ``key=value`` overrides), without a run directory."""
-    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
-        return compose(config_name="config", overrides=list(overrides))
+    return compose("config", overrides)
 
 
 def load_conf(group: str, name: str = "default") -> dict[str, Any]:
-    """One shipped config file, ``conf/<group>/<name>.yaml``, as plain data."""
-    return yaml.safe_load(conf_dir(group, f"{name}.yaml").read_text())
+    """The node of one shipped preset, ``conf/<group>/<name>.yaml``, composed by Hydra through
+    its schema (fitted constants resolved), as plain data."""
+    return group_node(group, name)
+
+
+def save_fit(artifact: str, fit_name: str, constants: Mapping[str, Any], data: str,
+             note: str = "") -> Path:
+    """Write fitted ``constants`` into ``artifact`` (`xpert_evo.schema.fitted`, e.g.
+    ``penalty/crossbar_cifar10_offset.yaml``) as fit ``fit_name``, with where they come from:
+    the running command, the git commit (flagged when the code differs from it) and today's
+    date, the ``data`` file they were fitted on and a ``note``. Returns the file written."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(REPO), *args], capture_output=True,
+                              text=True).stdout.strip()
+
+    dirty = git("status", "--porcelain", "--untracked-files=no", "--", *CODE)
+    commit = (git("rev-parse", "--short", "HEAD") or "unknown") + (
+        " (+ uncommitted changes)" if dirty else "")
+    fit = Fit(fitted_by=command(), commit=commit, date=f"{dt.date.today():%Y-%m-%d}", data=data,
+              note=note, constants=dict(constants))
+    path = write_fit(artifact, fit_name, fit)
+    print(f"wrote {', '.join(constants)} into {path}")
+    return path
 
 
 def write_stamped(path: Path, lines: Sequence[str], extra: str = "") -> str:

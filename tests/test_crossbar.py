@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch import nn
 
+from xpert_evo.config import ConfigError
 from xpert_evo.crossbar.evaluate import spread
 from xpert_evo.crossbar.partial_sums import adc_codes, adc_divisor
 from xpert_evo.crossbar.quantise import CrossbarSpec, adc_code_range, adc_step
@@ -122,7 +123,7 @@ def test_bad_precisions_and_missing_ranges_are_readable_errors(network, images) 
         xbar(x, 8, 6)
     with pytest.raises(ValueError, match="weight_encoding"):
         CrossbarSpec(weight_encoding="twos")
-    with pytest.raises(ValueError, match="unknown crossbar config keys"):
+    with pytest.raises(ConfigError, match=r"unknown config key crossbar\.adc_bit; allowed"):
         CrossbarSpec.from_config({"adc_bit": 4})
 
 

@@ -261,8 +261,15 @@ def test_layer_count_mismatch_is_an_error(model: CostModel) -> None:
 
 def test_unknown_hardware_key_names_key_and_allowed() -> None:
     cfg = load_hardware_config().to_dict() | {"xbar_size": 64}
-    with pytest.raises(HardwareConfigError, match=r"xbar_size.*allowed keys are.*xbar_rows"):
+    with pytest.raises(HardwareConfigError,
+                       match=r"unknown config key hardware\.xbar_size; allowed keys there are.*"
+                             "xbar_rows"):
         HardwareConfig.from_config(cfg)
+    with pytest.raises(HardwareConfigError, match="config key hardware.xbar_cols is missing"):
+        HardwareConfig.from_config({k: v for k, v in cfg.items() if k not in ("xbar_cols",
+                                                                              "xbar_size")})
+    with pytest.raises(HardwareConfigError, match="hardware.xbar_rows: Value 'wide'"):
+        HardwareConfig.from_config(load_hardware_config().to_dict() | {"xbar_rows": "wide"})
     with pytest.raises(HardwareConfigError, match="known configs are"):
         load_hardware_config("no_such_chip")
 

@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from omegaconf import OmegaConf
 from scipy.stats import kendalltau
 from sources import OPTIONS, synthetic_accuracy, write_source
 
@@ -20,9 +19,10 @@ from xpert_evo.accuracy.predictor import (
     source_accuracy,
     stage_slices,
 )
-from xpert_evo.config import ConfigError, conf_dir
+from xpert_evo.config import ConfigError
 from xpert_evo.predict import main as predict_main
 from xpert_evo.predict import penalty_for
+from xpert_evo.schema import group_node
 from xpert_evo.search.setup import build_penalty
 from xpert_evo.space.backbone import VGG16_CHANNELS, Backbone
 from xpert_evo.training.data import DataSpec
@@ -254,8 +254,7 @@ def test_predict_command_adds_predictions_and_refuses_bad_rows(tmp_path: Path, c
     assert result["precision_loss_pp"][1] > result["precision_loss_pp"][0] >= 0
     # the loss comes with the default penalty's stated held-out error, on the offset mapping
     assert (result["precision_loss_error_pp"] == penalty_for("cifar10").heldout_rmse_pp).all()
-    assert penalty_for("cifar10") == build_penalty(OmegaConf.to_container(
-        OmegaConf.load(conf_dir("penalty", "crossbar_cifar10_offset.yaml"))))
+    assert penalty_for("cifar10") == build_penalty(group_node("penalty", "crossbar_cifar10_offset"))
     assert (result["fidelity"] == "e5-pc500-w0.25-b64").all()
     assert (result["accuracy_std_pct"] > 0).all()
     bad = tmp_path / "bad.csv"

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from xpert_evo.config import ConfigError
 from xpert_evo.training.data import DataSpec, decoded_split, load_split, split_indices
 from xpert_evo.training.network import pick_device
 from xpert_evo.training.train import TrainSpec, budget_splits, lr_schedule, train_network
@@ -37,8 +38,12 @@ def test_augment_is_a_padded_crop_or_its_mirror() -> None:
 
 
 def test_train_spec_validates_its_keys() -> None:
-    with pytest.raises(ValueError, match="unknown train config keys"):
+    with pytest.raises(ConfigError, match=r"unknown config key train\.epoch; allowed keys there "
+                                          r"are \['epochs'"):
         TrainSpec.from_config({"epoch": 3})
+    with pytest.raises(ConfigError, match="train.batch_size: Value 'many'"):
+        TrainSpec.from_config({"batch_size": "many"})
+    assert TrainSpec.from_config({"epochs": "3"}).epochs == 3  # converted to the field's type
     with pytest.raises(ValueError, match="train_per_class"):
         TrainSpec(train_per_class=0)
     assert TrainSpec(epochs=5, train_per_class=500, width_mult=0.25, batch_size=64).fidelity() == (

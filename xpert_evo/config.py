@@ -1,11 +1,25 @@
 """Config files and nodes: where the YAML lives, the error every bad key raises, plain-Python
-conversion, key checks."""
+conversion, and typed nodes: a config node checked by OmegaConf against the dataclass it builds
+(`typed`), its errors in one line naming the full key and the fix (`error_line`)."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf.errors import (
+    ConfigAttributeError,
+    ConfigKeyError,
+    InterpolationResolutionError,
+    MissingMandatoryValue,
+    OmegaConfBaseException,
+    ValidationError,
+)
+
+T = TypeVar("T")
 
 
 def conf_dir(*parts: str) -> Path:
@@ -30,14 +44,67 @@ class ConfigError(ValueError):
 
 
 def plain_config(value: Any) -> Any:
-    """OmegaConf containers -> plain Python lists/dicts; anything else unchanged."""
-    try:
-        from omegaconf import DictConfig, ListConfig, OmegaConf
-    except ImportError:  # pragma: no cover - omegaconf is a hard dependency
-        return value
+    """OmegaConf containers -> plain Python lists/dicts, interpolations resolved; anything else
+    unchanged.
+
+    Raises:
+        ConfigError: an interpolation that cannot be resolved or gives a value of the wrong
+            type (e.g. a fitted constant, `xpert_evo.schema.fitted`), the key named.
+    """
     if isinstance(value, DictConfig | ListConfig):
-        return OmegaConf.to_container(value, resolve=True)
+        try:
+            return OmegaConf.to_container(value, resolve=True)
+        except OmegaConfBaseException as err:
+            raise ConfigError(error_line(err)) from err
     return value
+
+
+def error_line(err: OmegaConfBaseException) -> str:
+    """OmegaConf's type, unknown-key or missing-value error as one line naming the full key and
+    the fix (for an unknown key, the keys allowed there)."""
+    key = getattr(err, "full_key", None) or ""
+    message = str(err).splitlines()[0] if str(err).strip() else type(err).__name__
+    kind = getattr(err, "object_type", None)
+    if isinstance(err, ConfigKeyError | ConfigAttributeError) and dataclasses.is_dataclass(kind):
+        allowed = [f.name for f in dataclasses.fields(kind)]
+        return (f"unknown config key {key}; allowed keys there are {allowed} (fix the spelling "
+                "or remove it)")
+    if isinstance(err, MissingMandatoryValue):
+        return f"config key {key} is missing (give it a value)"
+    if isinstance(err, InterpolationResolutionError) and not isinstance(err, ValidationError):
+        return f"config key {key}: {message}"
+    return f"config key {key}: {message} (give a value of that type)"
+
+
+def typed(
+    cls: type[T], node: Mapping[str, Any] | None, key: str, error: type[ConfigError] = ConfigError
+) -> T:
+    """The dataclass ``cls`` built from config node ``node``, which OmegaConf checks against the
+    fields of ``cls`` first: no unknown key, every value of (or convertible to) its field's type,
+    every field without a default given. The class's own checks (ranges, choices) then run in
+    its constructor.
+
+    Args:
+        cls: a dataclass (frozen or not) whose fields are the node's keys.
+        node: a dict or DictConfig; None is an empty node.
+        key: where the node sits in the config (``train``), so messages name the full key.
+        error: the `ConfigError` subclass raised.
+
+    Raises:
+        error: an unknown key, a mistyped or a missing value, in one line (`error_line`).
+    """
+    schema = OmegaConf.structured(cls)
+    OmegaConf.set_readonly(schema, False)  # a frozen dataclass makes a read-only node
+    root = OmegaConf.create({key: schema})
+    OmegaConf.set_readonly(root[key], False)
+    try:
+        if isinstance(node, DictConfig):  # resolved where it sits (interpolations may leave it)
+            node = OmegaConf.to_container(node, resolve=True)
+        merged = OmegaConf.merge(root, {key: node or {}})
+        values = OmegaConf.to_container(merged[key], resolve=True, throw_on_missing=True)
+    except OmegaConfBaseException as err:
+        raise error(error_line(err)) from err
+    return cls(**values)
 
 
 def check_keys(node: Mapping[str, Any], allowed: Iterable[str], where: str) -> None:

@@ -28,12 +28,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from xpert_evo.accuracy.predictor import source_accuracy
 from xpert_evo.config import ConfigError, conf_dir
 from xpert_evo.crossbar.penalty import PrecisionPenalty
 from xpert_evo.hardware.config import load_hardware_config
+from xpert_evo.schema import group_node
 from xpert_evo.search.setup import build_penalty
 from xpert_evo.space import SearchSpace
 from xpert_evo.space.backbone import GEOMETRY, Backbone
@@ -52,17 +52,18 @@ from xpert_evo.tables import (
 CONF = conf_dir()
 """The config folder (space options, penalty fits; `xpert_evo.config.conf_dir`)."""
 
-SPACE = yaml.safe_load((CONF / "space" / "default.yaml").read_text())
-"""The search space's config node: the gene values a design may have (the widths the
-predictor's source networks have, the bits the search explores; `SearchSpace.allowed`)."""
+SPACE = group_node("space", "default")
+"""The search space's config node (conf/space/default.yaml, composed by Hydra): the gene values
+a design may have (the widths the predictor's source networks have, the bits the search
+explores; `SearchSpace.allowed`)."""
 
 DEFAULT_BITS: dict[str, int] = {"input_bits": 8, "adc_bits": 6}
 """Precision of rows without the column: the VGG16 baseline's (conf/space/default.yaml)."""
 
 
-TRANSFER: dict[str, str | None] = dict(
-    yaml.safe_load((CONF / "accuracy" / "measured.yaml").read_text())["transfer"] or {})
-"""Per data set, the data set whose predictor is one more feature, as in a default run."""
+TRANSFER: dict[str, str | None] = dict(group_node("accuracy", "measured")["transfer"] or {})
+"""Per data set, the data set whose predictor is one more feature, as in a default run
+(conf/accuracy/measured.yaml)."""
 
 
 def _gene_cells(
@@ -144,7 +145,7 @@ def penalty_for(dataset: str, conf: Path = CONF) -> PrecisionPenalty:
     """
     fits = []
     for path in sorted((conf / "penalty").glob("*.yaml")):
-        node = yaml.safe_load(path.read_text()) or {}
+        node = group_node("penalty", path.stem, config_dir=conf.resolve())  # values resolved
         if node.get("dataset") == dataset and node.get("model") is not None:
             fits.append(node)
     if not fits:

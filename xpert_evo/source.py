@@ -2,7 +2,9 @@
 
 Trains this shard's planned networks at the `train:` budget and appends their rows to
 ``<source.dir>/<dataset>-<fidelity>/shard-<k>-of-<n>.csv`` (see `xpert_evo.training.source` and
-conf/source.yaml). Run it as a Hydra multirun over ``source.shard`` to train shards in parallel.
+conf/source.yaml, typed by `xpert_evo.schema.apps.SourceConfig`). Run it as a Hydra multirun over
+``source.shard`` to train shards in parallel. Bad input (an unknown key, a value of the wrong
+type, a missing data set) ends with one line naming it, exit code 2.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import hydra
 from omegaconf import DictConfig
 
 from xpert_evo.config import ConfigError, conf_dir
+from xpert_evo.schema import register, run_main
 from xpert_evo.space import SearchSpace
 from xpert_evo.space.backbone import Backbone
 from xpert_evo.training.data import DataError, DataSpec
@@ -22,11 +25,12 @@ from xpert_evo.training.source import build_source, plan_from_config, read_sourc
 from xpert_evo.training.train import TrainSpec
 
 log = logging.getLogger("xpert_evo.source")
+register()  # the schemas conf/source.yaml names in its defaults lists (base_source, base_<group>)
 
 
 @hydra.main(config_path=str(conf_dir()), config_name="source", version_base="1.3")
-def main(cfg: DictConfig) -> None:
-    """Hydra entry point (see the module docstring)."""
+def hydra_main(cfg: DictConfig) -> None:
+    """The Hydra task (see the module docstring)."""
     try:
         data = DataSpec.from_config(cfg.data)
         spec = TrainSpec.from_config(cfg.train)
@@ -42,6 +46,12 @@ def main(cfg: DictConfig) -> None:
     table = read_source([folder])
     print(f"source {folder}: {len(table)} rows in {len(list(folder.glob('*.csv')))} shard files; "
           f"this shard's file: {path}")
+
+
+def main() -> None:
+    """``python -m xpert_evo.source``: `hydra_main` with Hydra's input errors (an unknown key or
+    option, a value of the wrong type) in one line, exit code 2 (`xpert_evo.schema.run_main`)."""
+    run_main(hydra_main)
 
 
 if __name__ == "__main__":

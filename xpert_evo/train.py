@@ -3,22 +3,26 @@
 The design comes from `design=<run dir>` (its knee design, `<dir>/designs/knee_layers.csv`),
 `design=<file.csv>` (a per-layer table or a table of dash-joined genes, `design_row` picks the
 row), or `genome.channels=[...]` plus scalar or per-layer peripheral genes. The budget is the
-`train:` node (conf/train.yaml); the device is picked automatically. The result is printed,
-written to `<hydra run dir>/result.json` and appended to the ground-truth table.
+`train:` node (conf/train.yaml, typed by `xpert_evo.schema.apps.TrainConfig`); the device is
+picked automatically. The result is printed, written to `<hydra run dir>/result.json` and
+appended to the ground-truth table. Bad input (an unknown key, a value of the wrong type, a
+missing design or data set) ends with one line naming it, exit code 2.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from xpert_evo.config import conf_dir, original_path
+from xpert_evo.config import ConfigError, conf_dir, original_path
 from xpert_evo.crossbar.quantise import CrossbarSpec
+from xpert_evo.schema import register, run_main
 from xpert_evo.space.backbone import Backbone
 from xpert_evo.space.genome import Genomes
 from xpert_evo.training.data import DataError, DataSpec, cache_root
@@ -31,6 +35,7 @@ from xpert_evo.training.groundtruth import (
 from xpert_evo.training.train import TrainSpec, budget_splits
 
 log = logging.getLogger("xpert_evo.train")
+register()  # the schemas conf/train.yaml names in its defaults lists (base_train, base_<group>)
 
 KNEE_FILE = Path("designs") / "knee_layers.csv"
 """The knee design's per-layer table inside a search run directory."""
@@ -91,12 +96,13 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
 
 @hydra.main(config_path=str(conf_dir()), config_name="train", version_base="1.3")
-def main(cfg: DictConfig) -> None:
-    """Hydra entry point (see the module docstring)."""
+def hydra_main(cfg: DictConfig) -> None:
+    """The Hydra task (see the module docstring)."""
     try:
         row = run(cfg)
-    except (DataError, FileNotFoundError, ValueError) as e:
-        raise SystemExit(f"error: {e}") from e
+    except (ConfigError, DataError, FileNotFoundError, ValueError) as e:
+        log.error("error: %s", e)
+        sys.exit(2)
     out = Path(hydra.core.hydra_config.HydraConfig.get().runtime.output_dir)
     (out / "result.json").write_text(json.dumps(row, indent=2, default=str))
     nonideal = row.get("nonideal_accuracy_pct")
@@ -113,6 +119,12 @@ def main(cfg: DictConfig) -> None:
               f"{row['reference_accuracy_pct']:.2f} % on them)")
     print(f"wall time     {row['wall_s']:.1f} s")
     print(f"appended to   {row['table']}; result in {out / 'result.json'}")
+
+
+def main() -> None:
+    """``python -m xpert_evo.train``: `hydra_main` with Hydra's input errors (an unknown key or
+    option, a value of the wrong type) in one line, exit code 2 (`xpert_evo.schema.run_main`)."""
+    run_main(hydra_main)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_weights
 
-from xpert_evo.config import plain_config
+from xpert_evo.config import plain_config, typed
 
 ENCODINGS: tuple[str, ...] = ("differential", "offset")
 """How signed weights are stored (see the module docstring)."""
@@ -82,16 +82,15 @@ class CrossbarSpec:
     ) -> CrossbarSpec:
         """From the `crossbar:` node, taking `HARDWARE_KEYS` (array size, cell and weight bits,
         weight encoding) from the `hardware:` node when given, so that the simulation computes with
-        the hardware the cost model prices. A crossbar node that sets one of them to another value
-        than the hardware node is an error.
+        the hardware the cost model prices. OmegaConf checks the keys and types
+        (`xpert_evo.config.typed`).
+
+        Raises:
+            ConfigError: an unknown or mistyped key (``crossbar.<key>`` named).
+            ValueError: a crossbar node that sets a hardware key to another value than the hardware
+                node, or a value out of range.
         """
         values = dict(plain_config(cfg) or {})
-        names = {f.name for f in fields(cls)}
-        unknown = set(values) - names
-        if unknown:
-            raise ValueError(
-                f"unknown crossbar config keys {sorted(unknown)}; known {sorted(names)}"
-            )
         hw = dict(plain_config(hardware) or {})
         from_hw = {k: hw[k] for k in HARDWARE_KEYS if k in hw}
         clash = sorted(k for k in from_hw if k in values and values[k] != from_hw[k])
@@ -100,7 +99,7 @@ class CrossbarSpec:
                 f"crossbar.{clash[0]}={values[clash[0]]!r} disagrees with hardware.{clash[0]}="
                 f"{from_hw[clash[0]]!r}; set hardware.{clash[0]} instead (the cost model prices it)"
             )
-        return cls(**{**values, **from_hw})
+        return typed(cls, {**values, **from_hw}, "crossbar")
 
 
 @dataclass

@@ -2,7 +2,8 @@
 
 Every field carries its unit in its name. Where each value comes from (paper, datasheet-style
 equation, or a fit to named reference data) is written next to it in the YAML file; the fitted
-values are reproduced by `bench/calibrate/calibrate_hardware.py`.
+values live in the artifact its ``fitted`` key names (`xpert_evo.schema.fitted`), written by
+`bench/calibrate/calibrate_hardware.py`.
 """
 
 from __future__ import annotations
@@ -12,15 +13,13 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from xpert_evo.config import conf_dir
+from xpert_evo.config import ConfigError, conf_dir, typed
 
 CONF_DIR = conf_dir("hardware")
 """Where the named hardware configs are (`xpert_evo.config.conf_dir`)."""
 
 
-class HardwareConfigError(ValueError):
+class HardwareConfigError(ConfigError):
     """A hardware config key that is unknown, missing or out of range."""
 
 
@@ -105,6 +104,8 @@ class HardwareConfig:
     leakage_per_tile_uw: float
     flash_leakage_per_level_uw: float
     sar_leakage_uw: float
+    # --- where the fitted constants were read from (`xpert_evo.schema.fitted`); None: inline
+    fitted: str | None = None
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -163,28 +164,10 @@ class HardwareConfig:
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> HardwareConfig:
-        """Build from a Hydra/OmegaConf node or a plain dict; unknown or missing keys raise."""
-        cfg = dict(cfg)
-        allowed = [f.name for f in fields(cls)]
-        unknown = sorted(set(cfg) - set(allowed))
-        if unknown:
-            raise HardwareConfigError(
-                f"unknown hardware config key(s) {unknown}; allowed keys are {allowed}"
-            )
-        missing = [k for k in allowed if k not in cfg]
-        if missing:
-            raise HardwareConfigError(f"hardware config is missing key(s) {missing}")
-        types = {f.name: f.type for f in fields(cls)}
-        converted: dict[str, Any] = {}
-        for key, value in cfg.items():
-            kind = {"int": int, "float": float, "str": str}[types[key]]
-            try:
-                converted[key] = kind(value)
-            except (TypeError, ValueError) as err:
-                raise HardwareConfigError(
-                    f"hardware.{key}={value!r} is not a valid {types[key]}"
-                ) from err
-        return cls(**converted)
+        """Build from a Hydra/OmegaConf node or a plain dict, checked by OmegaConf against the
+        fields (`xpert_evo.config.typed`): an unknown, missing or mistyped key raises
+        `HardwareConfigError` naming it."""
+        return typed(cls, cfg, "hardware", HardwareConfigError)
 
     def to_dict(self) -> dict[str, Any]:
         """All fields as a plain dict (the inverse of `from_config`)."""
@@ -192,12 +175,23 @@ class HardwareConfig:
 
 
 def load_hardware_config(name_or_path: str | Path = "xpert_rram_32nm") -> HardwareConfig:
-    """Load `conf/hardware/<name>.yaml` (or a YAML file path) into a `HardwareConfig`."""
+    """The hardware config ``conf/hardware/<name>.yaml`` (or a YAML file of its own), composed by
+    Hydra (`xpert_evo.schema.compose`: its schema, the fitted constants of its artifact).
+
+    Raises:
+        HardwareConfigError: no such config (the message lists the shipped ones), or a bad key.
+    """
+    from xpert_evo.schema import compose, group_node  # the schema types this module's class
+
     path = Path(name_or_path)
     if path.suffix not in (".yaml", ".yml"):
         path = CONF_DIR / f"{name_or_path}.yaml"
     if not path.is_file():
         known = sorted(p.stem for p in CONF_DIR.glob("*.yaml"))
         raise HardwareConfigError(f"no hardware config at {path}; known configs are {known}")
-    with path.open() as fh:
-        return HardwareConfig.from_config(yaml.safe_load(fh))
+    try:
+        node = (group_node("hardware", path.stem) if path.parent == CONF_DIR
+                else compose(path.stem, config_dir=path.parent.resolve()))
+    except ConfigError as err:
+        raise HardwareConfigError(str(err)) from err
+    return HardwareConfig.from_config(node)

@@ -142,6 +142,7 @@ class XPertGDNode(AlgorithmNode):
 class PenaltyNode:
     """``penalty:``: a fitted crossbar precision penalty (all null with ``penalty=none``)."""
 
+    fitted: str | None = None  # artifact of the fitted constants (`xpert_evo.schema.fitted`)
     model: str | None = None  # precision_penalty_v1 | null (off)
     dataset: str | None = None  # data set it was fitted on
     weight_encoding: str | None = None  # weight mapping it was measured with
@@ -232,23 +233,24 @@ class CrossbarNode:
     max_elements: int = 1 << 24  # largest intermediate tensor, elements
 
 
-def _schema_of(cls: type, name: str, required: bool) -> type:
-    """A mutable dataclass schema with the fields (names, types, defaults) of ``cls``; every
-    field ``MISSING`` when ``required``."""
+def _schema_of(cls: type, name: str) -> type:
+    """A mutable dataclass schema (Hydra merges presets into it; ``cls`` may be frozen) with the
+    fields (names, types, defaults) of ``cls``; a field without a default is ``MISSING``."""
     hints = typing.get_type_hints(cls)
     specs = []
     for f in dataclasses.fields(cls):
-        default = MISSING if required or f.default is dataclasses.MISSING else f.default
+        default = MISSING if f.default is dataclasses.MISSING else f.default
         specs.append((f.name, hints[f.name], field(default=default)))
     schema = dataclasses.make_dataclass(name, specs)
     schema.__module__ = __name__
     return schema
 
 
-HardwareNode = _schema_of(HardwareConfig, "HardwareNode", required=True)
-"""``hardware:``: every `HardwareConfig` field, each required (a preset sets them all)."""
+HardwareNode = _schema_of(HardwareConfig, "HardwareNode")
+"""``hardware:``: the `HardwareConfig` fields, each required but ``fitted`` (a preset sets them
+all)."""
 
-TrainNode = _schema_of(TrainSpec, "TrainNode", required=False)
+TrainNode = _schema_of(TrainSpec, "TrainNode")
 """``train:``: the `TrainSpec` fields, with its defaults."""
 
 

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from xpert_evo.config import plain_config
+from xpert_evo.config import typed
 from xpert_evo.files import atomic_write
 from xpert_evo.training.layouts import DataError, ImageSet, download, find_layout, open_split
 from xpert_evo.training.transforms import normalise
@@ -88,12 +88,14 @@ class DataSpec:
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any] | None) -> DataSpec:
-        """Build from a dict or DictConfig; unknown keys are an error, missing keys default."""
-        values = dict(plain_config(cfg) or {})
-        unknown = set(values) - {f for f in cls.__dataclass_fields__}
-        if unknown:
-            raise ValueError(f"unknown data config keys {sorted(unknown)}")
-        spec = cls(**values)
+        """Build from a dict or DictConfig, checked by OmegaConf against the fields
+        (`xpert_evo.config.typed`); missing keys default.
+
+        Raises:
+            ConfigError: an unknown or mistyped key (``data.<key>`` named).
+            ValueError: a data set the loader does not know.
+        """
+        spec = typed(cls, cfg, "data")
         if spec.dataset not in (*DATASETS, "none"):
             raise ValueError(f"data.dataset={spec.dataset!r} is not one of {[*DATASETS, 'none']}")
         return spec

@@ -36,9 +36,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
-from xpert_evo.config import ConfigError, check_keys, conf_dir, plain_config
+from xpert_evo.config import ConfigError, plain_config
+from xpert_evo.schema import group_node
 from xpert_evo.space.backbone import GEOMETRY, Backbone
 from xpert_evo.space.genome import Genomes
 from xpert_evo.training.data import DataSpec, cache_root
@@ -183,11 +183,10 @@ def read_source(folders: Sequence[Path]) -> pd.DataFrame:
 
 
 def plan_from_config(node: Mapping[str, Any], options: Sequence[int], n_layers: int) -> SourcePlan:
-    """`SourcePlan` from the `source:` config node (raises `ConfigError` naming a bad key)."""
+    """`SourcePlan` from the `source:` config node (its keys and types are checked by the source
+    command's schema, `xpert_evo.schema.apps.SourceNode`)."""
     values = dict(plain_config(node) or {})
     values = {k: v for k, v in values.items() if k not in ("dir", "shard", "n_shards")}
-    check_keys(values, ("n_networks", "seed", "noise_networks", "noise_seeds", "heldout_seeds"),
-               "source")
     for key in ("noise_seeds", "heldout_seeds"):
         if key in values:
             values[key] = tuple(int(s) for s in values[key])
@@ -200,8 +199,9 @@ SOURCE_TRAINING: dict[str, str] = {"cifar10": "low_fidelity",
 
 
 def source_training(dataset: str) -> dict[str, Any]:
-    """The `train:` node (conf/training/<name>.yaml) a data set's packaged source was trained at."""
-    return yaml.safe_load(conf_dir("training", f"{SOURCE_TRAINING[dataset]}.yaml").read_text())
+    """The `train:` node (conf/training/<name>.yaml, composed by Hydra through its schema) a data
+    set's packaged source was trained at."""
+    return group_node("training", SOURCE_TRAINING[dataset], "train")
 
 
 def build_command(dataset: str) -> str:

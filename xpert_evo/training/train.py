@@ -19,7 +19,7 @@ import math
 import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -27,7 +27,7 @@ import torch
 from torch import nn
 from torch.optim.lr_scheduler import CosineAnnealingLR, LinearLR, LRScheduler, SequentialLR
 
-from xpert_evo.config import plain_config
+from xpert_evo.config import typed
 from xpert_evo.space.backbone import Backbone
 from xpert_evo.training.data import DataSpec, Split, decoded_split
 from xpert_evo.training.network import (
@@ -126,15 +126,14 @@ class TrainSpec:
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any] | None) -> TrainSpec:
-        """Build from a dict or DictConfig; unknown keys are an error, missing keys default."""
-        values = dict(plain_config(cfg) or {})
-        unknown = set(values) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ValueError(
-                f"unknown train config keys {sorted(unknown)}; known: "
-                f"{sorted(f.name for f in fields(cls))}"
-            )
-        return cls(**values)
+        """Build from a dict or DictConfig, checked by OmegaConf against the fields
+        (`xpert_evo.config.typed`); missing keys default.
+
+        Raises:
+            ConfigError: an unknown or mistyped key (``train.<key>`` named).
+            ValueError: a value out of range.
+        """
+        return typed(cls, cfg, "train")
 
     def fidelity(self) -> str:
         """Short readable label of the budget, e.g. "e5-pc500-w0.25-b128" (with "-r32" when

@@ -34,7 +34,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
-from omegaconf import OmegaConf
 from scipy.stats import ttest_rel
 
 from xpert_evo.config import ConfigError, conf_dir
@@ -249,9 +248,12 @@ def training_for(fidelity: str, conf: Path | None = None) -> tuple[str, dict[str
     Raises:
         VerifyError: no preset trains at that budget (the message lists the presets' budgets).
     """
+    from xpert_evo.schema import group_node
+
+    folder = (conf or conf_dir()).resolve()
     found = {}
-    for path in sorted((conf or conf_dir()).joinpath("training").glob("*.yaml")):
-        node = OmegaConf.to_container(OmegaConf.load(path))
+    for path in sorted(folder.joinpath("training").glob("*.yaml")):
+        node = group_node("training", path.stem, "train", folder)  # Hydra, through its schema
         found[TrainSpec.from_config(node).fidelity()] = (path.stem, node)
     if fidelity not in found:
         raise VerifyError(f"the run's accuracy stands for training budget {fidelity!r}, and no "

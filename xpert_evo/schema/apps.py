@@ -1,0 +1,77 @@
+"""Dataclass schemas of the other commands' configs: ``python -m xpert_evo.train``
+(conf/train.yaml lists ``base_train``) and ``python -m xpert_evo.source`` (conf/source.yaml,
+``base_source``). Their group nodes (``hardware``, ``train``, ``crossbar``, ``space``) and the
+``data`` and ``ground_truth`` nodes are the search's (`xpert_evo.schema.nodes`). Ranges and
+cross-key checks stay in the code that reads the nodes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from omegaconf import MISSING
+
+from xpert_evo.schema.nodes import (
+    CrossbarNode,
+    DataNode,
+    GroundTruthNode,
+    HardwareNode,
+    SpaceNode,
+    TrainNode,
+)
+
+
+@dataclass
+class GenomeNode:
+    """``genome:`` of the train command: one design; a gene is one value for every conv layer or
+    a list with one per layer (checked against the backbone when it is built)."""
+
+    channels: Any = None  # output channels per conv layer; null: the design comes from design=
+    col_share: Any = 8  # columns sharing one ADC
+    adc_type: Any = "flash"  # flash | sar
+    adc_bits: Any = 6  # ADC bits
+    input_bits: Any = 8  # input bits
+
+
+@dataclass
+class TrainConfig:
+    """The top level of ``python -m xpert_evo.train`` (conf/train.yaml)."""
+
+    design: str | None = None  # run directory or design CSV; null: genome.*
+    design_row: int = 0  # row of a CSV with one design per row
+    genome: GenomeNode = field(default_factory=GenomeNode)
+    seed: int = 0  # weights, batch order, augmentation
+    cache_dir: str | None = None  # null: $XPERT_EVO_CACHE or ~/.cache/xpert_evo
+    data: DataNode = field(default_factory=DataNode)
+    crossbar_eval: bool = True  # also measure the accuracy on the crossbar
+    ground_truth: GroundTruthNode = field(default_factory=GroundTruthNode)
+    hardware: HardwareNode = MISSING
+    train: TrainNode = MISSING
+    crossbar: CrossbarNode = MISSING
+
+
+@dataclass
+class SourceNode:
+    """``source:`` of the source command: where the rows go, this process's shard, the plan
+    (`xpert_evo.training.source.SourcePlan`)."""
+
+    dir: str | None = None  # null: <cache>/sources
+    shard: int = 0  # this process trains plan jobs i with i % n_shards == shard
+    n_shards: int = 1
+    n_networks: int = 120  # networks in the plan
+    seed: int = 2026  # seeds the plan's sample
+    noise_networks: int = 5  # the first networks also trained at noise_seeds
+    noise_seeds: list[int] = field(default_factory=lambda: [1, 2])
+    heldout_seeds: list[int] = field(default_factory=lambda: [1])
+
+
+@dataclass
+class SourceConfig:
+    """The top level of ``python -m xpert_evo.source`` (conf/source.yaml)."""
+
+    source: SourceNode = field(default_factory=SourceNode)
+    cache_dir: str | None = None  # null: $XPERT_EVO_CACHE or ~/.cache/xpert_evo
+    data: DataNode = field(default_factory=DataNode)
+    space: SpaceNode = MISSING
+    train: TrainNode = MISSING
