@@ -62,6 +62,10 @@ def test_wheel_ships_every_module_and_config(wheel: Path) -> None:
         assert rel.as_posix() in names, rel
     for rel in (ROOT / "xpert_evo" / "training").glob("sources/**/*.csv"):
         assert rel.relative_to(ROOT).as_posix() in names, rel
+    fitted = sorted((ROOT / "xpert_evo" / "fitted").rglob("*.yaml"))  # the presets' constants
+    assert any(p.parent.name == "penalty" for p in fitted)
+    for rel in fitted:
+        assert rel.relative_to(ROOT).as_posix() in names, rel
 
 
 def test_installed_copy_composes_its_shipped_configs(wheel: Path, tmp_path: Path) -> None:
@@ -89,12 +93,13 @@ def test_installed_copy_composes_its_shipped_configs(wheel: Path, tmp_path: Path
     ).stdout.splitlines()
     assert Path(found[0]).is_relative_to(target), found[0]
     assert f"{plugin}.ProcessPerJobLauncher" in found[1].split()
-    commands = {
-        "xpert_evo": (["+experiment=cifar10"], "area_mm2: 100.0"),  # conf/experiment/cifar10.yaml
-        "xpert_evo.train": ([], "design_row:"),  # conf/train.yaml
-        "xpert_evo.source": ([], "n_shards:"),  # conf/source.yaml
-    }
-    for module, (overrides, expected) in commands.items():
+    commands = [
+        ("xpert_evo", ["+experiment=cifar10"], "area_mm2: 100.0"),  # conf/experiment/cifar10.yaml
+        ("xpert_evo", ["--resolve"], "  a_in: -13.887"),  # fitted constants, from the wheel
+        ("xpert_evo.train", [], "design_row:"),  # conf/train.yaml
+        ("xpert_evo.source", [], "n_shards:"),  # conf/source.yaml
+    ]
+    for module, overrides, expected in commands:
         proc = subprocess.run(
             [sys.executable, "-m", module, *overrides, "--cfg", "job"],
             capture_output=True, text=True, env=env, cwd=away, timeout=120, check=False,

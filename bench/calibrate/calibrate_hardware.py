@@ -3,8 +3,9 @@
 Run: python bench/calibrate/calibrate_hardware.py [--write-config] [--splits 20]
 
 1. Fits the constants of `xpert_evo.hardware.validation.FIT_GROUPS` on all 54 rows of
-   shared/reference/neurosim-rram-layers.csv; `--write-config` writes them into the "fit" lines
-   of conf/hardware/*.yaml.
+   shared/reference/neurosim-rram-layers.csv; `--write-config` writes them, with this command,
+   the commit and the date, into the artifact xpert_evo/fitted/hardware/xpert_rram_32nm.yaml
+   (with OmegaConf), which the "fit" keys of conf/hardware/*.yaml read.
 2. Validation: `--splits` shape-grouped splits (`validation.shape_splits`: the base layer's shape
    always fitted, half of the other shapes held out); errors on the fitted and on the held-out
    rows -> docs/results/cost_validation.{csv,md}, with the held-out latency and energy errors
@@ -20,7 +21,6 @@ Every result file starts with the command, git commit, date and machine that pro
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -32,7 +32,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from xpert_evo.hardware.config import CONF_DIR, load_hardware_config  # noqa: E402
+from xpert_evo.hardware.config import HardwareConfig, load_hardware_config  # noqa: E402
 from xpert_evo.hardware.model import CostModel  # noqa: E402
 from xpert_evo.hardware.reference import COMPARED, METRICS, PUBLISHED, load_layers  # noqa: E402
 from xpert_evo.hardware.validation import (  # noqa: E402
@@ -51,23 +51,25 @@ from xpert_evo.space.backbone import Backbone  # noqa: E402
 from xpert_evo.space.genome import Genomes  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: common.py
-from common import DOCS, REPO, RESULTS, write_stamped  # noqa: E402
+from common import DOCS, REPO, RESULTS, save_fit, write_stamped  # noqa: E402
 
 XPERTNET_GENES = {"col_share": 8, "adc_type": "flash", "adc_bits": 6, "input_bits": 4}
 """Peripheral genes of the published 50 mm2 design as the issue states them (every layer)."""
 
 
-def write_config(fitted) -> None:
-    """Write the fitted constants into the 'fit' lines of every conf/hardware/*.yaml."""
+ARTIFACT = "hardware/xpert_rram_32nm.yaml"
+"""The artifact of the fitted constants (`xpert_evo.schema.fitted`) conf/hardware/*.yaml read."""
+
+
+def write_config(fitted: HardwareConfig) -> None:
+    """Write the fitted constants (6 significant digits) into `ARTIFACT`."""
     keys = [k for group in FIT_GROUPS.values() for k in group]
-    for path in sorted(CONF_DIR.glob("*.yaml")):
-        text = path.read_text()
-        for key in keys:
-            text = re.sub(
-                rf"^({key}:\s*)(\S+)", rf"\g<1>{getattr(fitted, key):.6g}", text, flags=re.M
-            )
-        path.write_text(text)
-        print(f"wrote fitted constants into {path.relative_to(REPO)}")
+    save_fit(ARTIFACT, "neurosim_rram_layers",
+             {k: float(f"{getattr(fitted, k):.6g}") for k in keys},
+             data="shared/reference/neurosim-rram-layers.csv (all 54 rows)",
+             note="least squares on log errors, each group of "
+                  "xpert_evo.hardware.validation.FIT_GROUPS on its own reference column; "
+                  "6 significant digits")
 
 
 def md(frame: pd.DataFrame) -> str:

@@ -8,9 +8,10 @@ evaluations (every setting but the lossless one; float and crossbar accuracy on 
 images) and scores it by cross-validation grouped by network (scikit-learn `GroupKFold`, one
 fold per network up to `FOLDS`): every held-out row is predicted by a fit that never saw its
 network. It reports the fitted and the held-out RMSE apart, beside two references on the same
-rows: predicting no loss, and the differential fit. `--write-config` writes the fit on all rows
-into conf/penalty/crossbar_cifar10_offset.yaml (with OmegaConf), its bound the smallest whole
-pp above the held-out RMSE.
+rows: predicting no loss, and the differential fit. `--write-config` writes the fit on all rows,
+its held-out RMSE and its bound (the smallest whole pp above that) into the artifact
+xpert_evo/fitted/penalty/crossbar_cifar10_offset.yaml (with OmegaConf, with this command, the
+commit and the date), which conf/penalty/crossbar_cifar10_offset.yaml reads.
 
 Run after `python bench/studies/weight_encoding.py`:
 `python bench/calibrate/offset_penalty.py [--write-config]`.
@@ -26,30 +27,21 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from omegaconf import OmegaConf
 from sklearn.model_selection import GroupKFold
 
-from xpert_evo.config import conf_dir
 from xpert_evo.crossbar.penalty import PrecisionPenalty
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: common.py
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # precision_loss.py beside it
-from common import RESULTS, load_conf, write_stamped  # noqa: E402
+from common import REPO, RESULTS, load_conf, save_fit, write_stamped  # noqa: E402
 from precision_loss import predicted_loss  # noqa: E402
 
 STUDY = RESULTS / "weight_encoding.csv"
-TARGET = conf_dir("penalty") / "crossbar_cifar10_offset.yaml"
+ARTIFACT = "penalty/crossbar_cifar10_offset.yaml"
+"""The artifact of the fit (`xpert_evo.schema.fitted`) conf/penalty/crossbar_cifar10_offset.yaml
+reads."""
 FOLDS = 5
 """Most folds of the grouped cross-validation (fewer when fewer networks were measured)."""
-
-HEADER = """\
-# Crossbar precision penalty for CIFAR-10 with NeuroSim's offset weight mapping
-# (hardware.weight_encoding=offset; xpert_evo/crossbar/penalty.py, equations in
-# conf/penalty/crossbar_cifar10.yaml). Written by `python bench/calibrate/offset_penalty.py
-# --write-config` from the offset evaluations of docs/results/weight_encoding.csv (networks
-# trained at the source budget, random and uniform per-layer precisions, 2,000 test images);
-# held-out error from cross-validation grouped by network (docs/results/offset_penalty.md).
-"""
 
 
 def fit_rows() -> pd.DataFrame:
@@ -82,7 +74,7 @@ def scores(name: str, evaluated_on: str, predicted: np.ndarray, measured: np.nda
 
 
 def main() -> None:
-    """Fit, cross-validate, report; write the config with `--write-config`."""
+    """Fit, cross-validate, report; write the artifact with `--write-config`."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--write-config", action="store_true")
     args = parser.parse_args()
@@ -118,15 +110,14 @@ def main() -> None:
     ]
     print(write_stamped(RESULTS / "offset_penalty.md", lines))
     if args.write_config:
-        values = {"model": "precision_penalty_v1", "dataset": "cifar10",
-                  "weight_encoding": "offset",
-                  **{k: round(float(v), 4) for k, v in asdict(fitted).items()
-                     if k not in ("n_fit", "heldout_rmse_pp", "heldout_rows")},
+        values = {**{k: round(float(v), 4) for k, v in asdict(fitted).items()
+                     if k not in ("chance_pct", "n_fit", "heldout_rmse_pp", "heldout_rows")},
                   "n_fit": fitted.n_fit, "heldout_rmse_pp": round(heldout, 2),
-                  "heldout_rows": len(rows), "bound_pp": bound,
-                  "source": "bench/calibrate/offset_penalty.py: docs/results/weight_encoding.csv"}
-        TARGET.write_text(HEADER + OmegaConf.to_yaml(OmegaConf.create(values)))
-        print(f"wrote {TARGET}")
+                  "heldout_rows": len(rows), "bound_pp": bound}
+        save_fit(ARTIFACT, "offset_evaluations", values, data=str(STUDY.relative_to(REPO)),
+                 note="offset rows of the weight-encoding study (every setting but lossless); "
+                      "held-out error from cross-validation grouped by network "
+                      "(docs/results/offset_penalty.md)")
 
 
 if __name__ == "__main__":

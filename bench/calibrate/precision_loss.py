@@ -19,8 +19,11 @@ docs/results/precision_loss[_<dataset>].md, stamped.
   error on all rows is its held-out error. `--write-config` writes `heldout_rmse_pp`,
   `heldout_rows`, `bound_pp`.
 * Tiny ImageNet: the shipped fit is the refit on the fit networks, so its held-out error is the
-  refit's error on the held-out networks. `--write-config` writes the whole fit into
-  conf/penalty/crossbar_tinyimagenet.yaml.
+  refit's error on the held-out networks. `--write-config` writes the whole fit.
+
+`--write-config` writes into the artifact the penalty preset reads,
+xpert_evo/fitted/penalty/crossbar_<dataset>.yaml (`xpert_evo.schema.fitted`, with OmegaConf), with
+this command, the commit, the date and the results table the values come from.
 
 The smallest whole number of pp above the held-out RMSE is the default bound on the predicted
 loss (`constraints.precision_loss_pp` reads the penalty's `bound_pp`): a tighter bound would be
@@ -35,7 +38,6 @@ from __future__ import annotations
 import argparse
 import logging
 import math
-import re
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -43,9 +45,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-import yaml
 
-from xpert_evo.config import conf_dir
 from xpert_evo.crossbar.evaluate import evaluate_genome
 from xpert_evo.crossbar.penalty import PrecisionPenalty
 from xpert_evo.crossbar.quantise import CrossbarSpec
@@ -66,7 +66,7 @@ from xpert_evo.training.source import find_source, source_training
 from xpert_evo.training.train import TrainSpec, budget_splits
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: common.py
-from common import DATASETS, RESULTS, load_conf  # noqa: E402
+from common import DATASETS, REPO, RESULTS, load_conf, save_fit  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -85,8 +85,14 @@ class Target:
         return GEOMETRY[self.dataset][1]
 
     @property
-    def penalty_file(self) -> Path:
-        return conf_dir("penalty", f"crossbar_{self.dataset}.yaml")
+    def penalty(self) -> str:
+        """The penalty preset (conf/penalty/<this>.yaml)."""
+        return f"crossbar_{self.dataset}"
+
+    @property
+    def artifact(self) -> str:
+        """The artifact its fitted values live in (`xpert_evo.schema.fitted`)."""
+        return f"penalty/{self.penalty}.yaml"
 
     @property
     def stem(self) -> str:
@@ -119,23 +125,6 @@ def errors(penalty: PrecisionPenalty | None, rows: pd.DataFrame) -> dict[str, fl
     return {"n_rows": len(rows), "rmse_pp": float(np.sqrt(np.mean(diff**2))),
             "mae_pp": float(np.mean(np.abs(diff))),
             "measured_loss_pp_mean": float(measured.mean())}
-
-
-def write_config(path: Path, values: dict[str, str]) -> None:
-    """Write `values` (key -> YAML scalar) into the existing lines of a penalty config file,
-    keeping each line's comment at its column."""
-    text = path.read_text()
-    for key, value in values.items():
-        def put(match: re.Match, value: str = value) -> str:
-            room = len(match[2]) + len(match[3]) - len(value)
-            comment = match[4] or ""
-            return f"{match[1]}{value}{' ' * max(1, room) if comment else ''}{comment}"
-
-        text, n = re.subn(rf"^({key}:\s*)(\S+)(\s*)(#.*)?$", put, text, flags=re.M)
-        if n != 1:
-            raise SystemExit(f"{path}: no single '{key}:' line to write")
-    path.write_text(text)
-    print(f"wrote {', '.join(values)} into {path}")
 
 
 def measure(args: argparse.Namespace, target: Target) -> pd.DataFrame:
@@ -208,10 +197,10 @@ def main() -> None:
              f"Crossbar evaluations: {len(table)} ({table['net_id'].nunique()} networks of the "
              f"{target.dataset} measured source, {images} test images each, random per-layer "
              "precisions).", ""]
-    shipped_name = f"shipped ({target.penalty_file.relative_to(conf_dir().parent)})"
+    shipped_name = f"shipped (conf/penalty/{target.penalty}.yaml)"
     results = []
     if target.independent_fit:
-        shipped = build_penalty(yaml.safe_load(target.penalty_file.read_text()))
+        shipped = build_penalty(load_conf("penalty", target.penalty))
         results.append({"penalty": shipped_name, "evaluated_on": "all rows",
                         **errors(shipped, table)})
     if len(fit_rows) >= 4 and len(held_rows):
@@ -245,14 +234,20 @@ def main() -> None:
                  "about as small as the measurement noise of the evaluated test images."
                  if heldout["rmse_pp"] > 0.8 * results[-1]["rmse_pp"] else ".")]
     if args.write_config:
-        values = {"heldout_rmse_pp": f"{heldout['rmse_pp']:.2f}",
-                  "heldout_rows": str(heldout["n_rows"]), "bound_pp": str(bound)}
+        values = {"heldout_rmse_pp": float(f"{heldout['rmse_pp']:.2f}"),
+                  "heldout_rows": int(heldout["n_rows"]), "bound_pp": bound}
+        fit_name, note = ("heldout_networks", "error of the shipped fit on crossbar evaluations "
+                          "of measured-source networks it never saw; bound_pp: the smallest "
+                          "whole pp above it")
         if not target.independent_fit:
             fitted = asdict(refit)
-            values = {**{k: f"{fitted[k]:.4g}" for k in ("a_in", "k_in", "a_adc", "k_adc",
-                                                          "chance_pct", "max_loss_pp", "rmse_pp")},
-                      "n_fit": str(fitted["n_fit"]), **values}
-        write_config(target.penalty_file, values)
+            values = {**{k: float(f"{fitted[k]:.4g}") for k in ("a_in", "k_in", "a_adc", "k_adc",
+                                                                 "max_loss_pp", "rmse_pp")},
+                      "n_fit": int(fitted["n_fit"]), **values}
+            fit_name, note = ("source_networks", "fitted on the source's fit networks, held-out "
+                              "error on its held-out networks; 4 significant digits")
+        save_fit(target.artifact, fit_name, values,
+                 data=str((RESULTS / f"{target.stem}.csv").relative_to(REPO)), note=note)
     text = "\n".join(lines) + "\n"
     (RESULTS / f"{target.stem}.md").write_text(text)
     print(text)

@@ -1,0 +1,55 @@
+"""bench/calibrate/ writes fitted constants into the artifacts the presets point to
+(`xpert_evo.schema.fitted`), with OmegaConf and where they come from; rerun on the data they were
+fitted on, the writers reproduce the shipped constants exactly."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench" / "calibrate"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+
+import calibrate_hardware  # noqa: E402
+import offset_penalty  # noqa: E402
+from common import load_conf  # noqa: E402
+from precision_loss import TARGETS  # noqa: E402
+
+from xpert_evo.hardware import load_hardware_config  # noqa: E402
+from xpert_evo.schema.fitted import fitted_constants, read_artifact  # noqa: E402
+
+
+def test_each_script_writes_the_artifact_its_preset_reads() -> None:
+    for target in TARGETS.values():
+        assert load_conf("penalty", target.penalty)["fitted"] == target.artifact
+    assert load_conf("penalty", "crossbar_cifar10_offset")["fitted"] == offset_penalty.ARTIFACT
+    for name in ("xpert_rram_32nm", "rram_128x128_2bit"):
+        assert load_conf("hardware", name)["fitted"] == calibrate_hardware.ARTIFACT
+
+
+def test_offset_penalty_refit_reproduces_the_shipped_constants(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    artifact = tmp_path / "offset.yaml"
+    monkeypatch.setattr(offset_penalty, "ARTIFACT", str(artifact))
+    monkeypatch.setattr(offset_penalty, "RESULTS", tmp_path)  # the report goes here too
+    monkeypatch.setattr(sys, "argv", ["bench/calibrate/offset_penalty.py", "--write-config"])
+    offset_penalty.main()
+    assert fitted_constants(artifact) == fitted_constants("penalty/crossbar_cifar10_offset.yaml")
+    (fit,) = read_artifact(artifact).fits.values()
+    assert fit.fitted_by == "python bench/calibrate/offset_penalty.py --write-config"
+    assert fit.data == "docs/results/weight_encoding.csv" and len(fit.date) == 10 and fit.commit
+
+
+def test_hardware_writer_round_trips_the_shipped_constants(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    artifact = tmp_path / "hardware.yaml"
+    monkeypatch.setattr(calibrate_hardware, "ARTIFACT", str(artifact))
+    hw = load_hardware_config()
+    calibrate_hardware.write_config(hw)
+    written = fitted_constants(artifact)
+    assert written == fitted_constants(hw.fitted)
+    assert all(getattr(hw, key) == value for key, value in written.items())
