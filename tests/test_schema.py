@@ -1,5 +1,5 @@
-"""Typed configs beyond the search app: the train and source commands refuse unknown keys and
-mistyped values in one line (exit code 2), and presets composed alone (`group_node`, also inside
+"""Typed configs beyond the search app: the train, source and verify commands refuse unknown keys
+and mistyped values in one line (exit code 2), and presets composed alone (`group_node`, also inside
 a running Hydra app) go through their schema."""
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from omegaconf import OmegaConf
 from xpert_evo.config import ConfigError, conf_dir
 from xpert_evo.hardware import load_hardware_config
 from xpert_evo.schema import compose, group_node
-from xpert_evo.schema.nodes import TrainNode
+from xpert_evo.schema.apps import VerifyDataNode
+from xpert_evo.schema.nodes import CrossbarNode, SpaceNode, TrainNode, VerifyOptions
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,7 +35,18 @@ ROOT = Path(__file__).resolve().parents[1]
      "error: unknown config key source.n_shard; allowed keys there are ['dir', 'shard', "
      "'n_shards',"),
     ("xpert_evo.source", "source.noise_seeds=[a]", "error: config key source.noise_seeds"),
-], ids=["train-unknown", "train-type", "genome", "hardware", "source-unknown", "source-type"])
+    ("xpert_evo.verify", "verify.seed=3",
+     "error: unknown config key verify.seed; allowed keys there are ['roles', 'seeds', "
+     "'baseline', 'alpha', 'walk_budget', 'n_jobs'] (fix the spelling or remove it)"),
+    ("xpert_evo.verify", "verify.rounds=1", "error: unknown config key verify.rounds"),
+    ("xpert_evo.verify", "verify.alpha=low",
+     "error: config key verify.alpha: Value 'low' of type 'str' could not be converted to Float"),
+    ("xpert_evo.verify", "data.dataset=cifar10",
+     "error: unknown config key data.dataset; allowed keys there are ['root', 'download']"),
+    ("xpert_evo.verify", "crossbar.calib_image=16",
+     "error: unknown config key crossbar.calib_image; allowed keys there are ['per_channel',"),
+], ids=["train-unknown", "train-type", "genome", "hardware", "source-unknown", "source-type",
+        "verify-unknown", "verify-search-key", "verify-type", "verify-data", "verify-crossbar"])
 def test_commands_refuse_bad_keys_in_one_line(tmp_path: Path, module: str, override: str,
                                               expected: str) -> None:
     proc = subprocess.run([sys.executable, "-m", module, override, f"hydra.run.dir={tmp_path}"],
@@ -52,6 +64,16 @@ def test_train_and_source_configs_are_typed() -> None:
     assert source.source.n_shards == 2 and list(source.source.noise_seeds) == [3]
     with pytest.raises(ConfigError, match=r"unknown config key data\.datset"):
         compose("source", ["data.datset=cifar10"])
+
+
+def test_verify_config_and_every_group_are_typed() -> None:
+    verify = compose("verify", ["run_dir=runs/x", "verify.seeds=2"])
+    assert OmegaConf.get_type(verify, "verify") is VerifyOptions and verify.verify.seeds == 2
+    assert OmegaConf.get_type(verify, "data") is VerifyDataNode
+    assert OmegaConf.get_type(verify, "crossbar") is CrossbarNode
+    alone = compose(None, ["+crossbar@crossbar=default", "+space@space=default"])
+    assert OmegaConf.get_type(alone, "crossbar") is CrossbarNode
+    assert OmegaConf.get_type(alone, "space") is SpaceNode
 
 
 def test_a_preset_composed_alone_goes_through_its_schema(tmp_path: Path) -> None:

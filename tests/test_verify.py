@@ -115,6 +115,10 @@ def test_bad_input_names_the_key(
         verify({**cfg, "run_dir": str(tmp_path)}, presets)
     with pytest.raises(ConfigError, match=r"\['nope'\] are not roles; allowed: \['knee'"):
         verify({**cfg, "verify": {**cfg["verify"], "roles": ["nope"]}}, presets)
+    with pytest.raises(ConfigError, match=r"config key verify\.seeds: Value 'many' .* Integer"):
+        verify({**cfg, "verify": {**cfg["verify"], "seeds": "many"}}, presets)
+    with pytest.raises(ConfigError, match=r"unknown config key verify\.seed; allowed keys"):
+        verify({**cfg, "verify": {**cfg["verify"], "seed": 2}}, presets)
     lacking = tmp_path / "lacking"
     shutil.copytree(run_dir, lacking)
     pareto = pd.read_csv(lacking / "pareto.csv")

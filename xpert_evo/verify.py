@@ -9,7 +9,9 @@ source as ``front`` rows (`FrontSource`), so that a later run's predictor learns
 run has an iso-accuracy design, it is tested against the baseline, paired by seed; if it falls
 short beyond noise, the front's next designs up in EDAP are verified (at most
 `verify.walk_budget`) until one holds.
-Bad input ends with one line naming the key and exit code 2.
+The config (conf/verify.yaml) is typed by `xpert_evo.schema.apps.VerifyConfig`. Bad input (an
+unknown key, a value of the wrong type, a bad range, not a run) ends with one line naming the key
+and exit code 2.
 """
 
 from __future__ import annotations
@@ -27,9 +29,11 @@ import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 from xpert_evo.accuracy.predictor import SourcePredictor
-from xpert_evo.config import ConfigError, conf_dir, original_path
+from xpert_evo.config import ConfigError, conf_dir, original_path, typed
 from xpert_evo.crossbar.quantise import CrossbarSpec
 from xpert_evo.report.verified import headline, write_verified
+from xpert_evo.schema import register, run_main
+from xpert_evo.schema.nodes import VerifyNode
 from xpert_evo.search.front_rounds import FrontMeasure
 from xpert_evo.search.setup import SearchSetup
 from xpert_evo.space.backbone import GEOMETRY
@@ -53,6 +57,7 @@ from xpert_evo.training.verification import (
 )
 
 log = logging.getLogger("xpert_evo.verify")
+register()  # the schemas conf/verify.yaml names in its defaults lists (base_verify, base_<group>)
 
 ISO = "iso_accuracy"
 """The role whose claim (no lower accuracy than the baseline) verify tests."""
@@ -75,31 +80,32 @@ ROLES: tuple[str, ...] = ("knee", "best_edap", "best_accuracy", "iso_accuracy")
 
 
 def check_options(node: dict[str, Any]) -> None:
-    """Check the `verify:` node (conf/verify.yaml, or conf/config.yaml's for a run that ends
-    with verification or refines by verified trainings) before any work.
+    """Check the `verify:` node (conf/verify.yaml's, or conf/config.yaml's for a run that ends
+    with verification or refines by verified trainings) before any work: OmegaConf types it by
+    the search's schema (`VerifyNode`, whose keys include those of conf/verify.yaml's); ranges
+    and role names are checked here.
 
     Raises:
-        ConfigError: a bad value, naming the key and the allowed values.
+        ConfigError: an unknown key, a mistyped or a bad value, naming the key and the fix.
     """
-    rounds = node.get("rounds", 0)
-    if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 0:
-        raise ConfigError(f"verify.rounds={rounds!r} must be a whole number >= 0 (0: no rounds "
-                          "of verified trainings during the search)")
-    per_round = node.get("per_round", 1)
-    if isinstance(per_round, bool) or not isinstance(per_round, int) or per_round < 1:
-        raise ConfigError(f"verify.per_round={per_round!r} must be a whole number >= 1")
-    unknown = sorted(set(node["roles"]) - set(ROLES))
+    options = typed(VerifyNode, node, "verify")
+    if options.rounds < 0:
+        raise ConfigError(f"verify.rounds={options.rounds!r} must be a whole number >= 0 (0: no "
+                          "rounds of verified trainings during the search)")
+    if options.per_round < 1:
+        raise ConfigError(f"verify.per_round={options.per_round!r} must be a whole number >= 1")
+    unknown = sorted(set(options.roles) - set(ROLES))
     if unknown:
         raise ConfigError(f"verify.roles: {unknown} are not roles; allowed: {list(ROLES)}")
-    seeds, alpha = node["seeds"], node["alpha"]
-    if not isinstance(seeds, int) or seeds < 1:
-        raise ConfigError(f"verify.seeds={seeds!r} must be a whole number >= 1")
-    if not 0 < float(alpha) < 1:
-        raise ConfigError(f"verify.alpha={alpha!r} must be in (0, 1)")
-    if not isinstance(node["walk_budget"], int) or node["walk_budget"] < 0:
-        raise ConfigError(f"verify.walk_budget={node['walk_budget']!r} must be a whole number >= 0")
-    if not isinstance(node["n_jobs"], int) or node["n_jobs"] < 1:
-        raise ConfigError(f"verify.n_jobs={node['n_jobs']!r} must be a whole number >= 1")
+    if options.seeds < 1:
+        raise ConfigError(f"verify.seeds={options.seeds!r} must be a whole number >= 1")
+    if not 0 < options.alpha < 1:
+        raise ConfigError(f"verify.alpha={options.alpha!r} must be in (0, 1)")
+    if options.walk_budget < 0:
+        raise ConfigError(f"verify.walk_budget={options.walk_budget!r} must be a whole number "
+                          ">= 0")
+    if options.n_jobs < 1:
+        raise ConfigError(f"verify.n_jobs={options.n_jobs!r} must be a whole number >= 1")
 
 
 def verify(cfg: DictConfig | dict[str, Any], presets: Path | None = None) -> Verification:
@@ -292,13 +298,19 @@ def round_trainings(config: dict[str, Any], setup: SearchSetup,
 
 
 @hydra.main(config_path=str(conf_dir()), config_name="verify", version_base="1.3")
-def main(cfg: DictConfig) -> None:
-    """Hydra entry point (see the module docstring)."""
+def hydra_main(cfg: DictConfig) -> None:
+    """The Hydra task (see the module docstring)."""
     try:
         verify(cfg)
     except (ConfigError, DataError, ValueError) as err:
         log.error("error: %s", err)
         sys.exit(2)
+
+
+def main() -> None:
+    """``python -m xpert_evo.verify``: `hydra_main` with Hydra's input errors (an unknown key or
+    option, a value of the wrong type) in one line, exit code 2 (`xpert_evo.schema.run_main`)."""
+    run_main(hydra_main)
 
 
 if __name__ == "__main__":

@@ -6,19 +6,19 @@ the schemas to a config that did not come through Hydra (a checkpoint's, a test'
 Registered names (each YAML file lists its schema first in ``defaults``):
 
 - primary: ``base_search`` -> `SearchConfig` (conf/config.yaml), ``base_train`` -> `TrainConfig`
-  (conf/train.yaml), ``base_source`` -> `SourceConfig` (conf/source.yaml);
+  (conf/train.yaml), ``base_source`` -> `SourceConfig` (conf/source.yaml), ``base_verify`` ->
+  `VerifyConfig` (conf/verify.yaml);
 - ``algorithm``: ``base_random``, ``base_nsga2``, ``base_xpert_gd`` -> `AlgorithmNode`,
   `NSGA2Node`, `XPertGDNode`;
 - ``accuracy``: ``base_measured``, ``base_proxy`` -> `MeasuredAccuracyNode`, `ProxyAccuracyNode`;
 - ``hardware``: ``base_hardware`` -> `HardwareNode` (also at the root, for a hardware file of
   one's own composed alone: ``python -m xpert_evo.cost hardware=FILE.yaml``); ``penalty``:
   ``base_penalty`` -> `PenaltyNode`; ``training`` (package ``train``): ``base_training`` ->
-  `TrainNode`. The fitted constants of the hardware and penalty presets come from artifacts
+  `TrainNode`; ``crossbar``: ``base_crossbar`` -> `CrossbarNode`; ``space``: ``base_space`` ->
+  `SpaceNode`. The fitted constants of the hardware and penalty presets come from artifacts
   (`xpert_evo.schema.fitted`).
-- ``crossbar`` and ``space`` presets name no schema: ``python -m xpert_evo.verify``, which does not
-  register the schemas, composes conf/crossbar too. They are typed by the field of the config
-  that includes them (`CrossbarNode`, `SpaceNode`), and `CrossbarSpec.from_config` types a
-  crossbar node wherever it comes from.
+
+Every command registers them (`register`) before Hydra composes its config.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from xpert_evo.config import ConfigError, conf_dir, error_line, plain_config
-from xpert_evo.schema.apps import SourceConfig, TrainConfig
+from xpert_evo.schema.apps import SourceConfig, TrainConfig, VerifyConfig
 from xpert_evo.schema.fitted import register_resolver
 from xpert_evo.schema.nodes import (
     AlgorithmNode,
@@ -62,8 +62,8 @@ from xpert_evo.schema.nodes import (
     XPertGDNode,
 )
 
-__all__ = ["check_config", "compose", "error_line", "group_node", "hydra_error_line", "register",
-           "run_main"]
+__all__ = ["check_config", "compose", "error_line", "group_node", "hydra_error_line", "one_line",
+           "register", "run_main"]
 
 ALGORITHM_NODES: dict[str, type] = {
     "nsga2": NSGA2Node, "random": AlgorithmNode, "xpert_gd": XPertGDNode,
@@ -78,6 +78,7 @@ GROUP_NODES: dict[str, type] = {
 
 GROUP_SCHEMAS: dict[str, type] = {
     "hardware": HardwareNode, "penalty": PenaltyNode, "training": TrainNode,
+    "crossbar": CrossbarNode, "space": SpaceNode,
 }
 """Config group -> the schema its presets list as ``base_<group>``."""
 
@@ -98,6 +99,7 @@ def register() -> None:
     cs.store(name="base_search", node=SearchConfig)
     cs.store(name="base_train", node=TrainConfig)
     cs.store(name="base_source", node=SourceConfig)
+    cs.store(name="base_verify", node=VerifyConfig)
     cs.store(name="base_hardware", node=HardwareNode)
     for group, node in GROUP_SCHEMAS.items():
         cs.store(group=group, name=f"base_{group}", node=node)

@@ -1,8 +1,9 @@
 """Dataclass schemas of the other commands' configs: ``python -m xpert_evo.train``
-(conf/train.yaml lists ``base_train``) and ``python -m xpert_evo.source`` (conf/source.yaml,
-``base_source``). Their group nodes (``hardware``, ``train``, ``crossbar``, ``space``) and the
-``data`` and ``ground_truth`` nodes are the search's (`xpert_evo.schema.nodes`). Ranges and
-cross-key checks stay in the code that reads the nodes.
+(conf/train.yaml lists ``base_train``), ``python -m xpert_evo.source`` (conf/source.yaml,
+``base_source``) and ``python -m xpert_evo.verify`` (conf/verify.yaml, ``base_verify``). Their
+group nodes (``hardware``, ``train``, ``crossbar``, ``space``) and the ``ground_truth`` node are
+the search's (`xpert_evo.schema.nodes`), and so is the ``data`` node of train and source. Ranges
+and cross-key checks stay in the code that reads the nodes.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from xpert_evo.schema.nodes import (
     HardwareNode,
     SpaceNode,
     TrainNode,
+    VerifyOptions,
 )
 
 
@@ -75,3 +77,24 @@ class SourceConfig:
     data: DataNode = field(default_factory=DataNode)
     space: SpaceNode = MISSING
     train: TrainNode = MISSING
+
+
+@dataclass
+class VerifyDataNode:
+    """``data:`` of the verify command: where the data set lies (the data set itself and its
+    geometry are the run's)."""
+
+    root: str = "data"  # folder with the data set or its .zip archive
+    download: bool = False  # allow downloading the data set
+
+
+@dataclass
+class VerifyConfig:
+    """The top level of ``python -m xpert_evo.verify`` (conf/verify.yaml)."""
+
+    run_dir: str = MISSING  # a directory written by python -m xpert_evo
+    verify: VerifyOptions = field(default_factory=VerifyOptions)
+    cache_dir: str | None = None  # null: $XPERT_EVO_CACHE or ~/.cache/xpert_evo
+    data: VerifyDataNode = field(default_factory=VerifyDataNode)
+    ground_truth: GroundTruthNode = field(default_factory=GroundTruthNode)
+    crossbar: CrossbarNode = MISSING

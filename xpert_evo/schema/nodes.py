@@ -61,16 +61,24 @@ class ReportNode:
 
 
 @dataclass
-class VerifyNode:
-    """``verify:``: stand-alone training of front designs after the search
-    (docs/verification.md)."""
+class VerifyOptions:
+    """What a verification trains and tests (docs/verification.md): the ``verify:`` node of
+    ``python -m xpert_evo.verify``; the search's adds its own keys (`VerifyNode`). Ranges and
+    role names are checked by `xpert_evo.verify.check_options`."""
 
-    roles: list[str] = field(default_factory=list)  # front roles; [] = off
+    roles: list[str] = field(default_factory=list)  # front roles; [] = none
     seeds: int = 3  # training seeds per design
     baseline: bool = True  # also train the baseline at the same seeds
     alpha: float = 0.05  # one-sided paired t-test level
     walk_budget: int = 3  # further front designs to verify, at most
     n_jobs: int = 1  # trainings at once (processes)
+
+
+@dataclass
+class VerifyNode(VerifyOptions):
+    """``verify:`` of the search: stand-alone training of front designs after the search
+    ([] roles = off) and the verified rounds during it."""
+
     test_images: int | None = None  # crossbar test images (null = whole test split)
     rounds: int = 0  # verify-refit-search rounds after the search (0 = none)
     per_round: int = 4  # front designs verified per round
