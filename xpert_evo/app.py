@@ -20,15 +20,8 @@ from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from hydra.errors import (
-    ConfigCompositionException,
-    MissingConfigException,
-    OverrideParseException,
-    SearchPathException,
-)
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
 
 from xpert_evo.config import ConfigError, conf_dir, plain_config
 from xpert_evo.files import atomic_text
@@ -42,7 +35,7 @@ from xpert_evo.rundir import (
     release_claims,
     release_run_dir,
 )
-from xpert_evo.schema import error_line, register
+from xpert_evo.schema import one_line, register, run_main
 from xpert_evo.search.algorithms import TERMINATION_KEYS
 from xpert_evo.search.checkpoint import CHECKPOINT, load_checkpoint
 from xpert_evo.search.feasibility import check_feasible
@@ -64,14 +57,6 @@ PROJECT_ERRORS: tuple[type[Exception], ...] = (
     DataError,
 )
 """Errors that mean "fix the input": reported in one line, exit code 2."""
-
-HYDRA_INPUT_ERRORS: tuple[type[Exception], ...] = (
-    ConfigCompositionException,
-    OverrideParseException,
-    SearchPathException,
-)
-"""Hydra's errors about the command line (unknown config group or key, unparsable override,
-missing config directory; `MissingConfigException` is a composition error): one line, exit 2."""
 
 CONF_DIR = str(conf_dir())
 """The config root (`xpert_evo.config.conf_dir`) as an absolute path: Hydra reads a relative
@@ -214,30 +199,6 @@ def write_status(out_dir: Path, status: str, error: str | None, wall_s: float) -
     atomic_text(out_dir / STATUS_FILE, json.dumps(record) + "\n")
 
 
-def one_line(err: BaseException) -> str:
-    """An error's message on one line (its non-empty lines joined by spaces)."""
-    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-    return " ".join(lines) or type(err).__name__
-
-
-def hydra_error_line(err: Exception) -> str:
-    """A Hydra command-line error as one line naming the key (and, for an unknown config of a
-    group, the group's configs; for a key or value the schema refuses, OmegaConf's reason and the
-    allowed keys, `xpert_evo.schema.error_line`)."""
-    text = one_line(err).split(" Config search path:")[0]
-    if isinstance(err, MissingConfigException) and err.options and err.missing_cfg_file:
-        group, _, name = err.missing_cfg_file.rpartition("/")
-        first = str(err).strip().splitlines()[0]
-        options = [o for o in err.options if not o.startswith("base_")]  # schemas, not options
-        return f"{group}={name}: no such config ({first}); allowed: {', '.join(options)}"
-    if isinstance(err, OverrideParseException):
-        return f"cannot parse the override {err.override!r}: {text}"
-    cause = err.__cause__
-    if isinstance(cause, OmegaConfBaseException):
-        return error_line(cause)
-    return f"{text} ({one_line(cause)})" if cause is not None and str(cause).strip() else text
-
-
 def filesystem_line(err: OSError, out: Path) -> str:
     """A filesystem error (not writable, disk full, read-only cache) as one line naming the path,
     and, when the run has a checkpoint, the command that continues it."""
@@ -296,28 +257,16 @@ def hydra_main(cfg: DictConfig) -> None:
 
 
 def main() -> None:
-    """``python -m xpert_evo``: `hydra_main` under Hydra, with Hydra's own input errors
-    (`HYDRA_INPUT_ERRORS`) and filesystem errors before the task (Hydra cannot write its files)
-    reported in one line, exit code 2. ``HYDRA_FULL_ERROR=1`` keeps Hydra's tracebacks."""
-    asked = os.environ.get("HYDRA_FULL_ERROR")
-    os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra then raises its errors instead of exiting 1
+    """``python -m xpert_evo``: `hydra_main` under Hydra, with Hydra's own input errors (an
+    unknown config group, option or key, a value of the wrong type: `xpert_evo.schema.run_main`)
+    and filesystem errors before the task (Hydra cannot write its files) reported in one line,
+    exit code 2. ``HYDRA_FULL_ERROR=1`` keeps Hydra's tracebacks."""
     try:
-        hydra_main()
-    except HYDRA_INPUT_ERRORS as err:
-        if asked == "1":
-            raise
-        sys.stderr.write(f"error: {hydra_error_line(err)}\n")
-        sys.exit(2)
+        run_main(hydra_main)
     except OSError as err:
-        if asked == "1":
+        if os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
         claimed = release_claims()
         where = f" (writing in {claimed[0]})" if claimed and err.filename is None else ""
         sys.stderr.write(f"error: {one_line(err)}{where}\n")
         sys.exit(2)
-    finally:
-        if asked is None:
-            os.environ.pop("HYDRA_FULL_ERROR", None)
-        else:
-            os.environ["HYDRA_FULL_ERROR"] = asked
-
