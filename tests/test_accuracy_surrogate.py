@@ -1,11 +1,19 @@
-"""Surrogate: features, held-out accuracy against a constant predictor, uncertainty, CV metrics."""
+"""Surrogate: features, held-out accuracy against a constant predictor, uncertainty, CV metrics,
+the true-proxy budget's config."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from xpert_evo.accuracy.surrogate import MODELS, Surrogate, channel_features, rank_agreement
+from xpert_evo.accuracy.surrogate import (
+    MODELS,
+    Surrogate,
+    SurrogateBudget,
+    channel_features,
+    rank_agreement,
+)
+from xpert_evo.config import ConfigError
 from xpert_evo.space.backbone import Backbone
 
 CHOICES = np.array([64, 128, 256, 512])
@@ -64,3 +72,16 @@ def test_surrogate_is_deterministic_for_a_seed() -> None:
     a.fit(channels, target)
     b.fit(channels, target)
     assert np.array_equal(a.predict(channels)[0], b.predict(channels)[0])
+
+
+def test_budget_is_typed_with_its_defaults_and_ranges_checked() -> None:
+    assert SurrogateBudget.from_config({"initial": 10}) == SurrogateBudget(10, 16, 4)
+    assert SurrogateBudget.from_config(None) == SurrogateBudget()
+    bad = [({"intial": 10}, r"unknown config key accuracy\.budget\.intial; allowed keys there "
+                             r"are \['initial', 'per_round', 'rounds'\]"),
+           ({"rounds": "many"}, r"config key accuracy\.budget\.rounds: Value 'many'"),
+           ({"per_round": -1}, r"accuracy\.budget\.per_round=-1 must be an integer >= 0"),
+           ({"initial": 1}, r"accuracy\.budget\.initial=1 is too small to fit a surrogate")]
+    for node, match in bad:
+        with pytest.raises(ConfigError, match=match):
+            SurrogateBudget.from_config(node)

@@ -21,6 +21,7 @@ from xpert_evo.report import write_report
 from xpert_evo.report.results import build_tables
 from xpert_evo.search import SearchRun, build_search, load_checkpoint
 from xpert_evo.search.rounds import REFINE_FILE
+from xpert_evo.search.setup import RefineBudget
 from xpert_evo.space.backbone import Backbone
 from xpert_evo.space.genome import Genomes
 from xpert_evo.training.groundtruth import load_table
@@ -247,12 +248,23 @@ def test_refined_run_resumes_like_an_uninterrupted_one(tmp_path: Path) -> None:
     pd.testing.assert_frame_equal(res.refined, full_res.refined)
 
 
+def test_measured_refine_budget_takes_the_schemas_defaults_and_checks_ranges() -> None:
+    node = {"proxy": "measured", "refine": True}
+    assert RefineBudget.from_config(node, None) == RefineBudget(0, 2, 4)
+    with pytest.raises(ConfigError, match=r"refine_budget\.rounds=-2 must be an integer >= 0"):
+        RefineBudget.from_config({**node, "refine_budget": {"rounds": -2}}, None)
+    with pytest.raises(ConfigError, match=r"unknown config key accuracy\.refine_budget\.round;"):
+        RefineBudget.from_config({**node, "refine_budget": {"round": 2}}, None)
+
+
 @pytest.mark.parametrize(
     ("overrides", "match"),
     [
         (["accuracy.refine=maybe"], "accuracy.refine=maybe"),  # the schema: refine is a bool
         (["accuracy.refine_budget.initial=2"], "accuracy.refine_budget.initial=2"),
         (["+accuracy.refine_budget.rounds=3"], "accuracy.refine_budget"),
+        (["accuracy.refine_budget.per_round=-1"],
+         "accuracy.refine_budget.per_round=-1 must be an integer >= 0"),
         (["accuracy.surrogate=null"], "accuracy.budget.rounds >= 1"),
         (["+train.epoch=3"], "unknown config key train.epoch; allowed keys there are"),
         (["data.root=/nonexistent/data"], "data.root='/nonexistent/data' does not exist, and "

@@ -5,7 +5,7 @@ conversion, and typed nodes: a config node checked by OmegaConf against the data
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -107,28 +107,20 @@ def typed(
     return cls(**values)
 
 
-def check_keys(node: Mapping[str, Any], allowed: Iterable[str], where: str) -> None:
-    """Raise `ConfigError` naming the first key of ``node`` that is not in ``allowed``."""
-    allowed = tuple(allowed)
-    for key in node:
-        if key not in allowed:
-            raise ConfigError(
-                f"unknown config key {where}.{key}; allowed keys of {where} are "
-                f"{list(allowed)} (fix the spelling or remove it)"
-            )
+def typed_counts(cls: type[T], node: Mapping[str, Any] | None, key: str) -> T:
+    """`typed` for a dataclass of counts (a budget of proxy calls or trainings): each field
+    also an integer >= 0.
 
-
-def check_counts(
-    defaults: Mapping[str, int], node: Mapping[str, Any] | None, prefix: str
-) -> dict[str, int]:
-    """``node`` over ``defaults``: only their keys, each an integer >= 0 (`ConfigError` naming
-    ``<prefix>.<key>`` otherwise)."""
-    values = {**defaults, **(node or {})}
-    check_keys(values, tuple(defaults), prefix)
-    for key, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ConfigError(f"{prefix}.{key}={value!r} must be an integer >= 0")
-    return values
+    Raises:
+        ConfigError: an unknown key, a value that is not an integer (`typed`), or one below 0
+            (``<key>.<field>=-1 must be an integer >= 0``).
+    """
+    counts = typed(cls, node, key)
+    for f in dataclasses.fields(counts):
+        value = getattr(counts, f.name)
+        if value < 0:
+            raise ConfigError(f"{key}.{f.name}={value!r} must be an integer >= 0")
+    return counts
 
 
 def original_path(path: str) -> Path:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -29,7 +29,7 @@ from sklearn.neural_network import MLPRegressor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import PolynomialFeatures, StandardScaler
 
-from xpert_evo.config import ConfigError, check_counts, plain_config
+from xpert_evo.config import ConfigError, plain_config, typed_counts
 from xpert_evo.space.backbone import Backbone
 
 log = logging.getLogger(__name__)
@@ -105,14 +105,13 @@ class SurrogateBudget:
             ConfigError: an unknown key, a value that is not an integer >= 0, or fewer than 2
                 initial configurations (too few to fit a surrogate).
         """
-        defaults = {f.name: f.default for f in fields(cls)}
-        values = check_counts(defaults, plain_config(node), "accuracy.budget")
-        if values["initial"] < 2:
+        budget = typed_counts(cls, plain_config(node), "accuracy.budget")
+        if budget.initial < 2:
             raise ConfigError(
-                f"accuracy.budget.initial={values['initial']} is too small to fit a surrogate; "
+                f"accuracy.budget.initial={budget.initial} is too small to fit a surrogate; "
                 "use at least 2 (typically 50-200)"
             )
-        return cls(**values)
+        return budget
 
 
 @dataclass

@@ -170,7 +170,7 @@ class PenaltyNode:
 
 @dataclass
 class CountsNode:
-    """A budget of true-proxy calls or trainings (integers >= 0, checked later)."""
+    """``accuracy.budget``: true proxy calls (integers >= 0, checked later)."""
 
     initial: int = MISSING
     per_round: int = MISSING
@@ -179,10 +179,20 @@ class CountsNode:
 
 @dataclass
 class ProxyRefineNode:
-    """``accuracy.refine_budget`` of a proxy objective (its rounds are the surrogate's)."""
+    """``accuracy.refine_budget`` of a proxy objective (its rounds are the surrogate's; integers
+    >= 0, checked later)."""
 
-    initial: int = 5
-    per_round: int = 2
+    initial: int = 5  # networks trained before the search
+    per_round: int = 2  # networks trained per refit round
+
+
+@dataclass
+class MeasuredRefineNode:
+    """``accuracy.refine_budget`` of ``accuracy=measured`` (integers >= 0, checked later)."""
+
+    initial: int = 0  # networks trained before the search
+    per_round: int = 2  # networks trained per round
+    rounds: int = 4  # rounds, spread evenly over the search
 
 
 @dataclass
@@ -225,7 +235,7 @@ class MeasuredAccuracyNode(AccuracyNode):
     model: str = "auto"
     transfer: dict[str, str | None] = field(default_factory=dict)
     surrogate: Any = None  # null: measured accuracies need no surrogate
-    refine_budget: CountsNode = field(default_factory=CountsNode)
+    refine_budget: MeasuredRefineNode = field(default_factory=MeasuredRefineNode)
 
 
 @dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +15,12 @@ from xpert_evo.accuracy.model import ProxyScorer
 from xpert_evo.accuracy.predictor import SourcePredictor
 from xpert_evo.accuracy.surrogate import SurrogateBudget
 from xpert_evo.accuracy.trained import MIN_FIT
-from xpert_evo.config import ConfigError, check_counts, plain_config
+from xpert_evo.config import ConfigError, plain_config, typed_counts
 from xpert_evo.crossbar.penalty import PrecisionPenalty
 from xpert_evo.hardware import CostModel, HardwareConfig
 from xpert_evo.hardware.layers import check_genes
 from xpert_evo.schema import check_config
+from xpert_evo.schema.nodes import MeasuredRefineNode, ProxyRefineNode
 from xpert_evo.search.algorithms import AlgorithmSettings
 from xpert_evo.search.problem import Constraints
 from xpert_evo.space import SearchSpace
@@ -70,21 +71,19 @@ class RefineBudget:
         cls, accuracy_cfg: Mapping[str, Any], budget: SurrogateBudget | None
     ) -> RefineBudget | None:
         """The budget from ``accuracy.refine_budget`` when ``accuracy.refine`` is true, else None.
+        ``accuracy_cfg`` is typed by its schema (`build_search` checks it first); the budget's
+        keys and defaults are the schema's (`MeasuredRefineNode`, `ProxyRefineNode`).
 
         Raises:
-            ConfigError: refine is not a boolean, a budget value is out of range, or there is no
-                round to refine in.
+            ConfigError: an unknown budget key, a value that is not an integer >= 0, too few
+                initial trainings, or no round to refine in.
         """
         node = plain_config(accuracy_cfg) or {}
-        refine = node.get("refine", False)
-        if not isinstance(refine, bool):
-            raise ConfigError(f"accuracy.refine={refine!r} must be true or false")
-        if not refine:
+        if not node.get("refine", False):
             return None
         given = node.get("refine_budget")
         if node.get("proxy") == "measured":
-            values = check_counts({"initial": 0, "per_round": 2, "rounds": 4}, given,
-                                  "accuracy.refine_budget")
+            values = asdict(typed_counts(MeasuredRefineNode, given, "accuracy.refine_budget"))
             if values["rounds"] < 1 and values["initial"] < 1:
                 raise ConfigError(
                     "accuracy.refine=true with accuracy.refine_budget.initial=0 and rounds=0 "
@@ -92,7 +91,7 @@ class RefineBudget:
                     "accuracy.refine=false"
                 )
             return cls(**values)
-        values = check_counts({"initial": 5, "per_round": 2}, given, "accuracy.refine_budget")
+        values = asdict(typed_counts(ProxyRefineNode, given, "accuracy.refine_budget"))
         if values["initial"] < MIN_FIT:
             raise ConfigError(
                 f"accuracy.refine_budget.initial={values['initial']} is too small to fit the "
