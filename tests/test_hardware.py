@@ -8,10 +8,8 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-import yaml
 from support import genomes_from_stack
 
-from xpert_evo.config import conf_dir
 from xpert_evo.hardware import (
     COMPONENTS,
     CostModel,
@@ -34,15 +32,13 @@ from xpert_evo.hardware.validation import (
     split_summary,
     trend_check,
 )
+from xpert_evo.schema import group_node
 from xpert_evo.space import SearchSpace
 from xpert_evo.space.backbone import VGG16_CHANNELS, Backbone
 from xpert_evo.space.genome import GeneError, Genomes
 
 ADC = COMPONENTS.index("adc")
-SPACE = SearchSpace.from_config(
-    yaml.safe_load(conf_dir("space", "default.yaml").read_text()),
-    13,
-)
+SPACE = SearchSpace.from_config(group_node("space", "default"), 13)
 OPTIONS = SPACE.allowed()
 
 

@@ -4,22 +4,18 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from omegaconf import OmegaConf
 from support import genomes_from_stack
 
-from xpert_evo.config import ConfigError, conf_dir
-from xpert_evo.schema import check_config
+from xpert_evo.config import ConfigError
+from xpert_evo.schema import check_config, group_node
 from xpert_evo.space import SearchSpace
 from xpert_evo.space.backbone import VGG16_CHANNELS
 from xpert_evo.space.genome import GENE_NAMES, GeneError, Genomes
 
-CONF = conf_dir()
-
 
 def space_cfg(**changes: object) -> dict:
-    cfg = OmegaConf.to_container(OmegaConf.load(CONF / "space" / "default.yaml"))
-    cfg.update(changes)
-    return cfg
+    """The node of conf/space/default.yaml (composed by Hydra through its schema), changed."""
+    return {**group_node("space", "default"), **changes}
 
 
 @pytest.fixture()
