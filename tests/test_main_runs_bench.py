@@ -58,4 +58,7 @@ def test_the_bias_is_the_mean_signed_error_of_role_designs_over_runs() -> None:
             {"run": "not verified"}]
     text = main_runs.bias(rows)
     assert "3 verified role designs of 2 runs" in text and "+1.00 pp" in text
+    assert "that much too high" in text
+    below = [{"verified_seeds": 3, "knee_predicted_minus_measured_pp": -0.5}]
+    assert "no upward bias" in main_runs.bias(below)
     assert main_runs.bias([{"run": "not verified"}]) == ""
