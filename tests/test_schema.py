@@ -45,8 +45,11 @@ ROOT = Path(__file__).resolve().parents[1]
      "error: unknown config key data.dataset; allowed keys there are ['root', 'download']"),
     ("xpert_evo.verify", "crossbar.calib_image=16",
      "error: unknown config key crossbar.calib_image; allowed keys there are ['per_channel',"),
+    ("xpert_evo", "accuracy.budget.initial=12",
+     "error: cannot set accuracy.budget.initial: a node above the key is null"),
 ], ids=["train-unknown", "train-type", "genome", "hardware", "source-unknown", "source-type",
-        "verify-unknown", "verify-search-key", "verify-type", "verify-data", "verify-crossbar"])
+        "verify-unknown", "verify-search-key", "verify-type", "verify-data", "verify-crossbar",
+        "search-null-parent"])
 def test_commands_refuse_bad_keys_in_one_line(tmp_path: Path, module: str, override: str,
                                               expected: str) -> None:
     proc = subprocess.run([sys.executable, "-m", module, override, f"hydra.run.dir={tmp_path}"],

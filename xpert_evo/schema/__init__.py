@@ -201,11 +201,35 @@ def run_main(task: Callable[[], None]) -> None:
             raise
         sys.stderr.write(f"error: {hydra_error_line(err)}\n")
         sys.exit(2)
+    except AssertionError as err:  # OmegaConf.update asserts when a key's parent node is null
+        if asked == "1" or not _raised_in_omegaconf(err):
+            raise
+        sys.stderr.write(f"error: {null_parent_line(sys.argv[1:])}\n")
+        sys.exit(2)
     finally:
         if asked is None:
             os.environ.pop("HYDRA_FULL_ERROR", None)
         else:
             os.environ["HYDRA_FULL_ERROR"] = asked
+
+
+def _raised_in_omegaconf(err: BaseException) -> bool:
+    tb = err.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and "omegaconf" in tb.tb_frame.f_code.co_filename
+
+
+def null_parent_line(overrides: Sequence[str]) -> str:
+    """The message for an override of a key whose parent node is null in the composed config
+    (``accuracy.budget.initial=12`` where the chosen accuracy option has ``budget: null``): it
+    names the nested overrides given, since OmegaConf's assertion does not."""
+    nested = [o.split("=", 1)[0].lstrip("+~") for o in overrides
+              if "=" in o and o.split("=", 1)[0].count(".") >= 2 and not o.startswith("hydra.")]
+    keys = ", ".join(nested) if nested else "a nested key"
+    return (f"cannot set {keys}: a node above the key is null in this configuration (e.g. "
+            "accuracy.budget with accuracy=measured, which makes no proxy calls); set the whole "
+            "node (key={...}) or choose the option that has the key")
 
 
 def check_config(config: Mapping[str, Any]) -> None:
