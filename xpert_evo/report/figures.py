@@ -110,8 +110,9 @@ def plot_fronts(
                             text += f"\n{k['edap_reduction_x']:.1f}x lower EDAP"
                         if not bool(k.get("accuracy_measured", True)):
                             text += "\n(accuracy predicted)"
-                        ax.annotate(text, (k["edap"], k[acc]), xytext=(12, -22),
-                                    textcoords="offset points", fontsize=7,
+                        # above and left of the knee: no design lies above the front
+                        ax.annotate(text, (k["edap"], k[acc]), xytext=(-10, 14),
+                                    textcoords="offset points", fontsize=7, ha="right",
                                     arrowprops={"arrowstyle": "-", "lw": 0.6, "color": "k"})
             base = run.meta.get("baseline", {})
             point = (float(base.get("edap", np.nan)), float(base.get("accuracy", np.nan)))
