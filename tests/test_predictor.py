@@ -29,6 +29,7 @@ from xpert_evo.training.data import DataSpec
 from xpert_evo.training.source import (
     SourcePlan,
     build_source,
+    default_fidelity,
     find_source,
     read_source,
     seed_mean_ceilings,
@@ -224,10 +225,14 @@ def test_source_lookup_errors_name_the_fix(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"accuracy.fidelity=e9.*has \['e5-pc500-w0.25-b64'\]"):
         find_source("cifar10", "e9-pc500-w0.25-b64", tmp_path)
     write_source(tmp_path, channels, fidelity="e10-pc500-w0.25-b64")
-    with pytest.raises(ConfigError, match="several training budgets"):
-        find_source("cifar10", None, tmp_path)
+    fidelity, _ = find_source("cifar10", None, tmp_path)  # the default budget's, among several
+    assert fidelity == default_fidelity("cifar10") == "e5-pc500-w0.25-b64"
     fidelity, table = find_source("cifar10", "e10-pc500-w0.25-b64", tmp_path)
     assert fidelity == "e10-pc500-w0.25-b64" and len(table) == 6
+    write_source(tmp_path / "other", channels, fidelity="e10-pc500-w0.25-b64")
+    write_source(tmp_path / "other", channels, fidelity="e11-pc500-w0.25-b64")
+    with pytest.raises(ConfigError, match="several training budgets.*none at the default"):
+        find_source("cifar10", None, tmp_path / "other")
 
 
 @pytest.mark.parametrize("dataset", ["cifar10", "tinyimagenet"])

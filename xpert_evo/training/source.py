@@ -195,13 +195,22 @@ def plan_from_config(node: Mapping[str, Any], options: Sequence[int], n_layers: 
 
 SOURCE_TRAINING: dict[str, str] = {"cifar10": "low_fidelity",
                                    "tinyimagenet": "low_fidelity_tinyimagenet"}
-"""Per data set, the conf/training/<name>.yaml budget its packaged source was trained at."""
+"""Per data set, the conf/training/<name>.yaml budget of its default source: the packaged source
+that `find_source` takes when a folder holds the data set's sources at several budgets."""
 
 
 def source_training(dataset: str) -> dict[str, Any]:
     """The `train:` node (conf/training/<name>.yaml, composed by Hydra through its schema) a data
     set's packaged source was trained at."""
     return group_node("training", SOURCE_TRAINING[dataset], "train")
+
+
+def default_fidelity(dataset: str) -> str | None:
+    """The training budget (fidelity label) of a data set's default source, `SOURCE_TRAINING`;
+    None for a data set without one."""
+    if dataset not in SOURCE_TRAINING:
+        return None
+    return TrainSpec.from_config(source_training(dataset)).fidelity()
 
 
 def build_command(dataset: str) -> str:
@@ -221,7 +230,8 @@ def find_source(
     """The fidelity and the rows of a data set's measured source.
 
     Looks in `root` (a folder of ``<dataset>-<fidelity>`` sources) or, when None, in the sources
-    shipped with the package. `fidelity` None takes the data set's only source.
+    shipped with the package. `fidelity` None takes the data set's only source, or among several
+    the one at the data set's default budget (`default_fidelity`).
 
     Raises:
         ConfigError: no source for the data set (the message gives the command that builds one),
@@ -238,8 +248,12 @@ def find_source(
             f"{build_command(dataset)}; or rank by a proxy with accuracy=naswot"
         )
     if fidelity is None and len(found) > 1:
-        raise ConfigError(f"{where} holds {dataset} sources at several training budgets "
-                          f"{sorted(found)}; choose one with accuracy.fidelity=<budget>")
+        default = default_fidelity(dataset)
+        if default not in found:
+            raise ConfigError(f"{where} holds {dataset} sources at several training budgets "
+                              f"{sorted(found)}, none at the default {default}; choose one with "
+                              "accuracy.fidelity=<budget>")
+        fidelity = default
     if fidelity is not None and fidelity not in found:
         raise ConfigError(
             f"accuracy.fidelity={fidelity}: {where} has no {dataset} source built at that training "
