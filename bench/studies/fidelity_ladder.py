@@ -21,7 +21,8 @@ docs/results/fidelity_ladder_<dataset>.csv (one row per network, rung and seed, 
 `channels`, the network's name in `role`), and a rerun trains only what the table lacks, so a
 `kill -9` loses the training in progress. Job i belongs to shard i % n_shards; run one process
 per shard (`--shard k --n-shards n`, or a SLURM array passing its task id as `--shard`). Source
-rows of the packaged source are copied instead of retrained. The device is picked as `train.device:
+rows of the packaged source, and of sources being built in docs/results/pending_source at a rung's
+budget, are copied instead of retrained. The device is picked as `train.device:
 auto` does (the GPU when there is one); `--threads` sets CPU threads per process.
 
 Run (2 cores): `python bench/studies/fidelity_ladder.py --dataset cifar10 --threads 1
@@ -40,6 +41,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import kendalltau, spearmanr
 
+from xpert_evo.config import ConfigError
 from xpert_evo.hardware.reference import PUBLISHED
 from xpert_evo.report.provenance import stamp
 from xpert_evo.space.backbone import GEOMETRY, VGG16_CHANNELS, Backbone
@@ -174,19 +176,32 @@ def jobs(dataset: str, rungs: list[str], seeds: int,
             and (networks is None or net in networks)]
 
 
-def copy_source_rows(dataset: str, table: Path) -> None:
-    """Append the packaged source's trainings of ladder networks at the source rung that the
-    table lacks (those are not trained again)."""
-    fidelity, source = find_source(dataset)
+PENDING = OUT / "pending_source"
+"""Sources being built (`python -m xpert_evo.source source.dir=docs/results/pending_source`)."""
+
+
+def copy_source_rows(dataset: str, table: Path, rungs: list[str]) -> None:
+    """Append the trainings of ladder networks that a source holds at a rung's budget and the
+    table lacks (those are not trained again): the packaged source's, and those of sources being
+    built in `PENDING` (a source network among the ladder's is trained there anyway)."""
+    sources = [(*find_source(dataset), "packaged")]
+    for rung in rungs:
+        try:
+            sources.append((*find_source(dataset, rung_spec(dataset, rung, None).fidelity(),
+                                         PENDING), "pending"))
+        except ConfigError:
+            continue  # no source at this rung's budget
     names = network_names(dataset)
     done = load_table(table)
     have = set(zip(done["fidelity"], done["channels"], done["seed"], strict=True))
     rows = []
-    for row in source[source["channels"].isin(names)].to_dict("records"):
-        if (fidelity, row["channels"], row["seed"]) not in have:
-            row.update(role=names[row["channels"]], net_id=pd.NA,
-                       note=f"copied from the packaged {fidelity} source")
-            rows.append(row)
+    for fidelity, source, kind in sources:
+        for row in source[source["channels"].isin(names)].to_dict("records"):
+            if (fidelity, row["channels"], row["seed"]) not in have:
+                have.add((fidelity, row["channels"], row["seed"]))
+                row.update(role=names[row["channels"]], net_id=pd.NA,
+                           note=f"copied from the {kind} {fidelity} source")
+                rows.append(row)
     if rows:
         append_rows(rows, table)
 
@@ -195,7 +210,7 @@ def train_missing(dataset: str, rungs: list[str], seeds: int, shard: int, n_shar
                   threads: int | None, data_root: str, table: Path,
                   networks: list[str] | None = None) -> None:
     """Train this shard's jobs that the table does not hold yet, appending each row at once."""
-    copy_source_rows(dataset, table)
+    copy_source_rows(dataset, table, rungs)
     done = load_table(table)
     have = set(zip(done["fidelity"], done["channels"], done["seed"], strict=True))
     specs = {rung: rung_spec(dataset, rung, threads) for rung in rungs}
