@@ -50,6 +50,7 @@ from xpert_evo.training.data import DataSpec, cache_root
 from xpert_evo.training.groundtruth import append_rows, load_table, measure_one
 from xpert_evo.training.source import (
     TRAINING_PERIPHERALS,
+    SourcePlan,
     find_source,
     seed_noise,
     source_training,
@@ -369,6 +370,35 @@ def predictor_ranks(dataset: str, nets: pd.DataFrame, rungs: list[str]) -> pd.Da
     return pd.DataFrame(rows)
 
 
+def source_cost(runs: pd.DataFrame, dataset: str, rungs: list[str]) -> pd.DataFrame:
+    """What the source plan (`SourcePlan` defaults: its networks, held-out and noise seeds) would
+    cost at each rung: VGG16's median seconds there, scaled by the plan networks' mean
+    multiply-accumulates relative to VGG16's (training time grows about linearly with them at
+    widths where compute dominates; at width 0.25 fixed costs make it an overestimate, see
+    `actual_core_h` of the packaged source)."""
+    backbone = Backbone(*GEOMETRY[dataset])
+    plan = SourcePlan()
+    ratio = backbone.macs(plan.channels()) / backbone.macs(np.array(VGG16_CHANNELS))
+    fidelity, packaged = find_source(dataset)
+    rows = []
+    for rung in rungs:
+        vgg = runs[(runs["rung"] == rung) & (runs["network"] == "vgg16")
+                   & ~runs["note"].str.startswith("copied")]["wall_s"]
+        if vgg.empty:
+            continue
+        fid = rung_spec(dataset, rung, None).fidelity()
+        rows.append({
+            "rung": rung, "vgg16_median_s": float(vgg.median()),
+            "plan_trainings": len(plan.jobs()),
+            "plan_macs_vs_vgg16_median": float(np.median(ratio)),
+            "plan_macs_vs_vgg16_mean": float(ratio.mean()),
+            "estimated_core_h": len(plan.jobs()) * float(vgg.median()) * float(ratio.mean())
+            / 3600,
+            "actual_core_h": f"{packaged['wall_s'].sum() / 3600:.1f} for {len(packaged)} "
+                             "trainings" if fid == fidelity else ""})
+    return pd.DataFrame(rows)
+
+
 def report(dataset: str, rungs: list[str], table: Path) -> str:
     """The results page of one data set's ladder (markdown)."""
     reference = REFERENCE[dataset]
@@ -412,6 +442,11 @@ def report(dataset: str, rungs: list[str], table: Path) -> str:
         f"compare with sqrt(2) x the seed noise of `{reference}` above).", "",
         check.to_markdown(index=False, floatfmt=".2f") if len(check) else "(not measured yet)",
         "",
+        "## What the source would cost at each rung", "",
+        "The source plan's trainings (networks, held-out and noise seeds) at each rung, "
+        "estimated from VGG16's median seconds there times the plan networks' mean "
+        "multiply-accumulates relative to VGG16's (one CPU thread per training).", "",
+        source_cost(runs, dataset, rungs).to_markdown(index=False, floatfmt=".2f"), "",
         "## The shipped predictor against each rung", "",
         "Kendall tau of the default run's predicted clean accuracy (fitted on the packaged "
         "source) against each rung's measured means over the networks measured there.", "",
