@@ -35,7 +35,7 @@ from xpert_evo.report.verified import headline, write_verified
 from xpert_evo.schema import register, run_main
 from xpert_evo.schema.nodes import VerifyNode
 from xpert_evo.search.front_rounds import FrontMeasure
-from xpert_evo.search.setup import SearchSetup
+from xpert_evo.search.setup import SearchSetup, require_data_root
 from xpert_evo.space.backbone import GEOMETRY
 from xpert_evo.space.genome import Genomes
 from xpert_evo.training.data import DataError, DataSpec
@@ -279,11 +279,8 @@ def round_trainings(config: dict[str, Any], setup: SearchSetup,
         raise ConfigError(f"verify.rounds={rounds} continues a population search after each "
                           "round; algorithm=xpert_gd is a gradient search. Fix: algorithm=nsga2 "
                           "or random, or verify.rounds=0")
-    root = config["data"].get("root")
-    if root is None or not Path(str(root)).expanduser().exists():
-        raise ConfigError(f"data.root={root!r} does not exist, and verify.rounds={rounds} trains "
-                          "networks on it. Fix: pass data.root=/path/to/datasets (or set "
-                          "XPERT_EVO_DATA), or verify.rounds=0")
+    require_data_root(config["data"], f"verify.rounds={rounds} trains networks on it",
+                      "verify.rounds=0")
     node = verify_node(run_dir, config)
     _, train_node = source_budget(config, estimator.fidelity)
     trainer = Trainer.of(node, estimator.dataset, train_node, config.get("hardware") or {})

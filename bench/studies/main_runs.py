@@ -66,12 +66,14 @@ def runs(data: str, verify: tuple[str, ...] = (), seeds: int = 0,
     `jobs` trainings at once)."""
     plan = {}
     for name in ("default", "cifar10", "tinyimagenet", "xpert_cifar10", "xpert_tinyimagenet"):
-        args = [f"+experiment={name}", f"data.root={data}"] if name != "default" else []
-        if name in verify and seeds > 0:
+        verified = name in verify and seeds > 0
+        args = [] if name == "default" else [f"+experiment={name}"]
+        args += [f"data.root={data}"] if name != "default" or verified else []
+        if verified:
             images = "null" if crossbar_images is None else crossbar_images
             args += [f"verify.roles=[{','.join(ROLES)}]", f"verify.seeds={seeds}",
-                     f"verify.test_images={images}", f"verify.n_jobs={jobs}", f"data.root={data}"]
-        plan[name] = list(dict.fromkeys(args))
+                     f"verify.test_images={images}", f"verify.n_jobs={jobs}"]
+        plan[name] = args
     return plan
 
 

@@ -153,8 +153,8 @@ def verify_rounds(run: SearchRun, options: VerifyRounds, measure: FrontMeasure,
     result = run.run()
     while run.stage < options.rounds:
         verify_round(run, options, measure, front)
-        log.info("verify round %d done; the search continues to %s", run.stage + 1,
-                 f"generation {run.setup.settings.n_gen * (run.stage + 2)}"
-                 if run.setup.settings.n_gen else "its next budget")
-        result = run.extend().run()
+        run.extend()
+        log.info("verify round %d done; the search continues to %s", run.stage,
+                 f"generation {run.n_gen_budget}" if run.n_gen_budget else "its next budget")
+        result = run.run()
     return result

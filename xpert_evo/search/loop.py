@@ -200,7 +200,7 @@ class SearchRun:
         spending caps."""
         s, times = self.setup.settings, self.stage + 1
         return build_termination(
-            None if s.n_gen is None else s.n_gen * times,
+            self.n_gen_budget,
             None if s.n_evals is None else s.n_evals * times,
             None if s.max_time_s is None else s.max_time_s * times, self.caps)
 

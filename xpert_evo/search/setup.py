@@ -166,29 +166,35 @@ def build_penalty(node: Mapping[str, Any] | None) -> PrecisionPenalty | None:
         raise ConfigError(f"penalty: {err}; see conf/penalty/*.yaml for the keys") from err
 
 
+def require_data_root(data: Mapping[str, Any], why: str, fallback: str) -> None:
+    """Refuse a ``data.root`` that does not exist, saying `why` the run needs it and the
+    `fallback` that does without.
+
+    Raises:
+        ConfigError: the folder is missing (or not given).
+    """
+    root = data.get("root")
+    if root is None or not Path(str(root)).expanduser().exists():
+        raise ConfigError(
+            f"data.root={root!r} does not exist, and {why}. Fix: pass data.root=/path/to/datasets "
+            f"(or set XPERT_EVO_DATA), or {fallback}"
+        )
+
+
 def _check_data(data: Mapping[str, Any], trains: bool) -> None:
     """Refuse a missing data root when the run needs real images: to train (online refinement)
     or because the data-free fallback is off."""
     if data.get("allow_data_free", False) and not trains:
         return
-    root = data.get("root")
     if trains and data.get("dataset") == "none":
         raise ConfigError(
             "accuracy.refine=true trains networks, which needs a data set, but data.dataset=none; "
             "fix: data.dataset=cifar10 (or tinyimagenet), or accuracy.refine=false"
         )
-    if root is None or not Path(str(root)).expanduser().exists():
-        why = (
-            "accuracy.refine=true trains networks on it" if trains else "this run needs it"
-        )
-        fallback = (
-            "set accuracy.refine=false" if trains
-            else "data.allow_data_free=true to use the data-free fallback"
-        )
-        raise ConfigError(
-            f"data.root={root!r} does not exist, and {why} ({data.get('dataset')}). Fix: pass "
-            f"data.root=/path/to/datasets (or set XPERT_EVO_DATA), or {fallback}"
-        )
+    why = "accuracy.refine=true trains networks on it" if trains else "this run needs it"
+    fallback = ("set accuracy.refine=false" if trains
+                else "data.allow_data_free=true to use the data-free fallback")
+    require_data_root(data, f"{why} ({data.get('dataset')})", fallback)
 
 
 def build_measure(config: Mapping[str, Any]) -> tuple[MeasureFn, str]:
