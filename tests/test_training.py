@@ -13,7 +13,7 @@ import torch
 
 from xpert_evo.config import ConfigError
 from xpert_evo.training.data import DataSpec, decoded_split, load_split, split_indices
-from xpert_evo.training.network import pick_device
+from xpert_evo.training.network import build_network, pick_device, scaled_channels
 from xpert_evo.training.train import TrainSpec, budget_splits, lr_schedule, train_network
 from xpert_evo.training.transforms import augment
 
@@ -69,6 +69,24 @@ def test_compute_dtype_sets_autocast_and_the_fidelity_label() -> None:
     assert TrainSpec(compute_dtype="bfloat16").fidelity() == "e30-pcall-w1-b128-bf16"
     with pytest.raises(ValueError, match=r"compute_dtype='bf16' is not one of \['bfloat16'"):
         TrainSpec(compute_dtype="bf16")
+
+
+def test_min_channels_floors_the_scaled_width_and_labels_the_budget() -> None:
+    """A floor keeps XPertNet_50's 64-channel layers at 64 channels at width 0.25 (not 16),
+    never widens a layer beyond its searched width, and names the budget "-min64"."""
+    xpertnet_50 = [64, 128, 64, 512, 512, 128, 128, 64, 512, 128, 64, 64, 64]
+    assert scaled_channels(xpertnet_50, 0.25, 64) == [
+        64, 64, 64, 128, 128, 64, 64, 64, 128, 64, 64, 64, 64]
+    assert scaled_channels([32, 256], 0.25, 64) == [32, 64]
+    assert scaled_channels([32, 256], 2.0, 64) == [64, 512]
+    assert scaled_channels(xpertnet_50, 0.25) == [c // 4 for c in xpertnet_50]
+    model = build_network(xpertnet_50, width_mult=0.25, min_channels=64)
+    assert [m.out_channels for m in model if isinstance(m, torch.nn.Conv2d)][:3] == [64, 64, 64]
+    spec = TrainSpec(epochs=5, train_per_class=500, width_mult=0.25, batch_size=64,
+                     min_channels=64, compute_dtype="bfloat16")
+    assert spec.fidelity() == "e5-pc500-w0.25-b64-min64-bf16"
+    with pytest.raises(ValueError, match="train.min_channels=0 must be >= 1"):
+        TrainSpec(min_channels=0)
 
 
 def test_a_budget_at_a_lower_resolution_trains_and_labels_at_it(

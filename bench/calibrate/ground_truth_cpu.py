@@ -45,7 +45,7 @@ from xpert_evo.training.groundtruth import (
     genome_columns,
     save_checkpoint,
 )
-from xpert_evo.training.network import build_network, torch_threads
+from xpert_evo.training.network import build_network, scaled_channels, torch_threads
 from xpert_evo.training.train import TrainSpec, train_network
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: common.py
@@ -112,7 +112,7 @@ def main() -> None:
                                    result.wall_s)
             genome = Genomes.uniform(channels, 8, "flash", 6, 8)
             nonideal = evaluate_genome(result.model, genome, xbar, test, train)
-            widths = np.maximum(1, np.round(np.asarray(channels) * spec.width_mult))
+            widths = np.asarray(scaled_channels(channels, spec.width_mult, spec.min_channels))
             c_in = np.concatenate([[3], widths[:-1]])
             mmac = float((backbone.feature_sizes() ** 2 * c_in * widths * 9).sum() / 1e6)
             row = {

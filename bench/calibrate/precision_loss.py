@@ -154,7 +154,8 @@ def measure(args: argparse.Namespace, target: Target) -> pd.DataFrame:
         todo = [(k, p, b) for k, (p, b) in enumerate(picks) if f"setting {k}" not in measured]
         if not todo:
             continue
-        model = build_network(channels, backbone, spec.width_mult)
+        model = build_network(channels, backbone, spec.width_mult,
+                              min_channels=spec.min_channels)
         model.load_state_dict(torch.load(net["checkpoint"], map_location="cpu",
                                          weights_only=False)["state_dict"])
         for k, p, b in todo:

@@ -116,7 +116,8 @@ def _sweep(plan: list, data: DataSpec, xbar: CrossbarSpec, train: Split, test: S
     for name, spec, grid in plan:
         channels = ARCHITECTURES[name]
         ckpt = checkpoint_path(channels, data, spec, 0, folder)
-        model = build_network(channels, Backbone(), spec.width_mult)
+        model = build_network(channels, Backbone(), spec.width_mult,
+                              min_channels=spec.min_channels)
         if ckpt.is_file():
             saved = torch.load(ckpt, map_location="cpu", weights_only=False)
             model.load_state_dict(saved["state_dict"])

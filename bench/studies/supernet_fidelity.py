@@ -86,7 +86,8 @@ def main() -> None:
     with torch_threads(args.threads):
         for i, channels in enumerate(per_layer_ints(nets["channels"])):
             read.append(subnet_accuracy_pct(result.model, channels, spec.width_mult,
-                                             splits.train, splits.val, args.calibration_images))
+                                             splits.train, splits.val, args.calibration_images,
+                                             min_channels=spec.min_channels))
             logging.info("network %d/%d: supernet %.2f %%, stand-alone %.2f %%", i + 1,
                          len(nets), read[-1], nets["accuracy_pct"].iloc[i])
     read_s = (time.perf_counter() - start) / len(nets)

@@ -104,7 +104,8 @@ def evaluate(args: argparse.Namespace) -> None:
         if net.checkpoint in set(done["checkpoint"]):
             continue
         channels = per_layer_ints([net.channels])[0].tolist()
-        model = build_network(channels, backbone, spec.width_mult)
+        model = build_network(channels, backbone, spec.width_mult,
+                              min_channels=spec.min_channels)
         model.load_state_dict(torch.load(net.checkpoint, map_location="cpu",
                                          weights_only=False)["state_dict"])
         outcomes: dict[tuple[str, str], np.ndarray] = {}

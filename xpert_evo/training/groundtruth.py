@@ -289,7 +289,8 @@ def measure_one(
     trained_s = 0.0  # training time behind a loaded checkpoint, not in this call's elapsed
     if ckpt.is_file():
         saved = torch.load(ckpt, map_location="cpu", weights_only=False)
-        model = build_network(channels, backbone, spec.width_mult)
+        model = build_network(channels, backbone, spec.width_mult,
+                              min_channels=spec.min_channels)
         model.load_state_dict(saved["state_dict"])
         measured = {k: saved.get(k) for k in MEASURED}
         trained_s = float(saved.get(TRAIN_WALL_S) or 0.0)

@@ -22,9 +22,13 @@ from torch import nn
 from xpert_evo.space.backbone import Backbone
 
 
-def scaled_channels(channels: Sequence[int], width_mult: float = 1.0) -> list[int]:
-    """Channels multiplied by `width_mult`, rounded to the nearest integer, at least 1."""
-    return [max(1, int(round(int(c) * width_mult))) for c in channels]
+def scaled_channels(channels: Sequence[int], width_mult: float = 1.0,
+                    min_channels: int = 1) -> list[int]:
+    """Channels multiplied by `width_mult`, rounded to the nearest integer, at least 1; a layer
+    is never made narrower than `min_channels` by the scaling (a layer searched narrower than
+    that keeps its searched width)."""
+    return [max(1, int(round(int(c) * width_mult)), min(int(c), min_channels))
+            for c in channels]
 
 
 LAYERS: tuple[type[nn.Conv2d], type[nn.BatchNorm2d], type[nn.Linear]] = (
@@ -37,6 +41,7 @@ def build_network(
     backbone: Backbone | None = None,
     width_mult: float = 1.0,
     layers: tuple[type[nn.Conv2d], type[nn.BatchNorm2d], type[nn.Linear]] = LAYERS,
+    min_channels: int = 1,
 ) -> nn.Sequential:
     """The VGG-style network with the given output channels per conv layer.
 
@@ -46,13 +51,15 @@ def build_network(
         width_mult: multiplies every layer's channels (e.g. 0.25 for a quick smoke test).
         layers: the conv, BatchNorm and classifier classes (those of `LAYERS` or subclasses,
             e.g. the supernet's elastic layers), built with the same arguments.
+        min_channels: the narrowest a layer is scaled to (see `scaled_channels`).
 
     Returns:
         `nn.Sequential` of [Conv2d, BatchNorm2d, ReLU, (MaxPool2d)] x n_conv, AdaptiveAvgPool2d,
         Flatten, Linear, mapping (B, in_channels, S, S) images to (B, num_classes) logits.
     """
     backbone = backbone or Backbone()
-    widths = scaled_channels(np.asarray(channels).reshape(-1).tolist(), width_mult)
+    widths = scaled_channels(np.asarray(channels).reshape(-1).tolist(), width_mult,
+                             min_channels)
     if len(widths) != backbone.n_conv:
         raise ValueError(f"got {len(widths)} channel genes for {backbone.n_conv} conv layers")
     conv, norm, linear = layers

@@ -113,8 +113,9 @@ def elastic_convs(model: nn.Module) -> list[ElasticConv2d]:
 
 
 def set_subnet(model: nn.Module, channels: Sequence[int] | np.ndarray,
-               width_mult: float = 1.0) -> list[int]:
-    """Make the supernet run the network of `channels` (as searched, before `width_mult`).
+               width_mult: float = 1.0, min_channels: int = 1) -> list[int]:
+    """Make the supernet run the network of `channels` (as searched, before `width_mult` and
+    `min_channels`, see `scaled_channels`).
 
     Returns:
         The active output channels per conv layer.
@@ -123,7 +124,8 @@ def set_subnet(model: nn.Module, channels: Sequence[int] | np.ndarray,
         ValueError: wrong number of layers, or a layer wider than the supernet holds.
     """
     convs = elastic_convs(model)
-    widths = scaled_channels(np.asarray(channels).reshape(-1).tolist(), width_mult)
+    widths = scaled_channels(np.asarray(channels).reshape(-1).tolist(), width_mult,
+                             min_channels)
     if len(widths) != len(convs):
         raise ValueError(f"got {len(widths)} channel genes for {len(convs)} conv layers")
     too_wide = [i for i, (w, conv) in enumerate(zip(widths, convs, strict=True))
@@ -239,7 +241,7 @@ def train_supernet(
                 teacher = None
                 for k, widths in enumerate(sample_widths(options, backbone.n_conv, n_random,
                                                          sampler)):
-                    set_subnet(model, widths, spec.width_mult)
+                    set_subnet(model, widths, spec.width_mult, spec.min_channels)
                     with spec.autocast(device):
                         logits = model(x)
                         if k == 0 or not distill:
@@ -282,9 +284,10 @@ def subnet_accuracy_pct(
     evaluation: Split,
     n_calibration: int = 2000,
     batch_size: int = 500,
+    min_channels: int = 1,
 ) -> float:
     """Top-1 accuracy in % of the subnet `channels` on `evaluation`, after recalibrating its
     BatchNorm statistics on the first `n_calibration` images of `calibration`."""
-    set_subnet(model, channels, width_mult)
+    set_subnet(model, channels, width_mult, min_channels)
     recalibrate(model, calibration, n_calibration)
     return accuracy_pct(model, evaluation, batch_size)

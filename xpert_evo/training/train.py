@@ -65,6 +65,10 @@ class TrainSpec:
             training split, never trained on; models select on the validation accuracy and the
             test accuracy is only reported. 0 = no validation split.
         width_mult: multiplies every layer's channels (1.0 = the genome as searched).
+        min_channels: no layer is trained narrower than this, whatever `width_mult` (a layer
+            searched narrower keeps its searched width); 1 = plain scaling. A cheap budget's
+            floor: at width 0.25 a 64-channel layer would train with 16 channels, a bottleneck
+            its full-width training does not have (docs/results/fidelity_ladder_cifar10.md).
         batch_size: images per SGD step.
         lr: peak learning rate (reached after the warm-up), scaled for `batch_size` as given.
         momentum: SGD momentum (Nesterov).
@@ -87,6 +91,7 @@ class TrainSpec:
     test_per_class: int | None = None
     val_per_class: int = 0
     width_mult: float = 1.0
+    min_channels: int = 1
     batch_size: int = 128
     lr: float = 0.1
     momentum: float = 0.9
@@ -115,6 +120,8 @@ class TrainSpec:
             raise ValueError(
                 f"train.width_mult={self.width_mult} and train.lr={self.lr} must be > 0"
             )
+        if self.min_channels < 1:
+            raise ValueError(f"train.min_channels={self.min_channels} must be >= 1")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ValueError(f"train.label_smoothing={self.label_smoothing} must be in [0, 1)")
         if self.resolution is not None and self.resolution < 16:
@@ -136,10 +143,13 @@ class TrainSpec:
         return typed(cls, cfg, "train")
 
     def fidelity(self) -> str:
-        """Short readable label of the budget, e.g. "e5-pc500-w0.25-b128" (with "-r32" when
-        trained at a resolution of its own, "-bf16" when computed in bfloat16)."""
+        """Short readable label of the budget, e.g. "e5-pc500-w0.25-b128" (with "-min64" when
+        layers are kept at 64 channels or more, "-r32" when trained at a resolution of its own,
+        "-bf16" when computed in bfloat16)."""
         per_class = "all" if self.train_per_class is None else str(self.train_per_class)
         label = f"e{self.epochs}-pc{per_class}-w{self.width_mult:g}-b{self.batch_size}"
+        if self.min_channels > 1:
+            label += f"-min{self.min_channels}"
         if self.resolution is not None:
             label += f"-r{self.resolution}"
         return label + COMPUTE_DTYPES[self.compute_dtype][1]
@@ -334,7 +344,8 @@ def train_network(
         test = test_split or decoded_split(data, "test", spec.test_per_class, cache_dir)
         backbone = Backbone(input_size=data.input_size, num_classes=data.num_classes)
         torch.manual_seed(seed)
-        model = build_network(channels, backbone, spec.width_mult).to(
+        model = build_network(channels, backbone, spec.width_mult,
+                              min_channels=spec.min_channels).to(
             device, memory_format=MEMORY_FORMAT)
         loss_fn = nn.CrossEntropyLoss(label_smoothing=spec.label_smoothing)
         images = TrainingImages.of(train, spec.batch_size, device)
