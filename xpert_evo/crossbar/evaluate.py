@@ -108,3 +108,37 @@ def sweep_uniform(
                          "wall_s": time.perf_counter() - start})
             log.info("input %s bits, ADC %s bits: %.2f %% (float %.2f %%)", p, b, acc, reference)
     return rows
+
+
+class PairedEvaluator:
+    """One trained network mapped onto crossbars once and evaluated at many precision settings
+    on the same test images: the crossbar's and the float network's per-image outcomes, the pairs
+    a paired bootstrap resamples (`xpert_evo.crossbar.loss_table.paired_loss`).
+
+    The float outcomes and the weight mapping are computed once; each setting recalibrates the ADC
+    ranges at its input bits (cached per input-bits setting) as `evaluate_genome` does, so a
+    setting's crossbar accuracy is `evaluate_genome`'s.
+
+    Args:
+        model: the trained network (from `build_network`).
+        spec: crossbar hardware and calibration settings (`spec.test_images` are evaluated).
+        test: test split; calib_source: training split (`spec.calib_images` calibrate the ranges).
+        device: "auto" (cuda if available, else cpu), "cpu", "cuda", ...
+
+    Attributes:
+        float_correct: (n_images,) bool, the float network (BN folded, unquantised) per image.
+        n_images: test images evaluated.
+    """
+
+    def __init__(self, model: nn.Sequential, spec: CrossbarSpec, test: Split, calib_source: Split,
+                 device: str = "auto") -> None:
+        self.images, self.labels, self.calib = evaluation_data(spec, test, calib_source)
+        self.net = CrossbarNetwork(model, spec, self.calib, pick_device(device))
+        self.float_correct = self.net.correct(self.images, self.labels, self.calib, 8, None,
+                                              mode="float")
+        self.n_images = len(self.labels)
+
+    def crossbar_correct(self, input_bits: Sequence[int], adc_bits: Sequence[int]) -> np.ndarray:
+        """Per-image outcomes (n_images,) bool on the crossbar at per-layer `input_bits` and
+        `adc_bits` (one value per conv layer)."""
+        return self.net.correct(self.images, self.labels, self.calib, input_bits, adc_bits)

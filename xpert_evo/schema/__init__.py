@@ -6,8 +6,8 @@ the schemas to a config that did not come through Hydra (a checkpoint's, a test'
 Registered names (each YAML file lists its schema first in ``defaults``):
 
 - primary: ``base_search`` -> `SearchConfig` (conf/config.yaml), ``base_train`` -> `TrainConfig`
-  (conf/train.yaml), ``base_source`` -> `SourceConfig` (conf/source.yaml), ``base_verify`` ->
-  `VerifyConfig` (conf/verify.yaml);
+  (conf/train.yaml), ``base_source`` -> `SourceConfig` (conf/source.yaml), ``base_precision`` ->
+  `PrecisionConfig` (conf/precision.yaml), ``base_verify`` -> `VerifyConfig` (conf/verify.yaml);
 - ``algorithm``: ``base_random``, ``base_nsga2``, ``base_xpert_gd`` -> `AlgorithmNode`,
   `NSGA2Node`, `XPertGDNode`;
 - ``accuracy``: ``base_measured``, ``base_proxy`` -> `MeasuredAccuracyNode`, `ProxyAccuracyNode`;
@@ -46,7 +46,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from xpert_evo.config import ConfigError, conf_dir, error_line, plain_config
-from xpert_evo.schema.apps import SourceConfig, TrainConfig, VerifyConfig
+from xpert_evo.schema.apps import PrecisionConfig, SourceConfig, TrainConfig, VerifyConfig
 from xpert_evo.schema.fitted import register_resolver
 from xpert_evo.schema.nodes import (
     AlgorithmNode,
@@ -99,6 +99,7 @@ def register() -> None:
     cs.store(name="base_search", node=SearchConfig)
     cs.store(name="base_train", node=TrainConfig)
     cs.store(name="base_source", node=SourceConfig)
+    cs.store(name="base_precision", node=PrecisionConfig)
     cs.store(name="base_verify", node=VerifyConfig)
     cs.store(name="base_hardware", node=HardwareNode)
     for group, node in GROUP_SCHEMAS.items():

@@ -1,8 +1,9 @@
 """Dataclass schemas of the other commands' configs: ``python -m xpert_evo.train``
 (conf/train.yaml lists ``base_train``), ``python -m xpert_evo.source`` (conf/source.yaml,
-``base_source``) and ``python -m xpert_evo.verify`` (conf/verify.yaml, ``base_verify``). Their
-group nodes (``hardware``, ``train``, ``crossbar``, ``space``) and the ``ground_truth`` node are
-the search's (`xpert_evo.schema.nodes`), and so is the ``data`` node of train and source. Ranges
+``base_source``), ``python -m xpert_evo.precision`` (conf/precision.yaml, ``base_precision``) and
+``python -m xpert_evo.verify`` (conf/verify.yaml, ``base_verify``). Their group nodes
+(``hardware``, ``train``, ``crossbar``, ``space``) and the ``ground_truth`` node are the search's
+(`xpert_evo.schema.nodes`), and so is the ``data`` node of train, source and precision. Ranges
 and cross-key checks stay in the code that reads the nodes.
 """
 
@@ -77,6 +78,38 @@ class SourceConfig:
     data: DataNode = field(default_factory=DataNode)
     space: SpaceNode = MISSING
     train: TrainNode = MISSING
+
+
+@dataclass
+class PrecisionNode:
+    """``precision:`` of the precision-loss table command: where the rows go, this process's
+    shard, which source networks and settings (`xpert_evo.crossbar.loss_table`)."""
+
+    dir: str | None = None  # null: <cache>/precision_loss
+    source_dir: str | None = None  # folder of <dataset>-<fidelity> sources; null: the packaged ones
+    training: str | None = None  # conf/training preset of the source; null: the default source's
+    shard: int = 0  # this process measures networks i with i % n_shards == shard
+    n_shards: int = 1
+    n_networks: int = 40  # the source's first networks (by plan id, seed 0)
+    settings: int = 8  # precision settings per network (even: random, odd: one-layer sweeps)
+    images: int = 2000  # test images per evaluation
+    seed: int = 0  # seeds the settings
+    sweep_input_bits: int | None = None  # a sweep's other layers; null: the largest searched
+    sweep_adc_bits: int | None = None  # a sweep's other layers; null: the largest searched
+    num_threads: int | None = None  # torch CPU threads; null: every core
+    device: str = "auto"  # auto | cpu | cuda | ...
+
+
+@dataclass
+class PrecisionConfig:
+    """The top level of ``python -m xpert_evo.precision`` (conf/precision.yaml)."""
+
+    precision: PrecisionNode = field(default_factory=PrecisionNode)
+    cache_dir: str | None = None  # null: $XPERT_EVO_CACHE or ~/.cache/xpert_evo
+    data: DataNode = field(default_factory=DataNode)
+    space: SpaceNode = MISSING
+    hardware: HardwareNode = MISSING
+    crossbar: CrossbarNode = MISSING
 
 
 @dataclass

@@ -151,13 +151,19 @@ class PenaltyNode:
     """``penalty:``: a fitted crossbar precision penalty (all null with ``penalty=none``)."""
 
     fitted: str | None = None  # artifact of the fitted constants (`xpert_evo.schema.fitted`)
-    model: str | None = None  # precision_penalty_v1 | null (off)
+    model: str | None = None  # precision_penalty_v1 | layer_penalty_v1 | null (off)
     dataset: str | None = None  # data set it was fitted on
     weight_encoding: str | None = None  # weight mapping it was measured with
     a_in: float | None = None
     k_in: float | None = None
     a_adc: float | None = None
     k_adc: float | None = None
+    form: str | None = None  # layer_penalty_v1: its form (xpert_evo.crossbar.layer_penalty)
+    alpha: list[float] | None = None  # layer_penalty_v1: input-bit term per layer feature
+    beta: list[float] | None = None  # layer_penalty_v1: ADC-bit term per layer feature
+    std_floor_pp: float | None = None  # layer_penalty_v1: std of a prediction at 0 pp, pp
+    std_slope: float | None = None  # layer_penalty_v1: std per pp of predicted loss
+    xbar_rows: int | None = None  # layer_penalty_v1: crossbar rows of its row-group feature
     chance_pct: float | None = None  # %
     max_loss_pp: float | None = None  # pp
     n_fit: int | None = None  # evaluations fitted

@@ -16,6 +16,8 @@ from xpert_evo.accuracy.predictor import SourcePredictor
 from xpert_evo.accuracy.surrogate import SurrogateBudget
 from xpert_evo.accuracy.trained import MIN_FIT
 from xpert_evo.config import ConfigError, plain_config, typed_counts
+from xpert_evo.crossbar.layer_penalty import MODEL as LAYER_MODEL
+from xpert_evo.crossbar.layer_penalty import LayerPenalty
 from xpert_evo.crossbar.penalty import PrecisionPenalty
 from xpert_evo.hardware import CostModel, HardwareConfig
 from xpert_evo.hardware.layers import check_genes
@@ -152,13 +154,17 @@ class SearchSetup:
     refine_source: Path | None = None
 
 
-def build_penalty(node: Mapping[str, Any] | None) -> PrecisionPenalty | None:
-    """The ``penalty`` config node as a `PrecisionPenalty` (None when ``penalty.model`` is null)."""
+def build_penalty(node: Mapping[str, Any] | None) -> PrecisionPenalty | LayerPenalty | None:
+    """The ``penalty`` config node as a `PrecisionPenalty` or (``layer_penalty_v1``) a
+    `LayerPenalty` (None when ``penalty.model`` is null)."""
     node = dict(plain_config(node) or {})
     if node.get("model") is None:
         return None
+    if node["model"] == LAYER_MODEL:
+        return LayerPenalty.from_config(node)
     if node["model"] != "precision_penalty_v1":
-        raise ConfigError(f"penalty.model={node['model']!r} is unknown; use precision_penalty_v1")
+        raise ConfigError(f"penalty.model={node['model']!r} is unknown; use precision_penalty_v1 "
+                          f"or {LAYER_MODEL}")
     values = {f.name: node[f.name] for f in fields(PrecisionPenalty) if f.name in node}
     try:
         return PrecisionPenalty(**{k: None if v is None else float(v) for k, v in values.items()})
