@@ -188,6 +188,8 @@ def main() -> None:
     parser.add_argument("--folds", type=int, default=FOLDS)
     parser.add_argument("--candidates", nargs="+", choices=sorted(CANDIDATES))
     parser.add_argument("--write-config", action="store_true")
+    parser.add_argument("--note", default="", help="put first in the artifact's note (e.g. that "
+                        "a table is a pilot's)")
     args = parser.parse_args()
     try:
         table, folder = load(args)
@@ -209,7 +211,7 @@ def main() -> None:
         save_fit(f"penalty/layer_{args.dataset}_{encoding}.yaml", "precision_table",
                  {**sel.model.constants(), "bound_pp": math.floor(sel.model.heldout_rmse_pp) + 1},
                  data=str(data.relative_to(REPO) if data.is_relative_to(REPO) else data),
-                 note=f"{len(table)} rows of {table['net_id'].nunique()} networks at {fidelity}, "
+                 note=f"{args.note}{' ' if args.note else ''}{len(table)} rows of {table['net_id'].nunique()} networks at {fidelity}, "
                       f"{int(table['images'].iloc[0])} images; form chosen by GroupKFold over "
                       f"{names}; held-out error and std from its folds; bound_pp: the smallest "
                       f"whole pp above the held-out RMSE; report {out}")
