@@ -211,10 +211,11 @@ def main() -> None:
         save_fit(f"penalty/layer_{args.dataset}_{encoding}.yaml", "precision_table",
                  {**sel.model.constants(), "bound_pp": math.floor(sel.model.heldout_rmse_pp) + 1},
                  data=str(data.relative_to(REPO) if data.is_relative_to(REPO) else data),
-                 note=f"{args.note}{' ' if args.note else ''}{len(table)} rows of {table['net_id'].nunique()} networks at {fidelity}, "
-                      f"{int(table['images'].iloc[0])} images; form chosen by GroupKFold over "
-                      f"{names}; held-out error and std from its folds; bound_pp: the smallest "
-                      f"whole pp above the held-out RMSE; report {out}")
+                 note=" ".join(filter(None, [args.note, (
+                     f"{len(table)} rows of {table['net_id'].nunique()} networks at {fidelity}, "
+                     f"{int(table['images'].iloc[0])} images; form chosen by GroupKFold over "
+                     f"{names}; held-out error and std from its folds; bound_pp: the smallest "
+                     f"whole pp above the held-out RMSE; report {out}")])))
 
 
 if __name__ == "__main__":
