@@ -1,7 +1,7 @@
 """Choose and fit the per-layer precision penalty on the precision-loss table; report its error.
 
-Reads a table built by `python -m xpert_evo.precision` (default: the cache's table of the data
-set's default source, ``<cache>/precision_loss/<dataset>-<fidelity>``), scores every candidate of
+Reads a table built by `python -m xpert_evo.precision` (default: the shipped table of the data
+set's default source, ``xpert_evo/crossbar/precision_tables/<dataset>-<fidelity>``), scores every candidate of
 `xpert_evo.crossbar.penalty_selection` (predicting no loss, the four-parameter `PrecisionPenalty`,
 the per-layer forms) by cross-validation grouped by network (`GroupKFold`: no network is fitted
 on and predicted in one fold), and writes a stamped report: held-out RMSE and MAE beside the
@@ -33,7 +33,7 @@ import pandas as pd
 
 from xpert_evo.config import ConfigError
 from xpert_evo.crossbar.layer_penalty import LayerPenalty, table_arrays
-from xpert_evo.crossbar.loss_table import noise_summary, read_table
+from xpert_evo.crossbar.loss_table import PACKAGED, noise_summary, read_table, table_dir
 from xpert_evo.crossbar.penalty_selection import (
     CANDIDATES,
     FOLDS,
@@ -44,7 +44,6 @@ from xpert_evo.crossbar.penalty_selection import (
     select,
 )
 from xpert_evo.space.backbone import GEOMETRY, Backbone
-from xpert_evo.training.data import cache_root
 from xpert_evo.training.source import default_fidelity
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: common.py
@@ -62,8 +61,8 @@ def load(args: argparse.Namespace) -> tuple[pd.DataFrame, Path]:
         ConfigError: no rows, several images counts or encodings without a choice, or a bad
             per-layer column (named).
     """
-    folder = Path(args.table) if args.table else (
-        cache_root() / "precision_loss" / f"{args.dataset}-{default_fidelity(args.dataset)}")
+    folder = Path(args.table) if args.table else table_dir(
+        PACKAGED, args.dataset, default_fidelity(args.dataset))
     table = read_table(folder)
     if args.images is not None:
         table = table[table["images"] == args.images]
@@ -182,7 +181,8 @@ def main() -> None:
     """Select, fit, report; write the artifact with `--write-config`."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", choices=sorted(GEOMETRY), default="cifar10")
-    parser.add_argument("--table", help="the table's folder (<dir>/<dataset>-<fidelity>)")
+    parser.add_argument("--table", help="the table's folder (<dir>/<dataset>-<fidelity>; default: "
+                        "the shipped one, xpert_evo/crossbar/precision_tables)")
     parser.add_argument("--images", type=int, help="only rows at this many test images")
     parser.add_argument("--out", help="the report (.md; the rows go beside it as .csv)")
     parser.add_argument("--folds", type=int, default=FOLDS)

@@ -175,6 +175,10 @@ def paired_loss(float_correct: np.ndarray, crossbar_correct: np.ndarray,
     return float(diff.mean()), float(boot.standard_error)
 
 
+PACKAGED = Path(__file__).parent / "precision_tables"
+"""The shipped tables (``precision.dir=xpert_evo/crossbar/precision_tables`` builds into it)."""
+
+
 def table_dir(root: str | Path, dataset: str, fidelity: str) -> Path:
     """Folder of one data set's table at one source fidelity: ``<root>/<dataset>-<fidelity>``."""
     return Path(root).expanduser() / f"{dataset}-{fidelity}"
