@@ -15,9 +15,14 @@ source's training budget), ``accuracy_std_pct`` (its predictive std), ``precisio
 crossbar loss the data set's precision penalty predicts from the per-layer bits),
 ``precision_loss_error_pp`` (that penalty's stated error: its RMSE on crossbar evaluations of
 networks it was not fitted to, the same for every row; empty where not measured),
-``accuracy_pct`` = clean minus loss (the accuracy on the crossbar) and ``fidelity`` (the budget the
-% stands for). Every value is a prediction; none is measured here. The predictor of each data
-set is the default run's (conf/accuracy/measured.yaml, its `transfer` included).
+``precision_loss_std_pp`` (only when a per-layer penalty, ``layer_penalty_v1``, predicts: its std
+of each row's loss), ``accuracy_pct`` = clean minus loss (the accuracy on the crossbar) and
+``fidelity`` (the budget the % stands for). Every value is a prediction; none is measured here.
+The predictor of each data set is the default run's (conf/accuracy/measured.yaml, its `transfer`
+included), and so is its precision penalty (conf/config.yaml's ``penalty`` for CIFAR-10, that of
+conf/experiment/tinyimagenet.yaml for Tiny ImageNet) unless ``--penalty NAME`` names a
+conf/penalty preset for every row (``none``: no crossbar loss); a preset fitted on another data
+set than a row's is refused.
 """
 
 from __future__ import annotations
@@ -31,9 +36,10 @@ import pandas as pd
 
 from xpert_evo.accuracy.predictor import source_accuracy
 from xpert_evo.config import ConfigError, conf_dir
+from xpert_evo.crossbar.layer_penalty import LayerPenalty
 from xpert_evo.crossbar.penalty import PrecisionPenalty
 from xpert_evo.hardware.config import load_hardware_config
-from xpert_evo.schema import group_node
+from xpert_evo.schema import compose, group_node
 from xpert_evo.search.setup import build_penalty
 from xpert_evo.space import SearchSpace
 from xpert_evo.space.backbone import GEOMETRY, Backbone
@@ -135,17 +141,57 @@ def read_designs(
     return Genomes(genes["channels"], 8 * ones, ones, genes["adc_bits"], genes["input_bits"])
 
 
-def penalty_for(dataset: str, conf: Path = CONF) -> PrecisionPenalty:
-    """The precision-loss fit of a data set: the conf/penalty/*.yaml whose `dataset` it is,
-    measured with the default hardware's weight mapping when there is one (CIFAR-10: offset),
-    else the data set's other fit (Tiny ImageNet: differential, as its experiment runs).
+def penalty_names(conf: Path = CONF) -> list[str]:
+    """The precision-loss presets (the names of conf/penalty/*.yaml), sorted."""
+    return sorted(path.stem for path in (conf / "penalty").glob("*.yaml"))
+
+
+def default_penalty(dataset: str, conf: Path = CONF) -> str | None:
+    """The conf/penalty preset the main job's default config selects for a data set: that of
+    conf/config.yaml when its ``data.dataset`` is `dataset` (CIFAR-10), else that of
+    ``+experiment=<dataset>`` (conf/experiment/<dataset>.yaml: Tiny ImageNet's penalty
+    override). None when neither composes to `dataset` with a penalty that holds for it."""
+    tries: list[list[str]] = [[]]
+    if (conf / "experiment" / f"{dataset}.yaml").is_file():
+        tries.append([f"+experiment={dataset}"])
+    for overrides in tries:
+        try:
+            cfg = compose("config", overrides, conf.resolve(), hydra_config=True)
+        except ConfigError:
+            continue
+        name = cfg.hydra.runtime.choices.get("penalty")
+        if (cfg.data.dataset == dataset and name is not None
+                and cfg.penalty.get("dataset") in (None, dataset)):
+            return str(name)
+    return None
+
+
+def penalty_for(
+    dataset: str, conf: Path = CONF, name: str | None = None
+) -> PrecisionPenalty | LayerPenalty | None:
+    """The precision-loss model of a data set's designs: preset `name` (conf/penalty/<name>.yaml)
+    when given, else the one the main job's default config selects for the data set
+    (`default_penalty`: CIFAR-10 conf/config.yaml's, Tiny ImageNet its experiment's). Only when
+    that is not resolvable: the conf/penalty/*.yaml whose `dataset` it is, measured with the
+    default hardware's weight mapping when there is one, else the data set's first. None: the
+    preset has no model (``none``: no crossbar loss).
 
     Raises:
-        ConfigError: no fit for the data set (the message says how to make one).
+        ConfigError: preset `name` holds for another data set (the presets that hold for this
+            one named), or no fit for the data set (the message says how to make one).
     """
+    name = name if name is not None else default_penalty(dataset, conf)
+    if name is not None:
+        node = group_node("penalty", name, config_dir=conf.resolve())  # values resolved
+        if node.get("dataset") not in (None, dataset):
+            fitting = [other for other in penalty_names(conf) if group_node(
+                "penalty", other, config_dir=conf.resolve()).get("dataset") in (None, dataset)]
+            raise ConfigError(f"penalty {name} holds for dataset {node['dataset']}, not "
+                              f"{dataset}; for {dataset} use one of: {', '.join(fitting)}")
+        return build_penalty(node)
     fits = []
-    for path in sorted((conf / "penalty").glob("*.yaml")):
-        node = group_node("penalty", path.stem, config_dir=conf.resolve())  # values resolved
+    for stem in penalty_names(conf):
+        node = group_node("penalty", stem, config_dir=conf.resolve())  # values resolved
         if node.get("dataset") == dataset and node.get("model") is not None:
             fits.append(node)
     if not fits:
@@ -161,16 +207,19 @@ def predict_frame(
     dataset: str = "cifar10",
     fidelity: str | None = None,
     source_dir: str | None = None,
+    penalty: str | None = None,
 ) -> pd.DataFrame:
     """`frame` plus the predicted columns (see the module docstring), one data set at a time.
+    `penalty` names the conf/penalty preset of every row (default: per data set, the default
+    run's, `penalty_for`).
 
     Every row is checked before any prediction is made.
 
     Raises:
         TableError: a malformed row, a gene value outside the search space, or a data set
             without a predictor (row and column named).
-        ConfigError: no measured source or penalty fit for a data set, or no source at the
-            requested fidelity.
+        ConfigError: no measured source or penalty fit for a data set, a `penalty` preset
+            fitted on another data set, or no source at the requested fidelity.
     """
     out = frame.copy()
     datasets = (out["dataset"].fillna(dataset).astype(str).str.strip()
@@ -187,19 +236,24 @@ def predict_frame(
         backbone = Backbone(*GEOMETRY[name])
         allowed = SearchSpace.from_config(SPACE, backbone.n_conv).allowed()
         genomes = read_designs(out[mask].reset_index(drop=True), backbone.n_conv, numbers, allowed)
-        groups.append((name, backbone, mask, genomes))
-    out[["clean_accuracy_pct", "accuracy_std_pct", "precision_loss_pp",
-         "precision_loss_error_pp", "accuracy_pct"]] = np.nan
+        groups.append((name, backbone, mask, genomes, penalty_for(name, name=penalty)))
+    columns = ["clean_accuracy_pct", "accuracy_std_pct", "precision_loss_pp",
+               "precision_loss_error_pp"]
+    if any(isinstance(group[-1], LayerPenalty) for group in groups):
+        columns.append("precision_loss_std_pp")
+    out[[*columns, "accuracy_pct"]] = np.nan
     out["fidelity"] = ""
-    for name, backbone, mask, genomes in groups:
+    for name, backbone, mask, genomes, loss_model in groups:
         model = source_accuracy(name, backbone, fidelity, source_dir,
                                 transfer_from=TRANSFER.get(name))
-        penalty = penalty_for(name)
-        est = model.with_penalty(penalty).predict(genomes)
-        out.loc[mask, "precision_loss_error_pp"] = penalty.heldout_rmse_pp
+        est = model.with_penalty(loss_model).predict(genomes)
+        error = None if loss_model is None else loss_model.heldout_rmse_pp
+        out.loc[mask, "precision_loss_error_pp"] = np.nan if error is None else error
         out.loc[mask, "clean_accuracy_pct"] = est.clean
         out.loc[mask, "accuracy_std_pct"] = est.std
         out.loc[mask, "precision_loss_pp"] = est.loss_pp
+        if isinstance(loss_model, LayerPenalty):
+            out.loc[mask, "precision_loss_std_pp"] = loss_model.std_of(est.loss_pp)
         out.loc[mask, "accuracy_pct"] = est.net
         out.loc[mask, "fidelity"] = model.fidelity
     return out
@@ -218,6 +272,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="training budget of the source, e.g. e5-pc500-w0.25-b64")
     parser.add_argument("--source-dir", default=None,
                         help="folder of measured sources (default: the packaged ones)")
+    parser.add_argument("--penalty", default=None, choices=penalty_names(),
+                        help="precision-loss preset of every row (conf/penalty/NAME.yaml; "
+                             "default: per data set, the one a default run uses)")
     args = parser.parse_args(argv)
     try:
         check_out(args.out)
@@ -225,7 +282,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TableError as err:
         return refuse(err)
     try:
-        result = predict_frame(frame, args.dataset, args.fidelity, args.source_dir)
+        result = predict_frame(frame, args.dataset, args.fidelity, args.source_dir,
+                               args.penalty)
     except (TableError, ConfigError) as err:
         return refuse(f"{args.designs}: {err}")
     try:

@@ -137,7 +137,8 @@ def hydra_error_line(err: Exception) -> str:
 
 
 def compose(
-    config_name: str | None = None, overrides: Sequence[str] = (), config_dir: Path | None = None
+    config_name: str | None = None, overrides: Sequence[str] = (), config_dir: Path | None = None,
+    hydra_config: bool = False,
 ) -> DictConfig:
     """The config Hydra composes from ``config_dir`` (default: conf/, `conf_dir`), with the schemas
     registered; also inside a running Hydra app, whose own Hydra is put back afterwards.
@@ -146,6 +147,8 @@ def compose(
         config_name: the primary config (``config``, ``train``, ...); None: only ``overrides``.
         overrides: Hydra overrides, e.g. ``["+training@train=low_fidelity"]``.
         config_dir: an absolute folder of configs.
+        hydra_config: also return the ``hydra`` node, whose ``runtime.choices`` name the option
+            each config group got (e.g. ``penalty: crossbar_cifar10_offset``).
 
     Raises:
         ConfigError: Hydra or the schema refuses it (one line, `hydra_error_line`).
@@ -157,7 +160,8 @@ def compose(
     try:
         with initialize_config_dir(config_dir=str(config_dir or conf_dir()), version_base="1.3",
                                    job_name=JobRuntime.instance().get("name")):
-            return hydra_compose(config_name=config_name, overrides=list(overrides))
+            return hydra_compose(config_name=config_name, overrides=list(overrides),
+                                 return_hydra_config=hydra_config)
     except HydraException as err:
         raise ConfigError(hydra_error_line(err)) from err
     finally:
