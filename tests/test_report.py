@@ -23,6 +23,7 @@ from xpert_evo.report import (
     write_report,
 )
 from xpert_evo.report.results import build_tables, knee_index
+from xpert_evo.report.summary import summary_markdown
 from xpert_evo.report.tables import compact_genes
 from xpert_evo.search import SearchRun, build_search
 
@@ -176,3 +177,14 @@ def test_stamp_names_module_commands_as_typed(monkeypatch: pytest.MonkeyPatch) -
     script = "bench/studies/accuracy_fidelity.py"
     monkeypatch.setattr("sys.argv", [script, "--dataset", "tinyimagenet"])
     assert provenance.command() == f"python {script} --dataset tinyimagenet"
+
+
+def test_summary_warns_when_a_percent_axis_has_no_crossbar_loss_model(runs: list[Path]) -> None:
+    tables = RunTables.load(runs[0])
+    assert tables.meta["crossbar_loss_modelled"] is True  # the default config has a penalty
+    tables.meta["accuracy_is_percent"] = True
+    assert "No crossbar-loss model" not in summary_markdown(tables)
+    tables.meta["crossbar_loss_modelled"] = False
+    warning = [line for line in summary_markdown(tables).splitlines()
+               if "No crossbar-loss model" in line]
+    assert len(warning) == 1 and "penalty: none" in warning[0]

@@ -253,6 +253,7 @@ def build_tables(
         "seed": setup.seed,
         "algorithm": dict(setup.config.get("algorithm", {})),
         "constraints": dict(setup.config.get("constraints", {})),
+        "crossbar_loss_modelled": setup.penalty is not None,
         "precision_bound": (
             {"bound_pp": setup.constraints.precision_loss_pp,
              "heldout_rmse_pp": setup.penalty.heldout_rmse_pp,

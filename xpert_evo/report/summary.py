@@ -141,6 +141,13 @@ def summary_markdown(tables: RunTables, top_k: int = 10) -> str:
             + (" — the bound is within that error" if bound["heldout_rows"]
                and bound["bound_pp"] <= bound["heldout_rmse_pp"] else "")
         )
+    if meta.get("accuracy_is_percent") and meta.get("crossbar_loss_modelled") is False:
+        lines.append(
+            "- **No crossbar-loss model** (`penalty: none`): the accuracy axis is the float "
+            "network's, so low ADC and input bits cost nothing here but do on the crossbar "
+            "(measured for xpert_tinyimagenet's headline design in "
+            "docs/results/compare_methods.md). Check designs with `python -m xpert_evo.verify`."
+        )
     lines += [f"- {line}" for line in headline_lines(meta, markdown=True)]
     versions = meta.get("versions", {})
     lines.append("- Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()))
