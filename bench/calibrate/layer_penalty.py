@@ -1,14 +1,15 @@
 """Choose and fit the per-layer precision penalty on the precision-loss table; report its error.
 
-Reads a table built by `python -m xpert_evo.precision` (default: the shipped table of the data
-set's default source, ``xpert_evo/crossbar/precision_tables/<dataset>-<fidelity>``), scores every candidate of
-`xpert_evo.crossbar.penalty_selection` (predicting no loss, the four-parameter `PrecisionPenalty`,
-the per-layer forms) by cross-validation grouped by network (`GroupKFold`: no network is fitted
-on and predicted in one fold), and writes a stamped report: held-out RMSE and MAE beside the
-fitted error, how often the held-out error lies within its std, the paired measurement noise,
-the errors per network and per setting kind (random, one-layer sweep), the check on the source's
-own split (fitted on its "fit" networks, scored on its "heldout" ones) and each layer's fitted
-sensitivity. Also writes the rows with every candidate's held-out prediction (same stem, .csv).
+Reads a table built by `python -m xpert_evo.precision` (default: the shipped table of the data set's
+default source, ``xpert_evo/crossbar/precision_tables/<dataset>-<fidelity>``), scores every
+candidate of `xpert_evo.crossbar.penalty_selection` (predicting no loss, the four-parameter
+`PrecisionPenalty`, the per-layer forms) by cross-validation grouped by network (`GroupKFold`: no
+network is fitted on and predicted in one fold), and writes a stamped report: held-out RMSE and MAE
+beside the fitted error, how often the held-out error lies within its std, the paired measurement
+noise, the errors per network and per setting kind (random, one-layer sweep), the check on the
+source's own split (fitted on its "fit" networks, scored on its "heldout" ones) and each layer's
+fitted sensitivity. Also writes the rows with every candidate's held-out prediction (same stem,
+.csv).
 
 `--out` names the report (default docs/results/precision_loss_<dataset>_<fidelity>.md: it does
 not replace docs/results/precision_loss.md, the shipped differential fit's, until the full table
