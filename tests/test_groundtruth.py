@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 
 from xpert_evo.config import conf_dir
@@ -22,10 +23,13 @@ from xpert_evo.training.groundtruth import (
     append_rows,
     genome_columns,
     genomes_from_table,
+    load_checkpoint,
     load_table,
     measure,
     measure_one,
+    save_checkpoint,
 )
+from xpert_evo.training.network import build_network
 from xpert_evo.training.train import TrainSpec, budget_splits
 
 CONF = conf_dir()
@@ -190,3 +194,19 @@ def test_a_training_read_back_from_its_checkpoint_reports_the_trainings_time(
     assert [r["kind"] for r in rows] == ["train", "train"]
     assert rows[1]["accuracy_pct"] == rows[0]["accuracy_pct"]
     assert rows[1]["wall_s"] >= rows[0]["wall_s"] * 0.9 > 0
+
+
+def test_a_checkpoint_loads_at_its_budgets_width_and_channel_floor(tmp_path: Path) -> None:
+    """A network saved at width 0.25 with a 16-channel floor comes back with the same layer
+    widths, weights and outputs, and with its measured facts."""
+    spec = TrainSpec(width_mult=0.25, min_channels=16)
+    channels = [16, 32, 64, 128, 16, 32, 64, 128, 16, 32, 64, 128, 512]
+    torch.manual_seed(0)
+    saved = build_network(channels, Backbone(), 0.25, min_channels=16).eval()
+    path = save_checkpoint(saved, {"accuracy_pct": 42.5}, tmp_path / "net.pt", 3.0)
+    model, contents = load_checkpoint(path, channels, Backbone(), spec)
+    widths = [m.out_channels for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert widths == [16, 16, 16, 32, 16, 16, 16, 32, 16, 16, 16, 32, 128]
+    x = torch.randn(2, 3, 32, 32)
+    assert torch.equal(model.eval()(x), saved(x))
+    assert contents["accuracy_pct"] == 42.5 and contents["train_wall_s"] == 3.0

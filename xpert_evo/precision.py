@@ -24,7 +24,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import hydra
-import torch
 from omegaconf import DictConfig
 
 from xpert_evo.config import ConfigError, conf_dir, plain_config
@@ -43,8 +42,8 @@ from xpert_evo.schema import group_node, register, run_main
 from xpert_evo.space import SearchSpace
 from xpert_evo.space.backbone import Backbone
 from xpert_evo.training.data import DataError, DataSpec, cache_root
-from xpert_evo.training.groundtruth import checkpoint_path, save_checkpoint
-from xpert_evo.training.network import build_network, torch_threads
+from xpert_evo.training.groundtruth import checkpoint_path, load_checkpoint, save_checkpoint
+from xpert_evo.training.network import torch_threads
 from xpert_evo.training.source import SOURCE_TRAINING, find_source
 from xpert_evo.training.train import Splits, TrainSpec, budget_splits, train_network
 
@@ -84,10 +83,7 @@ def network_loader(data: DataSpec, spec: TrainSpec, xbar: CrossbarSpec, splits: 
         channels = list(net.channels)
         ckpt = checkpoint_path(channels, data, spec, 0, checkpoints)
         if ckpt.is_file():
-            model = build_network(channels, backbone, spec.width_mult,
-                                  min_channels=spec.min_channels)
-            saved = torch.load(ckpt, map_location="cpu", weights_only=False)
-            model.load_state_dict(saved["state_dict"])
+            model, _ = load_checkpoint(ckpt, channels, backbone, spec)
         else:
             log.info("net %d: no checkpoint (%s); training it at %s", net.net_id, ckpt.name,
                      spec.fidelity())

@@ -44,7 +44,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
 from xpert_evo.crossbar.evaluate import evaluate_genome
 from xpert_evo.crossbar.penalty import PrecisionPenalty
@@ -58,10 +57,11 @@ from xpert_evo.training.data import DataSpec
 from xpert_evo.training.groundtruth import (
     append_rows,
     genome_columns,
+    load_checkpoint,
     load_table,
     per_layer_ints,
 )
-from xpert_evo.training.network import build_network, torch_threads
+from xpert_evo.training.network import torch_threads
 from xpert_evo.training.source import find_source, source_training
 from xpert_evo.training.train import TrainSpec, budget_splits
 
@@ -154,10 +154,7 @@ def measure(args: argparse.Namespace, target: Target) -> pd.DataFrame:
         todo = [(k, p, b) for k, (p, b) in enumerate(picks) if f"setting {k}" not in measured]
         if not todo:
             continue
-        model = build_network(channels, backbone, spec.width_mult,
-                              min_channels=spec.min_channels)
-        model.load_state_dict(torch.load(net["checkpoint"], map_location="cpu",
-                                         weights_only=False)["state_dict"])
+        model, _ = load_checkpoint(net["checkpoint"], channels, backbone, spec)
         for k, p, b in todo:
             genome = Genomes(np.array([channels]), np.full((1, 13), 8), np.ones((1, 13), int),
                              b[None, :], p[None, :])

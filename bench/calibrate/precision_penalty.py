@@ -29,7 +29,6 @@ import time
 from pathlib import Path
 
 import pandas as pd
-import torch
 
 from xpert_evo.crossbar.evaluate import sweep_uniform
 from xpert_evo.crossbar.penalty import PrecisionPenalty, plot_penalty
@@ -43,10 +42,11 @@ from xpert_evo.training.groundtruth import (
     default_path,
     fidelity_columns,
     genome_columns,
+    load_checkpoint,
     load_table,
     save_checkpoint,
 )
-from xpert_evo.training.network import build_network, torch_threads
+from xpert_evo.training.network import torch_threads
 from xpert_evo.training.train import TrainSpec, train_network
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: common.py
@@ -116,11 +116,8 @@ def _sweep(plan: list, data: DataSpec, xbar: CrossbarSpec, train: Split, test: S
     for name, spec, grid in plan:
         channels = ARCHITECTURES[name]
         ckpt = checkpoint_path(channels, data, spec, 0, folder)
-        model = build_network(channels, Backbone(), spec.width_mult,
-                              min_channels=spec.min_channels)
         if ckpt.is_file():
-            saved = torch.load(ckpt, map_location="cpu", weights_only=False)
-            model.load_state_dict(saved["state_dict"])
+            model, saved = load_checkpoint(ckpt, channels, Backbone(), spec)
             clean = saved["accuracy_pct"]
         else:
             result = train_network(channels, data, spec, 0, test_split=test,

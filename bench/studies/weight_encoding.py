@@ -41,8 +41,8 @@ from xpert_evo.crossbar.settings import random_precisions
 from xpert_evo.crossbar.simulate import CrossbarNetwork
 from xpert_evo.space.backbone import GEOMETRY, Backbone
 from xpert_evo.training.data import DataSpec
-from xpert_evo.training.groundtruth import load_table, per_layer_ints
-from xpert_evo.training.network import build_network, torch_threads
+from xpert_evo.training.groundtruth import load_checkpoint, load_table, per_layer_ints
+from xpert_evo.training.network import torch_threads
 from xpert_evo.training.source import source_training
 from xpert_evo.training.train import TrainSpec, budget_splits
 
@@ -104,10 +104,7 @@ def evaluate(args: argparse.Namespace) -> None:
         if net.checkpoint in set(done["checkpoint"]):
             continue
         channels = per_layer_ints([net.channels])[0].tolist()
-        model = build_network(channels, backbone, spec.width_mult,
-                              min_channels=spec.min_channels)
-        model.load_state_dict(torch.load(net.checkpoint, map_location="cpu",
-                                         weights_only=False)["state_dict"])
+        model, _ = load_checkpoint(net.checkpoint, channels, backbone, spec)
         outcomes: dict[tuple[str, str], np.ndarray] = {}
         rows = []
         for encoding in ENCODINGS:

@@ -288,10 +288,7 @@ def measure_one(
     kind = "train+crossbar"
     trained_s = 0.0  # training time behind a loaded checkpoint, not in this call's elapsed
     if ckpt.is_file():
-        saved = torch.load(ckpt, map_location="cpu", weights_only=False)
-        model = build_network(channels, backbone, spec.width_mult,
-                              min_channels=spec.min_channels)
-        model.load_state_dict(saved["state_dict"])
+        model, saved = load_checkpoint(ckpt, channels, backbone, spec)
         measured = {k: saved.get(k) for k in MEASURED}
         trained_s = float(saved.get(TRAIN_WALL_S) or 0.0)
         kind = "crossbar"
@@ -347,3 +344,14 @@ def save_checkpoint(model: torch.nn.Module, measured: Mapping[str, Any], path: P
     state = {"state_dict": model.state_dict(), **{k: measured.get(k) for k in MEASURED},
              TRAIN_WALL_S: train_wall_s}
     return atomic_write(path, lambda fh: torch.save(state, fh))
+
+
+def load_checkpoint(path: str | Path, channels: Sequence[int], backbone: Backbone,
+                    spec: TrainSpec) -> tuple[torch.nn.Sequential, dict[str, Any]]:
+    """The network of `channels` built as `spec` trains it (its width and channel floor) with
+    the weights `save_checkpoint` kept at `path`, and the checkpoint's contents (its `MEASURED`
+    facts, `TRAIN_WALL_S`)."""
+    saved = torch.load(path, map_location="cpu", weights_only=False)
+    model = build_network(channels, backbone, spec.width_mult, min_channels=spec.min_channels)
+    model.load_state_dict(saved["state_dict"])
+    return model, saved
