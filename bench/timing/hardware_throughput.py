@@ -19,6 +19,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")  # one core, before numpy loads it
 
 import time  # noqa: E402
 import tracemalloc  # noqa: E402
+from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -41,6 +42,17 @@ def random_genomes(n: int, n_layers: int, seed: int = 0) -> Genomes:
     return space.decode(space.random(n, np.random.default_rng(seed)))
 
 
+def best_seconds(call: Callable[..., object], args: tuple, repeats: int,
+                 **kwargs: object) -> float:
+    """The shortest wall time in seconds of `repeats` calls ``call(*args, **kwargs)``."""
+    best = np.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        call(*args, **kwargs)
+        best = min(best, time.perf_counter() - start)
+    return float(best)
+
+
 def main() -> None:
     """Time `CostModel.evaluate` and print one line per batch size."""
     model = CostModel(load_hardware_config(), Backbone())
@@ -57,12 +69,8 @@ def main() -> None:
         mode = "breakdown" if breakdown else "totals"
         for batch in (1, 100, 10_000, 100_000):
             genomes = random_genomes(batch, model.backbone.n_conv)
-            repeats = max(5, min(500, 500_000 // batch))
-            best = np.inf
-            for _ in range(repeats):
-                start = time.perf_counter()
-                model.evaluate(genomes, breakdown=breakdown)
-                best = min(best, time.perf_counter() - start)
+            best = best_seconds(model.evaluate, (genomes,), max(5, min(500, 500_000 // batch)),
+                                breakdown=breakdown)
             tracemalloc.start()
             model.evaluate(genomes, breakdown=breakdown)
             _, peak = tracemalloc.get_traced_memory()

@@ -26,7 +26,6 @@ import sys
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # one core, before numpy loads its BLAS
 
-import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from dataclasses import replace  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -36,12 +35,12 @@ import numpy as np  # noqa: E402
 from xpert_evo.crossbar.layer_penalty import FORMS, LayerPenalty, layer_features  # noqa: E402
 from xpert_evo.crossbar.penalty import PrecisionPenalty  # noqa: E402
 from xpert_evo.search.setup import build_penalty  # noqa: E402
-from xpert_evo.space import SearchSpace  # noqa: E402
 from xpert_evo.space.backbone import Backbone  # noqa: E402
 from xpert_evo.space.genome import Genomes  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: common.py
 from common import REPO, RESULTS, load_conf, write_stamped  # noqa: E402
+from hardware_throughput import best_seconds, random_genomes  # noqa: E402 (bench/timing/)
 
 RESULT = RESULTS / "penalty_throughput.md"
 
@@ -57,22 +56,10 @@ PRESETS = {"precision_penalty_v1": "crossbar_cifar10_offset",
 
 
 def random_designs(n: int, n_layers: int, seed: int = 0) -> tuple[Genomes, np.ndarray]:
-    """n designs drawn uniformly from the default search space (conf/space/default.yaml) and
-    their clean accuracies (n,) in %, uniform in 60-90."""
-    rng = np.random.default_rng(seed)
-    space = SearchSpace.from_config(load_conf("space"), n_layers)
-    return space.decode(space.random(n, rng)), rng.uniform(60.0, 90.0, n)
-
-
-def best_time(call: Callable[[Genomes, np.ndarray], object], genomes: Genomes,
-              clean: np.ndarray, repeats: int) -> float:
-    """The shortest wall time in seconds of `repeats` calls ``call(genomes, clean)``."""
-    best = np.inf
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call(genomes, clean)
-        best = min(best, time.perf_counter() - start)
-    return float(best)
+    """n designs drawn uniformly from the default search space (`random_genomes`) and their
+    clean accuracies (n,) in %, uniform in 60-90."""
+    clean = np.random.default_rng([seed, 1]).uniform(60.0, 90.0, n)
+    return random_genomes(n, n_layers, seed), clean
 
 
 def with_std(penalty: LayerPenalty) -> Callable[[Genomes, np.ndarray], object]:
@@ -114,7 +101,8 @@ def main() -> None:
         for name, call in calls.items():
             for batch in BATCHES:
                 genomes, clean = random_designs(batch, n_layers)
-                seconds = best_time(call, genomes, clean, max(5, min(500, 500_000 // batch)))
+                seconds = best_seconds(call, (genomes, clean),
+                                       max(5, min(500, 500_000 // batch)))
                 rate = batch / seconds
                 met = ""
                 if batch == BATCHES[-1]:
