@@ -53,3 +53,33 @@ def test_hardware_writer_round_trips_the_shipped_constants(
     written = fitted_constants(artifact)
     assert written == fitted_constants(hw.fitted)
     assert all(getattr(hw, key) == value for key, value in written.items())
+
+
+def test_measured_designs_join_each_training_to_its_bits_at_the_tables_setting(
+    tmp_path: Path,
+) -> None:
+    import layer_penalty
+    import pandas as pd
+
+    verified = pd.DataFrame({
+        "design": ["knee", "knee", "other"], "seed": [0, 1, 0],
+        "channels": ["64-128", "64-128", "64-128"], "float_pct": [50.0, 49.5, 50.0]})
+    truth = pd.DataFrame({
+        "dataset": ["cifar10", "cifar10", "cifar10", "tinyimagenet"],
+        "fidelity": ["f", "f", "g", "f"], "weight_encoding": ["offset"] * 4,
+        "channels": ["64-128"] * 4, "seed": [0, 1, 0, 0],
+        "reference_accuracy_pct": [50.0, 49.5, 50.0, 50.0],
+        "nonideal_accuracy_pct": [47.0, 49.0, 40.0, 1.0], "input_bits": ["4-5"] * 4,
+        "adc_bits": ["6-7"] * 4, "crossbar_test_images": [2000] * 4})
+    files = (tmp_path / "v.csv", tmp_path / "t.csv")
+    verified.to_csv(files[0], index=False)
+    truth.to_csv(files[1], index=False)
+    table = pd.DataFrame({"dataset": ["cifar10"], "fidelity": ["f"],
+                          "weight_encoding": ["offset"]})
+    rows = layer_penalty.measured_designs(table, files)
+    # the fidelity-g and Tiny ImageNet trainings are other tables' settings: left out; "other"
+    # shares knee's channels and seed 0 but is joined to the same training (same float %)
+    assert sorted(zip(rows["design"], rows["seed"], rows["loss_pp"], strict=True)) == [
+        ("knee", 0, 3.0), ("knee", 1, 0.5), ("other", 0, 3.0)]
+    assert set(rows["input_bits"]) == {"4-5"}
+    assert layer_penalty.measured_designs(table, (tmp_path / "none.csv", files[1])).empty

@@ -7,9 +7,10 @@ candidate of `xpert_evo.crossbar.penalty_selection` (predicting no loss, the fou
 network is fitted on and predicted in one fold), and writes a stamped report: held-out RMSE and MAE
 beside the fitted error, how often the held-out error lies within its std, the paired measurement
 noise, the errors per network and per setting kind (random, one-layer sweep), the check on the
-source's own split (fitted on its "fit" networks, scored on its "heldout" ones) and each layer's
-fitted sensitivity. Also writes the rows with every candidate's held-out prediction (same stem,
-.csv).
+source's own split (fitted on its "fit" networks, scored on its "heldout" ones), each layer's
+fitted sensitivity, and the candidates against designs that no table row holds: the searched and
+published designs `bench/studies/compare_methods.py` trained and ran on the crossbar
+(`DESIGNS`). Also writes the rows with every candidate's held-out prediction (same stem, .csv).
 
 `--out` names the report (default docs/results/precision_loss_<dataset>_<fidelity>.md: it does
 not replace docs/results/precision_loss.md, the shipped differential fit's, until the full table
@@ -49,6 +50,11 @@ from xpert_evo.training.source import default_fidelity
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: common.py
 from common import REPO, RESULTS, load_conf, save_fit, write_stamped  # noqa: E402
+
+DESIGNS = (RESULTS / "compare_methods_verified.csv", RESULTS / "compare_methods_ground_truth.csv")
+"""Searched and published designs measured on the crossbar (`bench/studies/compare_methods.py`):
+the per-seed verification (design names, float and crossbar %) and the ground-truth rows it
+trained (their bits)."""
 
 LOWERED = (4, 4)
 """(input bits, ADC bits) of the one lowered layer in the sensitivity table: a low setting inside
@@ -131,8 +137,65 @@ def sensitivity(model: LayerPenalty, table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def measured_designs(table: pd.DataFrame, designs: tuple[Path, Path] = DESIGNS) -> pd.DataFrame:
+    """Designs a search returned (and published ones), trained and run on the crossbar by
+    `compare_methods`, as precision-table rows (design, seed, channels, bits, float_accuracy_pct
+    and loss_pp on the same test images) at the table's data set, fidelity and weight mapping:
+    none of them is a table network. Empty when the files are missing."""
+    verified_csv, truth_csv = designs
+    if not (verified_csv.exists() and truth_csv.exists()):
+        return pd.DataFrame()
+    verified = pd.read_csv(verified_csv)
+    truth = pd.read_csv(truth_csv).dropna(subset=["nonideal_accuracy_pct"])
+    first = table.iloc[0]
+    truth = truth[(truth["dataset"] == first["dataset"]) & (truth["fidelity"] == first["fidelity"])
+                  & (truth["weight_encoding"] == first["weight_encoding"])]
+    truth = truth.assign(float_r=truth["reference_accuracy_pct"].round(2))[
+        ["channels", "seed", "float_r", "input_bits", "adc_bits", "reference_accuracy_pct",
+         "nonideal_accuracy_pct", "crossbar_test_images"]]
+    rows = verified.assign(float_r=verified["float_pct"].round(2))[
+        ["design", "channels", "seed", "float_r"]].merge(truth, on=["channels", "seed", "float_r"])
+    return pd.DataFrame({
+        "design": rows["design"], "seed": rows["seed"], "channels": rows["channels"],
+        "input_bits": rows["input_bits"], "adc_bits": rows["adc_bits"],
+        "float_accuracy_pct": rows["reference_accuracy_pct"],
+        "loss_pp": rows["reference_accuracy_pct"] - rows["nonideal_accuracy_pct"],
+        "images": rows["crossbar_test_images"],
+        "loss_std_pp": np.nan, "net_id": -1})  # no bootstrap noise kept; no table network
+
+
+def searched(sel: Selection, table: pd.DataFrame, chance: float, names: list[str],
+             rows: pd.DataFrame) -> list[str]:
+    """The report's section on designs outside the table: every candidate fitted on all table
+    rows, its predicted loss beside the measured one, per design (seed mean) and over rows."""
+    if rows.empty:
+        return ["(no measured designs at this table's data set, fidelity and mapping)"]
+    predicted = {name: CANDIDATES[name](table, rows, chance) for name in names}
+    std = sel.model.std_of(predicted[sel.best])
+    err = rows["loss_pp"].to_numpy() - predicted[sel.best]
+    per_design = rows.assign(**{f"pred_{k}": v for k, v in predicted.items()}).groupby(
+        "design", sort=False).agg(
+        seeds=("seed", "size"), measured_loss_pp=("loss_pp", "mean"),
+        measured_seed_std_pp=("loss_pp", "std"),
+        **{f"{k}_pp": (f"pred_{k}", "mean") for k in names}).reset_index()
+    overall = pd.DataFrame([{"candidate": k, **scores(v, rows["loss_pp"])}
+                            for k, v in predicted.items()])
+    return [
+        f"{len(rows)} trainings of {rows['design'].nunique()} designs (seeds apart, "
+        f"{int(rows['images'].iloc[0])} test images each): the float and crossbar accuracy of "
+        "the same trained network on the same images, loss = float - crossbar. Columns "
+        "`<candidate>_pp`: the loss each candidate, fitted on every table row, predicts at the "
+        "design's bits and float accuracy (seed mean).", "",
+        per_design.to_markdown(index=False, floatfmt=".2f"), "",
+        overall.to_markdown(index=False, floatfmt=".2f"), "",
+        f"The chosen form ({sel.best}) errs by {np.sqrt(np.mean(err**2)):.2f} pp RMSE over these "
+        f"rows (mean measured minus predicted {err.mean():+.2f} pp); "
+        f"{np.mean(np.abs(err) <= std):.0%} of them lie within its std (model error only, "
+        "no measurement noise added).", ""]
+
+
 def report(sel: Selection, table: pd.DataFrame, folder: Path, chance: float,
-           names: list[str]) -> list[str]:
+           names: list[str], designs: pd.DataFrame) -> list[str]:
     """The report's lines."""
     noise = noise_summary(table)
     best = sel.summary.set_index("candidate").loc[sel.best]
@@ -175,7 +238,9 @@ def report(sel: Selection, table: pd.DataFrame, folder: Path, chance: float,
         breakdown(sel, "net_id").to_markdown(index=False, floatfmt=".2f"), "",
         f"## Layer sensitivity (chosen form): one layer at {LOWERED[0]}-bit inputs and "
         f"{LOWERED[1]}-bit ADC, the others at the largest searched bits", "",
-        sensitivity(m, table).to_markdown(index=False, floatfmt=("g", ".2f", "g", ".2f")), ""]
+        sensitivity(m, table).to_markdown(index=False, floatfmt=("g", ".2f", "g", ".2f")), "",
+        "## Searched and published designs, measured (not in the table)", "",
+        *searched(sel, table, chance, names, designs)]
 
 
 def main() -> None:
@@ -202,7 +267,7 @@ def main() -> None:
         sys.exit(2)
     fidelity, encoding = table["fidelity"].iloc[0], table["weight_encoding"].iloc[0]
     out = Path(args.out) if args.out else RESULTS / f"precision_loss_{args.dataset}_{fidelity}.md"
-    lines = report(sel, table, folder, chance, names)
+    lines = report(sel, table, folder, chance, names, measured_designs(table))
     write_stamped(out, lines)
     sel.table.to_csv(out.with_suffix(".csv"), index=False, float_format="%.4f")
     print("\n".join(lines))
