@@ -56,6 +56,10 @@ DESIGNS = (RESULTS / "compare_methods_verified.csv", RESULTS / "compare_methods_
 the per-seed verification (design names, float and crossbar %) and the ground-truth rows it
 trained (their bits)."""
 
+BANDS_PP = (0.0, 1.0, 2.0, 4.0, 8.0, 16.0, math.inf)
+"""Edges of the held-out predicted loss bands of the report (pp): the search bounds the predicted
+loss at a few pp (`constraints.precision_loss_pp`), so the low bands are where its error counts."""
+
 LOWERED = (4, 4)
 """(input bits, ADC bits) of the one lowered layer in the sensitivity table: a low setting inside
 the searched ranges (conf/space/default.yaml)."""
@@ -88,11 +92,11 @@ def load(args: argparse.Namespace) -> tuple[pd.DataFrame, Path]:
 
 
 def breakdown(sel: Selection, by: str) -> pd.DataFrame:
-    """Per value of `by` (net_id, setting_kind): rows, mean measured loss and its noise, and the
-    chosen form's held-out RMSE, MAE and mean prediction."""
+    """Per value of `by` (net_id, setting_kind, predicted_loss_band): rows, mean measured loss and
+    its noise, and the chosen form's held-out RMSE, MAE and mean prediction."""
     pred = f"pred_{sel.best}"
     rows = []
-    for value, part in sel.table.groupby(by, sort=True):
+    for value, part in sel.table.groupby(by, sort=True, observed=True):
         err = scores(part[pred], part["loss_pp"])
         rows.append({by: value, **({"role": part["role"].iloc[0]} if by == "net_id" else {}),
                      "rows": len(part), "measured_loss_pp": part["loss_pp"].mean(),
@@ -205,6 +209,8 @@ def report(sel: Selection, table: pd.DataFrame, folder: Path, chance: float,
     _, within = coverage(sel.table[f"pred_{sel.best}"].to_numpy(), table["loss_pp"].to_numpy(),
                          table["loss_std_pp"].to_numpy(), grouped_folds(table["net_id"]))
     m = sel.model
+    sel.table["predicted_loss_band"] = pd.cut(sel.table[f"pred_{sel.best}"], BANDS_PP,
+                                              right=False)
     return [
         "# Crossbar precision loss: the per-layer penalty", "",
         f"Table `{folder}`: {len(table)} crossbar evaluations of {table['net_id'].nunique()} "
@@ -234,6 +240,8 @@ def report(sel: Selection, table: pd.DataFrame, folder: Path, chance: float,
         role_split(table, chance, names).to_markdown(index=False, floatfmt=".3f"), "",
         "## By setting kind (chosen form, held-out)", "",
         breakdown(sel, "setting_kind").to_markdown(index=False, floatfmt=".2f"), "",
+        "## By held-out predicted loss, pp (chosen form): the error where the search's bound sits",
+        "", breakdown(sel, "predicted_loss_band").to_markdown(index=False, floatfmt=".2f"), "",
         "## By network (chosen form, held-out)", "",
         breakdown(sel, "net_id").to_markdown(index=False, floatfmt=".2f"), "",
         f"## Layer sensitivity (chosen form): one layer at {LOWERED[0]}-bit inputs and "
