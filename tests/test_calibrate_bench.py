@@ -7,12 +7,14 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench" / "calibrate"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 
 import calibrate_hardware  # noqa: E402
+import layer_penalty  # noqa: E402
 import offset_penalty  # noqa: E402
 from common import load_conf  # noqa: E402
 from precision_loss import TARGETS  # noqa: E402
@@ -58,9 +60,6 @@ def test_hardware_writer_round_trips_the_shipped_constants(
 def test_measured_designs_join_each_training_to_its_bits_at_the_tables_setting(
     tmp_path: Path,
 ) -> None:
-    import layer_penalty
-    import pandas as pd
-
     verified = pd.DataFrame({
         "design": ["knee", "knee", "other"], "seed": [0, 1, 0],
         "channels": ["64-128", "64-128", "64-128"], "float_pct": [50.0, 49.5, 50.0]})
