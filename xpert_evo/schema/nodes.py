@@ -161,6 +161,7 @@ class PenaltyNode:
     form: str | None = None  # layer_penalty_v1: its form (xpert_evo.crossbar.layer_penalty)
     alpha: list[float] | None = None  # layer_penalty_v1: input-bit term per layer feature
     beta: list[float] | None = None  # layer_penalty_v1: ADC-bit term per layer feature
+    gamma: float | None = None  # layer_penalty_v1: exponent on the summed layer terms
     std_floor_pp: float | None = None  # layer_penalty_v1: std of a prediction at 0 pp, pp
     std_slope: float | None = None  # layer_penalty_v1: std per pp of predicted loss
     xbar_rows: int | None = None  # layer_penalty_v1: crossbar rows of its row-group feature
