@@ -13,7 +13,12 @@ from xpert_evo.config import ConfigError
 from xpert_evo.crossbar.layer_penalty import LayerPenalty, table_arrays
 from xpert_evo.crossbar.loss_table import PrecisionPlan
 from xpert_evo.crossbar.penalty import PrecisionPenalty
-from xpert_evo.crossbar.penalty_selection import grouped_folds, select, std_model
+from xpert_evo.crossbar.penalty_selection import (
+    grouped_folds,
+    select,
+    simplest_within_one_se,
+    std_model,
+)
 from xpert_evo.schema import compose
 from xpert_evo.search.setup import build_penalty
 from xpert_evo.space.genome import Genomes
@@ -135,6 +140,17 @@ def test_selection_prefers_the_per_layer_form_and_beats_the_baselines() -> None:
                       np.full((5, L), 4), np.full((5, L), 6))
     loss, std = model.predict(genomes, 50.0), model.std(genomes, 50.0)
     assert loss.shape == std.shape == (5,) and (loss > 0).all() and (std >= 0).all()
+
+
+def test_the_simplest_form_within_one_standard_error_is_chosen() -> None:
+    forms = ["layer_uniform", "layer_position", "layer_shape", "layer_per_layer"]
+    summary = pd.DataFrame({"rmse_pp": [2.3, 1.87, 1.95, 1.86], "rmse_se_pp": [0.2, 0.2, 0.2, 0.2]},
+                           index=forms)
+    assert simplest_within_one_se(summary, forms) == "layer_position"
+    summary.loc["layer_per_layer", "rmse_se_pp"] = 0.005  # a tight best: only it is within
+    assert simplest_within_one_se(summary, forms) == "layer_per_layer"
+    # a form the summary lacks (not scored) is skipped
+    assert simplest_within_one_se(summary.drop("layer_position"), forms) == "layer_per_layer"
 
 
 def test_std_model_recovers_the_model_error_net_of_measurement_noise() -> None:

@@ -224,15 +224,18 @@ def report(sel: Selection, table: pd.DataFrame, folder: Path, chance: float,
         "", f"## Candidates, cross-validated by network ({len(grouped_folds(table['net_id']))} "
         "folds, GroupKFold)", "",
         "`rmse_pp`, `mae_pp`: held-out (each row predicted by a fit that never saw its network); "
-        "`fitted_rmse_pp`: the fit on every row, on those rows; `within_std`: share of rows whose "
+        "`rmse_se_pp`: its standard error over the folds; `fitted_rmse_pp`: the fit on every "
+        "row, on those rows; `within_std`: share of rows whose "
         "held-out error lies within its std (model std fitted on the other folds, plus the row's "
         "noise; 68 % expected).", "",
         sel.summary.to_markdown(index=False, floatfmt=".3f"), "",
-        f"Chosen: **{sel.best}**, held-out RMSE {best['rmse_pp']:.2f} pp (MAE "
+        "Chosen: the simplest layer form within one standard error of the lowest held-out RMSE, "
+        f"**{sel.best}**, held-out RMSE {best['rmse_pp']:.2f} pp (MAE "
         f"{best['mae_pp']:.2f} pp, fitted {best['fitted_rmse_pp']:.2f} pp); within its std: "
         f"{best['within_std']:.0%} of rows. The issue's target, RMSE <= max(1 pp, 1.5 x the noise) "
         f"= {target:.2f} pp, is {'met' if best['rmse_pp'] <= target else 'not met'}.", "",
-        f"Fitted on every row: k_in {m.k_in:.3f}, k_adc {m.k_adc:.3f} per bit; alpha "
+        f"Fitted on every row: k_in {m.k_in:.3f}, k_adc {m.k_adc:.3f} per bit, gamma "
+        f"{m.gamma:.3f} (1: the layers' terms add up); alpha "
         f"{[round(v, 3) for v in m.alpha]}, beta {[round(v, 3) for v in m.beta]}; std of a "
         f"prediction sqrt({m.std_floor_pp:.2f}^2 + ({m.std_slope:.3f} x loss)^2) pp (mean "
         f"{np.nanmean(within):.2f} pp with the rows' noise).", "",
@@ -282,6 +285,7 @@ def main() -> None:
     print(f"wrote {out} and {out.with_suffix('.csv')}")
     if args.write_config:
         data = folder.resolve()
+        shown = out.resolve().relative_to(REPO) if out.resolve().is_relative_to(REPO) else out
         save_fit(f"penalty/layer_{args.dataset}_{encoding}.yaml", "precision_table",
                  {**sel.model.constants(), "bound_pp": math.floor(sel.model.heldout_rmse_pp) + 1},
                  data=str(data.relative_to(REPO) if data.is_relative_to(REPO) else data),
@@ -289,7 +293,7 @@ def main() -> None:
                      f"{len(table)} rows of {table['net_id'].nunique()} networks at {fidelity}, "
                      f"{int(table['images'].iloc[0])} images; form chosen by GroupKFold over "
                      f"{names}; held-out error and std from its folds; bound_pp: the smallest "
-                     f"whole pp above the held-out RMSE; report {out}")])))
+                     f"whole pp above the held-out RMSE; report {shown}")])))
 
 
 if __name__ == "__main__":

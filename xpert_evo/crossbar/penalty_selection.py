@@ -5,8 +5,12 @@ four-parameter `PrecisionPenalty`, refitted in every fold) and every `LayerPenal
 (`layer_penalty.FORMS`, named ``layer_<form>``). Every row of the precision-loss table
 (`xpert_evo.crossbar.loss_table`) is predicted by each candidate fitted on the rows of the other
 networks only (scikit-learn `GroupKFold` over ``net_id``: no network is both fitted on and
-predicted), and the candidate with the lowest held-out RMSE is chosen among the layer forms and
-reported against the two baselines.
+predicted). Among the layer forms, the simplest (fewest coefficients, `FORMS` order) whose held-out
+RMSE lies within one standard error of the lowest is chosen (the one-standard-error rule of
+Hastie, Tibshirani & Friedman, The Elements of Statistical Learning, 2nd ed., sec. 7.10: forms
+that cross-validate alike are told apart by noise, and the simpler one carries to new designs
+better), and reported against the two baselines. The standard error is the std of the per-fold
+RMSEs over sqrt(folds).
 
 The std of a prediction (`std_model`): a held-out residual r = predicted - measured carries the
 model's error and the row's measurement noise sigma (``loss_std_pp``), so E[r^2] = s(pred)^2 +
@@ -130,6 +134,23 @@ def coverage(predicted: np.ndarray, measured: np.ndarray, noise: np.ndarray,
     return float(np.mean(np.abs(residual) <= std)), std
 
 
+def fold_rmse_se(predicted: np.ndarray, measured: np.ndarray,
+                 folds: Sequence[tuple[np.ndarray, np.ndarray]]) -> float:
+    """Standard error (pp) of the cross-validated RMSE: the std of the per-fold RMSEs over
+    sqrt(folds); 0 with a single fold."""
+    per_fold = [scores(predicted[test], measured[test])["rmse_pp"] for _, test in folds]
+    return float(np.std(per_fold, ddof=1) / math.sqrt(len(per_fold))) if len(folds) > 1 else 0.0
+
+
+def simplest_within_one_se(summary: pd.DataFrame, forms: Sequence[str]) -> str:
+    """The first of `forms` (simplest first) whose ``rmse_pp`` is within one ``rmse_se_pp`` of
+    the lowest among them (`summary` indexed by candidate)."""
+    scored = summary.loc[[f for f in forms if f in summary.index]]
+    best = scored["rmse_pp"].idxmin()
+    bar = scored.loc[best, "rmse_pp"] + scored.loc[best, "rmse_se_pp"]
+    return str(next(f for f in scored.index if scored.loc[f, "rmse_pp"] <= bar))
+
+
 def scores(predicted: np.ndarray, measured: np.ndarray) -> dict[str, float]:
     """RMSE and MAE (pp) of predicted against measured losses, and the rows."""
     diff = np.asarray(predicted) - np.asarray(measured)
@@ -143,10 +164,12 @@ class Selection:
 
     Attributes:
         table: the rows, with ``pred_<candidate>`` (held-out prediction, pp) and ``fold``.
-        summary: per candidate: held-out rmse_pp and mae_pp, fitted rmse (``fitted_rmse_pp``,
+        summary: per candidate: held-out rmse_pp, its standard error over the folds
+            (``rmse_se_pp``) and mae_pp, fitted rmse (``fitted_rmse_pp``,
             the fit on every row scored on them), coverage (``within_std``), rows, and a
             ``note`` why a candidate could not be scored (too few rows for its parameters).
-        best: the chosen layer form's candidate name.
+        best: the chosen layer form's candidate name (the simplest within one standard error of
+            the lowest held-out RMSE).
         model: the chosen form fitted on every row, with its std model and held-out error.
     """
 
@@ -187,13 +210,15 @@ def select(table: pd.DataFrame, chance_pct: float, candidates: Sequence[str] | N
             continue
         out[f"pred_{name}"] = predicted
         rows.append({"candidate": name, **scores(predicted, measured),
+                     "rmse_se_pp": fold_rmse_se(predicted, measured, folds),
                      "fitted_rmse_pp": scores(fitted, measured)["rmse_pp"],
                      "within_std": coverage(predicted, measured, noise, folds)[0], "note": ""})
     summary = pd.DataFrame(rows)
     layer = summary[summary["candidate"].isin(layer_forms) & summary["rmse_pp"].notna()]
     if layer.empty:
         raise ValueError(f"no layer form could be fitted: {summary['note'].tolist()}")
-    best = str(layer.loc[layer["rmse_pp"].idxmin(), "candidate"])
+    best = simplest_within_one_se(layer.set_index("candidate"),
+                                  [f"layer_{form}" for form in FORMS])
     predicted = out[f"pred_{best}"].to_numpy()
     floor, slope = std_model(predicted, predicted - measured, noise)
     model = replace(layer_model(best.removeprefix("layer_"), table, chance_pct, xbar_rows),
