@@ -22,6 +22,7 @@ from xpert_evo.report import (
     summary_table,
     write_report,
 )
+from xpert_evo.report.figures import unrepeated
 from xpert_evo.report.results import build_tables, knee_index
 from xpert_evo.report.summary import summary_markdown
 from xpert_evo.report.tables import compact_genes
@@ -166,6 +167,17 @@ def test_summary_and_plot_name_the_accuracy_data(runs: list[Path]) -> None:
                for line in summary)
     label = accuracy_axis_label(tables.meta)
     assert label.splitlines() == [tables.meta["accuracy_label"], CapacityStandIn.basis]
+
+
+def test_the_axis_label_names_the_fidelity_once() -> None:
+    label = accuracy_axis_label({
+        "accuracy_label": "accuracy % at e5-pc500-w0.25-b64",
+        "accuracy_basis": "predicted from 86 trained networks (cifar10, e5-pc500-w0.25-b64)"})
+    assert label.splitlines() == ["accuracy % at e5-pc500-w0.25-b64",
+                                  "predicted from 86 trained networks (cifar10)"]
+    assert unrepeated("proxy batch: Gaussian noise (no cifar10 found at /x)", "naswot score") == (
+        "proxy batch: Gaussian noise (no cifar10 found at /x)")
+    assert unrepeated("measured (e5, cifar10)", "accuracy % at e5 on cifar10") == "measured"
 
 
 def test_stamp_names_module_commands_as_typed(monkeypatch: pytest.MonkeyPatch) -> None:

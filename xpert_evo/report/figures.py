@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -37,7 +38,18 @@ def accuracy_axis_label(meta: Mapping[str, Any]) -> str:
     equal."""
     label = str(meta.get("accuracy_label", meta.get("accuracy_column", "accuracy")))
     basis = meta.get("accuracy_basis")
-    return f"{label}\n{textwrap.fill(str(basis), 48)}" if basis else label
+    return f"{label}\n{textwrap.fill(unrepeated(str(basis), label), 48)}" if basis else label
+
+
+def unrepeated(basis: str, label: str) -> str:
+    """`basis` without the items of its parentheses that `label` already names: "predicted from
+    86 trained networks (cifar10, e5-pc500-w0.25-b64)" under "accuracy % at e5-pc500-w0.25-b64"
+    reads "... (cifar10)"; a parenthesis left empty goes."""
+    def keep(match: re.Match[str]) -> str:
+        items = [i for i in match.group(1).split(", ") if i.strip() not in label]
+        return f" ({', '.join(items)})" if items else ""
+
+    return re.sub(r" \(([^()]*)\)", keep, basis)
 
 
 def _save(fig: Figure, path: Path) -> list[Path]:
