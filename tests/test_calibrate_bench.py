@@ -18,6 +18,7 @@ import layer_penalty  # noqa: E402
 import offset_penalty  # noqa: E402
 from common import load_conf  # noqa: E402
 from precision_loss import TARGETS  # noqa: E402
+from synthetic_precision import synthetic_table  # noqa: E402
 
 from xpert_evo.hardware import load_hardware_config  # noqa: E402
 from xpert_evo.schema.fitted import fitted_constants, read_artifact  # noqa: E402
@@ -82,3 +83,15 @@ def test_measured_designs_join_each_training_to_its_bits_at_the_tables_setting(
         ("knee", 0, 3.0), ("knee", 1, 0.5), ("other", 0, 3.0)]
     assert set(rows["input_bits"]) == {"4-5"}
     assert layer_penalty.measured_designs(table, (tmp_path / "none.csv", files[1])).empty
+
+
+def test_learning_curve_scores_the_same_rows_at_every_number_of_fit_networks() -> None:
+    """On a table whose truth is a per-layer model, the per-layer form's held-out error falls as
+    it is fitted on more networks; every k scores all rows, so the curve compares like with
+    like."""
+    table = synthetic_table(n_networks=20)
+    curve = layer_penalty.learning_curve(table, 10.0, ["layer_per_layer", "layer_uniform"])
+    assert curve["fit_networks"].tolist() == [4, 8, 12, 16]  # 16 fit networks per fold of 5
+    error = curve["layer_per_layer_rmse_pp"]
+    assert error.iloc[-1] < error.iloc[0] and error.iloc[-1] < 1.0  # noise 0.5 pp
+    assert (curve["layer_uniform_rmse_pp"] > error).all()  # it cannot see the sensitive layers

@@ -60,6 +60,9 @@ BANDS_PP = (0.0, 1.0, 2.0, 4.0, 8.0, 16.0, math.inf)
 """Edges of the held-out predicted loss bands of the report (pp): the search bounds the predicted
 loss at a few pp (`constraints.precision_loss_pp`), so the low bands are where its error counts."""
 
+LEARNING_STEP = 4
+"""Networks added per step of the learning curve (`learning_curve`)."""
+
 LOWERED = (4, 4)
 """(input bits, ADC bits) of the one lowered layer in the sensitivity table: a low setting inside
 the searched ranges (conf/space/default.yaml)."""
@@ -117,6 +120,35 @@ def role_split(table: pd.DataFrame, chance: float, names: list[str]) -> pd.DataF
             rows.append({"candidate": name, "rows": len(held), "note": str(err)})
             continue
         rows.append({"candidate": name, **scores(predicted, held["loss_pp"]), "note": ""})
+    return pd.DataFrame(rows)
+
+
+def learning_curve(table: pd.DataFrame, chance: float, names: list[str],
+                   step: int = LEARNING_STEP, seed: int = 0) -> pd.DataFrame:
+    """Held-out RMSE (pp) of each candidate against the networks it is fitted on: in every fold
+    of the grouped cross-validation over all networks, the fit uses k networks drawn (seeded)
+    from that fold's fit networks, k = step, 2 step, ... up to all of them; every k predicts the
+    same held-out rows, all of the table's. Whether the error still falls as k grows says
+    whether more networks would lower it. Candidates that cannot be fitted at k are left out."""
+    folds = grouped_folds(table["net_id"])
+    measured = table["loss_pp"].to_numpy()
+    most = min(len(np.unique(table["net_id"].iloc[fit])) for fit, _ in folds)
+    rows = []
+    for k in [*range(step, most, step), most]:
+        rng = np.random.default_rng([seed, k])
+        picks = [table.iloc[fit][table["net_id"].iloc[fit].isin(
+            rng.choice(np.unique(table["net_id"].iloc[fit]), k, replace=False))]
+            for fit, _ in folds]
+        row: dict[str, float] = {"fit_networks": k}
+        for name in names:
+            predicted = np.full(len(table), np.nan)
+            try:
+                for part, (_, test) in zip(picks, folds, strict=True):
+                    predicted[test] = CANDIDATES[name](part, table.iloc[test], chance)
+            except ValueError:  # too few rows for its parameters
+                continue
+            row[f"{name}_rmse_pp"] = scores(predicted, measured)["rmse_pp"]
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
@@ -209,6 +241,7 @@ def report(sel: Selection, table: pd.DataFrame, folder: Path, chance: float,
     _, within = coverage(sel.table[f"pred_{sel.best}"].to_numpy(), table["loss_pp"].to_numpy(),
                          table["loss_std_pp"].to_numpy(), grouped_folds(table["net_id"]))
     m = sel.model
+    curve = learning_curve(table, chance, [n for n in names if n != "zero"])
     sel.table["predicted_loss_band"] = pd.cut(sel.table[f"pred_{sel.best}"], BANDS_PP,
                                               right=False)
     return [
@@ -245,6 +278,12 @@ def report(sel: Selection, table: pd.DataFrame, folder: Path, chance: float,
         breakdown(sel, "setting_kind").to_markdown(index=False, floatfmt=".2f"), "",
         "## By held-out predicted loss, pp (chosen form): the error where the search's bound sits",
         "", breakdown(sel, "predicted_loss_band").to_markdown(index=False, floatfmt=".2f"), "",
+        "## Held-out error against the networks fitted", "",
+        "Each fold of the cross-validation above fitted on k of its fit networks (drawn, "
+        "seeded; k up to the fewest fit networks of any fold, so the last row can differ a "
+        "little from the table above); the same held-out rows, all of the table's, are scored "
+        "at every k.", "", curve.to_markdown(index=False, floatfmt=("g", *[".2f"] * (
+            curve.shape[1] - 1))), "",
         "## By network (chosen form, held-out)", "",
         breakdown(sel, "net_id").to_markdown(index=False, floatfmt=".2f"), "",
         f"## Layer sensitivity (chosen form): one layer at {LOWERED[0]}-bit inputs and "
