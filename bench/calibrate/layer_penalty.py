@@ -42,6 +42,7 @@ from xpert_evo.crossbar.penalty_selection import (
     Selection,
     coverage,
     grouped_folds,
+    predict_rows,
     scores,
     select,
 )
@@ -66,6 +67,13 @@ LEARNING_STEP = 4
 LOWERED = (4, 4)
 """(input bits, ADC bits) of the one lowered layer in the sensitivity table: a low setting inside
 the searched ranges (conf/space/default.yaml)."""
+
+
+def shown(path: Path) -> Path:
+    """`path` relative to the repository where it lies inside it (reports name no machine's
+    folders), else as given."""
+    full = path.resolve()
+    return full.relative_to(REPO) if full.is_relative_to(REPO) else path
 
 
 def load(args: argparse.Namespace) -> tuple[pd.DataFrame, Path]:
@@ -203,10 +211,12 @@ def measured_designs(table: pd.DataFrame, designs: tuple[Path, Path] = DESIGNS) 
 def searched(sel: Selection, table: pd.DataFrame, chance: float, names: list[str],
              rows: pd.DataFrame) -> list[str]:
     """The report's section on designs outside the table: every candidate fitted on all table
-    rows, its predicted loss beside the measured one, per design (seed mean) and over rows."""
+    rows (the layer forms as `select` fitted them), its predicted loss beside the measured one,
+    per design (seed mean) and over rows."""
     if rows.empty:
         return ["(no measured designs at this table's data set, fidelity and mapping)"]
-    predicted = {name: CANDIDATES[name](table, rows, chance) for name in names}
+    predicted = {name: predict_rows(sel.fits[name], rows) if name in sel.fits
+                 else CANDIDATES[name](table, rows, chance) for name in names}
     std = sel.model.std_of(predicted[sel.best])
     err = rows["loss_pp"].to_numpy() - predicted[sel.best]
     per_design = rows.assign(**{f"pred_{k}": v for k, v in predicted.items()}).groupby(
@@ -246,8 +256,9 @@ def report(sel: Selection, table: pd.DataFrame, folder: Path, chance: float,
                                               right=False)
     return [
         "# Crossbar precision loss: the per-layer penalty", "",
-        f"Table `{folder}`: {len(table)} crossbar evaluations of {table['net_id'].nunique()} "
-        f"networks of the {table['dataset'].iloc[0]} measured source at "
+        f"Table `{shown(folder)}`: {len(table)} crossbar evaluations of "
+        f"{table['net_id'].nunique()} networks of the {table['dataset'].iloc[0]} measured "
+        "source at "
         f"`{table['fidelity'].iloc[0]}` ({roles.get('fit', 0)} fit, {roles.get('heldout', 0)} "
         f"held-out networks), {int(table['images'].iloc[0])} test images each, "
         f"`{table['weight_encoding'].iloc[0]}` weight mapping; settings: "
@@ -323,16 +334,14 @@ def main() -> None:
     print("\n".join(lines))
     print(f"wrote {out} and {out.with_suffix('.csv')}")
     if args.write_config:
-        data = folder.resolve()
-        shown = out.resolve().relative_to(REPO) if out.resolve().is_relative_to(REPO) else out
         save_fit(f"penalty/layer_{args.dataset}_{encoding}.yaml", "precision_table",
                  {**sel.model.constants(), "bound_pp": math.floor(sel.model.heldout_rmse_pp) + 1},
-                 data=str(data.relative_to(REPO) if data.is_relative_to(REPO) else data),
+                 data=str(shown(folder)),
                  note=" ".join(filter(None, [args.note, (
                      f"{len(table)} rows of {table['net_id'].nunique()} networks at {fidelity}, "
                      f"{int(table['images'].iloc[0])} images; form chosen by GroupKFold over "
                      f"{names}; held-out error and std from its folds; bound_pp: the smallest "
-                     f"whole pp above the held-out RMSE; report {shown}")])))
+                     f"whole pp above the held-out RMSE; report {shown(out)}")])))
 
 
 if __name__ == "__main__":

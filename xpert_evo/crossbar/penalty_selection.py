@@ -68,12 +68,17 @@ def layer_model(form: str, fit: pd.DataFrame, chance_pct: float,
                             x["float_accuracy_pct"], x["loss_pp"], form, chance_pct, xbar_rows)
 
 
+def predict_rows(model: LayerPenalty, rows: pd.DataFrame) -> np.ndarray:
+    """`model`'s loss (pp) of table rows, each at its float accuracy."""
+    x = table_arrays(rows)
+    return model.predict_arrays(x["input_bits"], x["adc_bits"], x["channels"],
+                                x["float_accuracy_pct"])
+
+
 def layer_predictor(form: str) -> Predictor:
     """The `Predictor` of a `LayerPenalty` form."""
     def predict(fit: pd.DataFrame, rows: pd.DataFrame, chance_pct: float) -> np.ndarray:
-        x = table_arrays(rows)
-        return layer_model(form, fit, chance_pct).predict_arrays(
-            x["input_bits"], x["adc_bits"], x["channels"], x["float_accuracy_pct"])
+        return predict_rows(layer_model(form, fit, chance_pct), rows)
 
     return predict
 
@@ -171,12 +176,14 @@ class Selection:
         best: the chosen layer form's candidate name (the simplest within one standard error of
             the lowest held-out RMSE).
         model: the chosen form fitted on every row, with its std model and held-out error.
+        fits: every layer form that could be fitted, fitted on every row (by candidate name).
     """
 
     table: pd.DataFrame
     summary: pd.DataFrame
     best: str
     model: LayerPenalty
+    fits: dict[str, LayerPenalty]
 
 
 def select(table: pd.DataFrame, chance_pct: float, candidates: Sequence[str] | None = None,
@@ -201,10 +208,16 @@ def select(table: pd.DataFrame, chance_pct: float, candidates: Sequence[str] | N
     for k, (_, test) in enumerate(folds):
         out.loc[test, "fold"] = k
     rows = []
+    fits: dict[str, LayerPenalty] = {}
     for name in names:
         try:
             predicted = heldout_predictions(table, CANDIDATES[name], chance_pct, folds)
-            fitted = CANDIDATES[name](table, table, chance_pct)
+            if name in layer_forms:
+                fits[name] = layer_model(name.removeprefix("layer_"), table, chance_pct,
+                                         xbar_rows)
+                fitted = predict_rows(fits[name], table)
+            else:
+                fitted = CANDIDATES[name](table, table, chance_pct)
         except ValueError as err:  # too few rows for its parameters in some fold
             rows.append({"candidate": name, "rows": len(table), "note": str(err)})
             continue
@@ -221,8 +234,7 @@ def select(table: pd.DataFrame, chance_pct: float, candidates: Sequence[str] | N
                                   [f"layer_{form}" for form in FORMS])
     predicted = out[f"pred_{best}"].to_numpy()
     floor, slope = std_model(predicted, predicted - measured, noise)
-    model = replace(layer_model(best.removeprefix("layer_"), table, chance_pct, xbar_rows),
-                    std_floor_pp=floor, std_slope=slope,
+    model = replace(fits[best], std_floor_pp=floor, std_slope=slope,
                     heldout_rmse_pp=scores(predicted, measured)["rmse_pp"],
                     heldout_rows=len(table))
-    return Selection(out, summary, best, model)
+    return Selection(out, summary, best, model, fits)
