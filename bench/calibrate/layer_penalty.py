@@ -117,6 +117,21 @@ def breakdown(sel: Selection, by: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def below_bound(sel: Selection, table: pd.DataFrame, bound_pp: float) -> str:
+    """One line: the chosen form's held-out RMSE over the rows it predicts below `bound_pp` (the
+    designs a search with that bound keeps), beside their measurement noise and over the rest."""
+    pred = sel.table[f"pred_{sel.best}"]
+    inside = (pred < bound_pp).to_numpy()
+    parts = []
+    for label, mask in (("below", inside), ("at or above", ~inside)):
+        err = scores(pred[mask], table["loss_pp"][mask])
+        parts.append(f"{label} it: RMSE {err['rmse_pp']:.2f} pp over {err['rows']} rows (noise "
+                     f"RMS {noise_summary(table[mask])['rms_std_pp']:.2f} pp)")
+    return (f"Held-out error where the chosen form predicts a loss below its bound "
+            f"(`bound_pp` {bound_pp:g} pp, the constraint a search with this penalty applies by "
+            "default), " + "; ".join(parts) + ".")
+
+
 def role_split(table: pd.DataFrame, chance: float, names: list[str]) -> pd.DataFrame:
     """Each candidate fitted on the source's fit networks, scored on its held-out ones."""
     fit, held = table[table["role"] == "fit"], table[table["role"] == "heldout"]
@@ -289,6 +304,7 @@ def report(sel: Selection, table: pd.DataFrame, folder: Path, chance: float,
         breakdown(sel, "setting_kind").to_markdown(index=False, floatfmt=".2f"), "",
         "## By held-out predicted loss, pp (chosen form): the error where the search's bound sits",
         "", breakdown(sel, "predicted_loss_band").to_markdown(index=False, floatfmt=".2f"), "",
+        below_bound(sel, table, math.floor(m.heldout_rmse_pp) + 1), "",
         "## Held-out error against the networks fitted", "",
         "Each fold of the cross-validation above fitted on k of its fit networks (drawn, "
         "seeded; k up to the fewest fit networks of any fold, so the last row can differ a "
