@@ -12,6 +12,7 @@ putting bench/ on the path::
 from __future__ import annotations
 
 import datetime as dt
+import math
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -46,6 +47,13 @@ def load_conf(group: str, name: str = "default") -> dict[str, Any]:
     """The node of one shipped preset, ``conf/<group>/<name>.yaml``, composed by Hydra through
     its schema (fitted constants resolved), as plain data."""
     return group_node(group, name)
+
+
+def bound_pp(heldout_rmse_pp: float) -> int:
+    """A penalty's default precision bound (``bound_pp``, the default
+    ``constraints.precision_loss_pp``): the smallest whole pp above its held-out RMSE (pp), so the
+    bound never sits within the model's error."""
+    return math.floor(heldout_rmse_pp) + 1
 
 
 def save_fit(artifact: str, fit_name: str, constants: Mapping[str, Any], data: str,

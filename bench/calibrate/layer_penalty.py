@@ -42,6 +42,7 @@ from xpert_evo.crossbar.penalty_selection import (
     Selection,
     coverage,
     grouped_folds,
+    heldout_predictions,
     predict_rows,
     scores,
     select,
@@ -50,7 +51,7 @@ from xpert_evo.space.backbone import GEOMETRY, Backbone
 from xpert_evo.training.source import default_fidelity
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: common.py
-from common import REPO, RESULTS, load_conf, save_fit, write_stamped  # noqa: E402
+from common import REPO, RESULTS, bound_pp, load_conf, save_fit, write_stamped  # noqa: E402
 
 DESIGNS = (RESULTS / "compare_methods_verified.csv", RESULTS / "compare_methods_ground_truth.csv")
 """Searched and published designs measured on the crossbar (`bench/studies/compare_methods.py`):
@@ -154,20 +155,18 @@ def learning_curve(table: pd.DataFrame, chance: float, names: list[str],
     same held-out rows, all of the table's. Whether the error still falls as k grows says
     whether more networks would lower it. Candidates that cannot be fitted at k are left out."""
     folds = grouped_folds(table["net_id"])
+    net = table["net_id"].to_numpy()
     measured = table["loss_pp"].to_numpy()
-    most = min(len(np.unique(table["net_id"].iloc[fit])) for fit, _ in folds)
+    most = min(len(np.unique(net[fit])) for fit, _ in folds)
     rows = []
     for k in [*range(step, most, step), most]:
         rng = np.random.default_rng([seed, k])
-        picks = [table.iloc[fit][table["net_id"].iloc[fit].isin(
-            rng.choice(np.unique(table["net_id"].iloc[fit]), k, replace=False))]
-            for fit, _ in folds]
+        fewer = [(fit[np.isin(net[fit], rng.choice(np.unique(net[fit]), k, replace=False))], test)
+                 for fit, test in folds]
         row: dict[str, float] = {"fit_networks": k}
         for name in names:
-            predicted = np.full(len(table), np.nan)
             try:
-                for part, (_, test) in zip(picks, folds, strict=True):
-                    predicted[test] = CANDIDATES[name](part, table.iloc[test], chance)
+                predicted = heldout_predictions(table, CANDIDATES[name], chance, fewer)
             except ValueError:  # too few rows for its parameters
                 continue
             row[f"{name}_rmse_pp"] = scores(predicted, measured)["rmse_pp"]
@@ -304,7 +303,7 @@ def report(sel: Selection, table: pd.DataFrame, folder: Path, chance: float,
         breakdown(sel, "setting_kind").to_markdown(index=False, floatfmt=".2f"), "",
         "## By held-out predicted loss, pp (chosen form): the error where the search's bound sits",
         "", breakdown(sel, "predicted_loss_band").to_markdown(index=False, floatfmt=".2f"), "",
-        below_bound(sel, table, math.floor(m.heldout_rmse_pp) + 1), "",
+        below_bound(sel, table, bound_pp(m.heldout_rmse_pp)), "",
         "## Held-out error against the networks fitted", "",
         "Each fold of the cross-validation above fitted on k of its fit networks (drawn, "
         "seeded; k up to the fewest fit networks of any fold, so the last row can differ a "
@@ -351,7 +350,7 @@ def main() -> None:
     print(f"wrote {out} and {out.with_suffix('.csv')}")
     if args.write_config:
         save_fit(f"penalty/layer_{args.dataset}_{encoding}.yaml", "precision_table",
-                 {**sel.model.constants(), "bound_pp": math.floor(sel.model.heldout_rmse_pp) + 1},
+                 {**sel.model.constants(), "bound_pp": bound_pp(sel.model.heldout_rmse_pp)},
                  data=str(shown(folder)),
                  note=" ".join(filter(None, [args.note, (
                      f"{len(table)} rows of {table['net_id'].nunique()} networks at {fidelity}, "

@@ -20,7 +20,6 @@ Run after `python bench/studies/weight_encoding.py`:
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -33,7 +32,7 @@ from xpert_evo.crossbar.penalty import PrecisionPenalty
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: common.py
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # precision_loss.py beside it
-from common import REPO, RESULTS, load_conf, save_fit, write_stamped  # noqa: E402
+from common import REPO, RESULTS, bound_pp, load_conf, save_fit, write_stamped  # noqa: E402
 from precision_loss import predicted_loss  # noqa: E402
 
 STUDY = RESULTS / "weight_encoding.csv"
@@ -97,7 +96,7 @@ def main() -> None:
         scores("none (predicts 0 pp)", "all rows", predicted_loss(None, rows), measured),
     ])
     heldout = float(table["rmse_pp"].iloc[1])
-    bound = math.floor(heldout) + 1
+    bound = bound_pp(heldout)
     lines = [
         "", "# Precision penalty for the offset weight mapping (CIFAR-10)", "",
         f"{len(rows)} offset crossbar evaluations of {networks} networks "

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -66,7 +65,7 @@ from xpert_evo.training.source import find_source, source_training
 from xpert_evo.training.train import TrainSpec, budget_splits
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: common.py
-from common import DATASETS, REPO, RESULTS, load_conf, save_fit  # noqa: E402
+from common import DATASETS, REPO, RESULTS, bound_pp, load_conf, save_fit  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -217,7 +216,7 @@ def main() -> None:
     results.append({"penalty": "none (predicts 0 pp)", "evaluated_on": heldout["evaluated_on"],
                     **errors(None, table if target.independent_fit else held_rows)})
     lines.append(pd.DataFrame(results).to_markdown(index=False, floatfmt=".2f"))
-    bound = math.floor(heldout["rmse_pp"]) + 1
+    bound = bound_pp(heldout["rmse_pp"])
     why = ("the shipped fit saw none of these networks, so its error on all "
            f"{heldout['n_rows']} rows" if target.independent_fit else
            f"the shipped fit is the refit on the fit networks; its error on the "
