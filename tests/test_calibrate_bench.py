@@ -4,9 +4,11 @@ fitted on, the writers reproduce the shipped constants exactly."""
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -95,3 +97,20 @@ def test_learning_curve_scores_the_same_rows_at_every_number_of_fit_networks() -
     error = curve["layer_per_layer_rmse_pp"]
     assert error.iloc[-1] < error.iloc[0] and error.iloc[-1] < 1.0  # noise 0.5 pp
     assert (curve["layer_uniform_rmse_pp"] > error).all()  # it cannot see the sensitive layers
+
+
+def test_replicate_section_reports_the_training_seed_spread() -> None:
+    """A replicate whose losses scatter by 2 pp about the table's (the design's truth plus a
+    training's own 2 pp): the section recovers that spread and shows that even the measured
+    seed-0 loss predicts the replicate by no better than about 2 sqrt 2 pp."""
+    table = synthetic_table(n_networks=20).assign(images=2000, weight_encoding="offset")
+    sel = layer_penalty.select(table, 10.0, ["zero", "layer_uniform"], 5)
+    rng = np.random.default_rng(1)
+    replicate = table.assign(loss_pp=table["loss_pp"] + rng.normal(0.0, 2.0 * np.sqrt(2.0),
+                                                                    len(table)))
+    lines = "\n".join(layer_penalty.replicates(sel, {Path("t-seed1"): replicate}))
+    spread = float(re.search(r"scatters by \*\*([0-9.]+) pp", lines).group(1))
+    assert 1.6 < spread < 2.4, lines  # 160 pairs: about 6 % standard error
+    measured = re.search(r"the seed-0 loss measured\s*\|\s*\d+\s*\|\s*([0-9.]+)", lines)
+    assert 2.3 < float(measured.group(1)) < 3.4, lines
+    assert "no replicate table" in layer_penalty.replicates(sel, {})[0]

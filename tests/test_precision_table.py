@@ -24,6 +24,10 @@ from xpert_evo.crossbar.loss_table import (
     paired_loss,
     per_layer,
     read_table,
+    replicate_pairs,
+    seed_spread,
+    source_networks,
+    table_dir,
 )
 from xpert_evo.crossbar.quantise import CrossbarSpec
 from xpert_evo.space.backbone import Backbone
@@ -77,6 +81,32 @@ def test_the_command_exits_2_naming_a_bad_precision_key() -> None:
     assert done.returncode == 2
     assert "precision.sweep_input_bits: [1] outside the searched options" in (
         done.stdout + done.stderr)
+
+
+def test_replicates_name_their_networks_and_keep_a_table_of_their_own(tmp_path: Path) -> None:
+    source = pd.DataFrame({"net_id": [0, 1, 2, 3, 1], "seed": [0, 0, 0, 0, 1],
+                           "role": ["fit", "heldout", "fit", "heldout", "heldout"],
+                           "channels": ["64-" * 12 + "64"] * 5,
+                           "val_accuracy_pct": [50.0, 51.0, 52.0, 53.0, 49.0]})
+    assert [n.net_id for n in source_networks(source, 2)] == [0, 1]
+    picked = source_networks(source, 2, [3, 1])
+    assert [(n.net_id, n.role, n.val_accuracy_pct) for n in picked] == [
+        (1, "heldout", 51.0), (3, "heldout", 53.0)]  # plan order, the seed-0 rows
+    with pytest.raises(ConfigError, match=r"precision\.net_ids: \[7\]; .* 0\.\.3"):
+        source_networks(source, 2, [1, 7])
+    assert table_dir(tmp_path, "cifar10", "e5") == tmp_path / "cifar10-e5"
+    assert table_dir(tmp_path, "cifar10", "e5", 1) == tmp_path / "cifar10-e5-seed1"
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("precision.net_ids=[3,999]", "precision.net_ids: [999]"),
+    ("precision.train_seed=-1", "precision.train_seed=-1 must be >= 0"),
+])
+def test_the_command_exits_2_naming_bad_replicate_keys(override: str, message: str) -> None:
+    done = subprocess.run([sys.executable, "-m", "xpert_evo.precision", override],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 2
+    assert message in done.stdout + done.stderr
 
 
 def test_the_bench_exits_2_naming_a_bad_column(tmp_path: Path) -> None:
@@ -186,3 +216,27 @@ def test_paired_evaluator_agrees_with_evaluate_genome() -> None:
     assert 100 * paired.float_correct.mean() == pytest.approx(alone.reference_accuracy_pct)
     hits = paired.crossbar_correct(setting.input_bits, setting.adc_bits)
     assert 100 * hits.mean() == pytest.approx(alone.accuracy_pct)
+
+
+def test_seed_spread_splits_a_replicates_scatter_into_images_and_training() -> None:
+    """Two trainings of 2,000 designs, each loss the design's mean plus a training's own 2 pp
+    and 0.5 pp of image noise: the spread recovers both parts; rows of other settings or images
+    are not paired."""
+    rng = np.random.default_rng(0)
+    n = 2000
+    mean = rng.uniform(0.0, 20.0, n)
+    base = pd.DataFrame({"net_id": np.arange(n), "input_bits": "8-8", "adc_bits": "8-8",
+                         "images": 2000, "weight_encoding": "offset", "loss_std_pp": 0.5,
+                         "float_accuracy_pct": 50.0, "role": "fit"})
+    table = base.assign(loss_pp=mean + rng.normal(0, 2.0, n) + rng.normal(0, 0.5, n))
+    replicate = base.assign(loss_pp=mean + rng.normal(0, 2.0, n) + rng.normal(0, 0.5, n),
+                            float_accuracy_pct=51.0)
+    other = replicate.head(3).assign(images=500)  # another measurement of the same settings
+    pairs = replicate_pairs(table, pd.concat([replicate, other]))
+    assert len(pairs) == n
+    spread = seed_spread(pairs)
+    assert spread["image_noise_pp"] == pytest.approx(0.5)
+    assert spread["loss_std_pp"] == pytest.approx(np.hypot(2.0, 0.5), rel=0.05)
+    assert spread["training_std_pp"] == pytest.approx(2.0, rel=0.05)
+    assert spread["float_diff_rms_pp"] == pytest.approx(1.0)
+    assert np.isnan(seed_spread(pairs.head(0))["loss_std_pp"])

@@ -1,8 +1,9 @@
 """`python -m xpert_evo.precision`: build (or extend) the precision-loss table.
 
-For the first ``precision.n_networks`` networks of a data set's measured source (seed 0, fit and
-held-out networks alike, each keeping its source role), loads the trained network from the
-checkpoint cache the source build filled (or trains it at the source's budget when missing),
+For the first ``precision.n_networks`` networks of a data set's measured source (or those
+``precision.net_ids`` names; fit and held-out networks alike, each keeping its source role), loads
+the network trained at seed ``precision.train_seed`` from the checkpoint cache the source build
+filled (or trains it at the source's budget when missing; seeds > 0 make a replicate table),
 maps it onto crossbars (the search's default hardware and crossbar configs) and evaluates it at
 ``precision.settings`` precision settings on ``precision.images`` test images, paired with the
 float network on the same images. Rows go to
@@ -73,21 +74,21 @@ def source_spec(dataset: str, training: str | None, num_threads: int | None,
 
 
 def network_loader(data: DataSpec, spec: TrainSpec, xbar: CrossbarSpec, splits: Splits,
-                   checkpoints: Path) -> Callable[[SourceNetwork], PairedEvaluator]:
-    """A function that gives a source network mapped onto crossbars: its weights from the
-    checkpoint the source build kept (`checkpoint_path`, seed 0), or trained at `spec` and kept
-    there when missing."""
+                   checkpoints: Path, seed: int = 0) -> Callable[[SourceNetwork], PairedEvaluator]:
+    """A function that gives a source network mapped onto crossbars: its weights trained at
+    `seed` from the checkpoint the source build kept (`checkpoint_path`), or trained at `spec`
+    and kept there when missing."""
     backbone = Backbone(input_size=data.input_size, num_classes=data.num_classes)
 
     def load(net: SourceNetwork) -> PairedEvaluator:
         channels = list(net.channels)
-        ckpt = checkpoint_path(channels, data, spec, 0, checkpoints)
+        ckpt = checkpoint_path(channels, data, spec, seed, checkpoints)
         if ckpt.is_file():
             model, _ = load_checkpoint(ckpt, channels, backbone, spec)
         else:
-            log.info("net %d: no checkpoint (%s); training it at %s", net.net_id, ckpt.name,
-                     spec.fidelity())
-            result = train_network(channels, data, spec, 0, train_split=splits.train,
+            log.info("net %d: no checkpoint (%s); training it at %s, seed %d", net.net_id,
+                     ckpt.name, spec.fidelity(), seed)
+            result = train_network(channels, data, spec, seed, train_split=splits.train,
                                    test_split=splits.test, val_split=splits.val)
             save_checkpoint(result.model, result.measured(), ckpt, result.wall_s)
             log.info("net %d: trained in %.0f s, val %.2f %% (source: %.2f %%)", net.net_id,
@@ -117,15 +118,18 @@ def hydra_main(cfg: DictConfig) -> None:
         xbar = CrossbarSpec.from_config({**plain_config(cfg.crossbar),
                                          "test_images": int(node["images"])}, cfg.hardware)
         _, source = find_source(data.dataset, spec.fidelity(), node["source_dir"])
-        networks = source_networks(source, int(node["n_networks"]))
+        networks = source_networks(source, int(node["n_networks"]), node["net_ids"])
+        if int(node["train_seed"]) < 0:
+            raise ConfigError(f"precision.train_seed={node['train_seed']} must be >= 0")
         root = node["dir"] or cache_root(cfg.get("cache_dir")) / TABLES
-        run = TableRun(table_dir(root, data.dataset, spec.fidelity()), data.dataset,
-                       spec.fidelity(), int(node["images"]), xbar.weight_encoding,
+        run = TableRun(table_dir(root, data.dataset, spec.fidelity(), int(node["train_seed"])),
+                       data.dataset, spec.fidelity(), int(node["images"]), xbar.weight_encoding,
                        int(node["shard"]), int(node["n_shards"]))
         with torch_threads(spec.num_threads):
             splits = budget_splits(data, spec, cfg.get("cache_dir"))
             loader = network_loader(data, spec, xbar, splits,
-                                    cache_root(cfg.get("cache_dir")) / "checkpoints")
+                                    cache_root(cfg.get("cache_dir")) / "checkpoints",
+                                    int(node["train_seed"]))
             made = build_table(networks, plan, run, loader)
     except (ConfigError, DataError, ValueError) as e:
         log.error("error: %s", e)

@@ -8,7 +8,9 @@ network is fitted on and predicted in one fold), and writes a stamped report: he
 beside the fitted error, how often the held-out error lies within its std, the paired measurement
 noise, the errors per network and per setting kind (random, one-layer sweep), the check on the
 source's own split (fitted on its "fit" networks, scored on its "heldout" ones), each layer's
-fitted sensitivity, and the candidates against designs that no table row holds: the searched and
+fitted sensitivity, the training-seed spread where replicate tables exist (the same settings on
+networks retrained at another seed, ``<folder>-seed<k>``: the error floor of any model of the
+design alone), and the candidates against designs that no table row holds: the searched and
 published designs `bench/studies/compare_methods.py` trained and ran on the crossbar
 (`DESIGNS`). Also writes the rows with every candidate's held-out prediction (same stem, .csv).
 
@@ -35,7 +37,14 @@ import pandas as pd
 
 from xpert_evo.config import ConfigError
 from xpert_evo.crossbar.layer_penalty import LayerPenalty, table_arrays
-from xpert_evo.crossbar.loss_table import PACKAGED, noise_summary, read_table, table_dir
+from xpert_evo.crossbar.loss_table import (
+    PACKAGED,
+    noise_summary,
+    read_table,
+    replicate_pairs,
+    seed_spread,
+    table_dir,
+)
 from xpert_evo.crossbar.penalty_selection import (
     CANDIDATES,
     FOLDS,
@@ -254,8 +263,61 @@ def searched(sel: Selection, table: pd.DataFrame, chance: float, names: list[str
         "no measurement noise added).", ""]
 
 
+def replicates(sel: Selection, tables: dict[Path, pd.DataFrame]) -> list[str]:
+    """The report's section on replicate tables (`python -m xpert_evo.precision
+    precision.train_seed=k`): the same settings on networks retrained at another seed, how far
+    the two trainings' losses lie apart (`seed_spread`: the error floor of any model of the
+    design alone), and the chosen form's error on them."""
+    if not tables:
+        return ["(no replicate table: `python -m xpert_evo.precision precision.train_seed=1 "
+                "precision.net_ids=[...]` builds one)"]
+    lines = []
+    best = f"pred_{sel.best}"
+    for folder, replicate in tables.items():
+        pairs = replicate_pairs(sel.table, replicate)
+        if pairs.empty:
+            lines += [f"`{shown(folder)}`: no row matches a row of the table", ""]
+            continue
+        spread = seed_spread(pairs)
+        refit = predict_rows(sel.fits[sel.best], pairs.assign(
+            float_accuracy_pct=pairs["float_accuracy_pct_replicate"]))
+        errors = pd.DataFrame([
+            {"predicts": "the seed-0 loss", "with": f"{sel.best}, held out (its folds)",
+             **scores(pairs[best], pairs["loss_pp"])},
+            {"predicts": "the replicate's loss", "with": f"{sel.best}, held out (its folds)",
+             **scores(pairs[best], pairs["loss_pp_replicate"])},
+            {"predicts": "the replicate's loss",
+             "with": f"{sel.best} fitted on every seed-0 row, at the replicate's float accuracy",
+             **scores(refit, pairs["loss_pp_replicate"])},
+            {"predicts": "the replicate's loss", "with": "the seed-0 loss measured",
+             **scores(pairs["loss_pp"], pairs["loss_pp_replicate"])}])
+        per_net = pairs.assign(diff=pairs["loss_pp_replicate"] - pairs["loss_pp"]).groupby(
+            "net_id").agg(role=("role", "first"), pairs=("diff", "size"),
+                          float_pct=("float_accuracy_pct", "first"),
+                          float_replicate_pct=("float_accuracy_pct_replicate", "first"),
+                          loss_pp=("loss_pp", "mean"), loss_replicate_pp=("loss_pp_replicate",
+                                                                          "mean"),
+                          diff_rms_pp=("diff", lambda d: float(np.sqrt(np.mean(d**2)))))
+        lines += [
+            f"Replicate `{shown(folder)}`: {spread['pairs']} of its settings on "
+            f"{pairs['net_id'].nunique()} networks retrained at another seed, each beside the "
+            "same setting of the same network's seed-0 training.", "",
+            f"Two trainings of one design lose {spread['diff_rms_pp']:.2f} pp apart (RMS), so "
+            f"one training's loss scatters by **{spread['loss_std_pp']:.2f} pp** about its "
+            f"design's mean: {spread['image_noise_pp']:.2f} pp of it the test images' noise, "
+            f"{spread['training_std_pp']:.2f} pp the training seed (float accuracies "
+            f"{spread['float_diff_rms_pp']:.2f} pp apart, RMS). A model that knew every design's "
+            f"mean loss would err by about {spread['loss_std_pp']:.2f} pp on one training; no "
+            "model of the design alone (its bits, channels and float accuracy) can do better "
+            "on average.", "",
+            errors.to_markdown(index=False, floatfmt=".2f"), "",
+            per_net.reset_index().to_markdown(index=False, floatfmt=".2f"), ""]
+    return lines
+
+
 def report(sel: Selection, table: pd.DataFrame, folder: Path, chance: float,
-           names: list[str], designs: pd.DataFrame) -> list[str]:
+           names: list[str], designs: pd.DataFrame,
+           replicate_tables: dict[Path, pd.DataFrame]) -> list[str]:
     """The report's lines."""
     noise = noise_summary(table)
     best = sel.summary.set_index("candidate").loc[sel.best]
@@ -315,6 +377,8 @@ def report(sel: Selection, table: pd.DataFrame, folder: Path, chance: float,
         f"## Layer sensitivity (chosen form): one layer at {LOWERED[0]}-bit inputs and "
         f"{LOWERED[1]}-bit ADC, the others at the largest searched bits", "",
         sensitivity(m, table).to_markdown(index=False, floatfmt=("g", ".2f", "g", ".2f")), "",
+        "## Two trainings of the same design: the training-seed spread", "",
+        *replicates(sel, replicate_tables),
         "## Searched and published designs, measured (not in the table)", "",
         *searched(sel, table, chance, names, designs)]
 
@@ -329,6 +393,8 @@ def main() -> None:
     parser.add_argument("--out", help="the report (.md; the rows go beside it as .csv)")
     parser.add_argument("--folds", type=int, default=FOLDS)
     parser.add_argument("--candidates", nargs="+", choices=sorted(CANDIDATES))
+    parser.add_argument("--replicates", nargs="*", help="replicate tables (networks retrained "
+                        "at another seed); default: the table's <folder>-seed<k> siblings")
     parser.add_argument("--write-config", action="store_true")
     parser.add_argument("--note", default="", help="put first in the artifact's note (e.g. that "
                         "a table is a pilot's)")
@@ -343,7 +409,10 @@ def main() -> None:
         sys.exit(2)
     fidelity, encoding = table["fidelity"].iloc[0], table["weight_encoding"].iloc[0]
     out = Path(args.out) if args.out else RESULTS / f"precision_loss_{args.dataset}_{fidelity}.md"
-    lines = report(sel, table, folder, chance, names, measured_designs(table))
+    replicate_folders = ([Path(f) for f in args.replicates] if args.replicates is not None
+                         else sorted(folder.parent.glob(f"{folder.name}-seed*")))
+    lines = report(sel, table, folder, chance, names, measured_designs(table),
+                   {f: read_table(f) for f in replicate_folders})
     write_stamped(out, lines)
     sel.table.to_csv(out.with_suffix(".csv"), index=False, float_format="%.4f")
     print("\n".join(lines))

@@ -16,6 +16,11 @@ an (input bits, ADC bits) pair drawn uniformly from the searched options. A netw
 lower its layers in an order drawn per network (a permutation of the layers), so they lower
 different layers, and over many networks every layer about equally often.
 
+Replicates: the same settings on the same networks retrained at another seed
+(``precision.train_seed``) go to a table of their own (`table_dir`, ``-seed<k>``), which the
+per-layer fit leaves out and its report compares with the seed-0 table: the spread of the loss
+between trainings of one design is what no model of the design alone can predict.
+
 Files: rows are appended, as they are measured, to ``<dir>/<dataset>-<fidelity>/shard-<k>-of-<n>
 .csv``. Network i (in source order) belongs to shard ``i % n_shards``: a network is loaded (or
 trained) and mapped onto crossbars by one process only. A rerun skips every (network, setting,
@@ -61,7 +66,7 @@ COLUMNS: dict[str, str] = {
     "crossbar_accuracy_pct": "float64",  # the crossbar at the row's precisions, %
     "loss_pp": "float64",  # float minus crossbar, pp
     "loss_std_pp": "float64",  # bootstrap std of loss_pp over images (paired), pp
-    "source_val_accuracy_pct": "float64",  # the network's validation accuracy in the source, %
+    "source_val_accuracy_pct": "float64",  # seed-0 validation accuracy in the source, %
     "plan_seed": "int64",  # PrecisionPlan.seed
     "wall_s": "float64",  # seconds of this row's crossbar evaluation
 }
@@ -179,9 +184,11 @@ PACKAGED = Path(__file__).parent / "precision_tables"
 """The shipped tables (``precision.dir=xpert_evo/crossbar/precision_tables`` builds into it)."""
 
 
-def table_dir(root: str | Path, dataset: str, fidelity: str) -> Path:
-    """Folder of one data set's table at one source fidelity: ``<root>/<dataset>-<fidelity>``."""
-    return Path(root).expanduser() / f"{dataset}-{fidelity}"
+def table_dir(root: str | Path, dataset: str, fidelity: str, train_seed: int = 0) -> Path:
+    """Folder of one data set's table at one source fidelity: ``<root>/<dataset>-<fidelity>``;
+    a replicate on networks trained at `train_seed` > 0: the same with ``-seed<k>`` appended."""
+    suffix = f"-seed{train_seed}" if train_seed else ""
+    return Path(root).expanduser() / f"{dataset}-{fidelity}{suffix}"
 
 
 def read_table(folder: str | Path) -> pd.DataFrame:
@@ -228,16 +235,26 @@ class SourceNetwork:
     val_accuracy_pct: float
 
 
-def source_networks(source: pd.DataFrame, n_networks: int) -> list[SourceNetwork]:
-    """The first `n_networks` networks (by plan id) of a source table's seed-0 rows.
+def source_networks(source: pd.DataFrame, n_networks: int,
+                    net_ids: Sequence[int] | None = None) -> list[SourceNetwork]:
+    """The first `n_networks` networks (by plan id) of a source table's seed-0 rows, or the
+    networks `net_ids` names (in plan-id order).
 
     Raises:
-        ConfigError: `n_networks` < 1, or the source has no planned networks.
+        ConfigError: `n_networks` < 1, a plan id the source lacks, or no planned networks.
     """
     if n_networks < 1:
         raise ConfigError(f"precision.n_networks={n_networks} must be >= 1")
     rows = source[(source["seed"] == 0) & source["net_id"].notna()]
-    rows = rows.drop_duplicates("net_id").sort_values("net_id").head(n_networks)
+    rows = rows.drop_duplicates("net_id").sort_values("net_id")
+    if net_ids is not None:
+        missing = sorted(set(int(i) for i in net_ids) - set(rows["net_id"].astype(int)))
+        if missing or not len(net_ids):
+            raise ConfigError(f"precision.net_ids: {missing or 'empty'}; the source's plan ids "
+                              f"are {int(rows['net_id'].min())}..{int(rows['net_id'].max())}")
+        rows = rows[rows["net_id"].isin([int(i) for i in net_ids])]
+    else:
+        rows = rows.head(n_networks)
     if rows.empty:
         raise ConfigError("the source has no seed-0 rows of planned networks (net_id)")
     return [SourceNetwork(int(r.net_id), str(r.role),
@@ -394,3 +411,38 @@ def noise_summary(table: pd.DataFrame) -> dict[str, float]:
     if not len(std):
         return {"rms_std_pp": math.nan, "median_std_pp": math.nan}
     return {"rms_std_pp": float(np.sqrt(np.mean(std**2))), "median_std_pp": float(np.median(std))}
+
+
+def replicate_pairs(table: pd.DataFrame, replicate: pd.DataFrame) -> pd.DataFrame:
+    """The replicate table's rows (networks retrained at another seed) beside the same
+    measurement (`KEY`: network, bits, images, mapping) of `table`: one row per pair, the
+    table's columns with the replicate's ``loss_pp``, ``loss_std_pp`` and
+    ``float_accuracy_pct`` suffixed ``_replicate``."""
+    keys = list(KEY)
+    return table.merge(replicate[[*keys, "loss_pp", "loss_std_pp", "float_accuracy_pct"]],
+                       on=keys, suffixes=("", "_replicate"))
+
+
+def seed_spread(pairs: pd.DataFrame) -> dict[str, float]:
+    """How far two trainings of one design lose apart on the crossbar (`replicate_pairs`), pp.
+
+    ``diff_rms_pp``: root-mean-square of the loss difference between the two trainings;
+    ``loss_std_pp``: the std of one training's loss about the design's mean, diff_rms / sqrt 2,
+    the error of a model that knew each design's mean loss exactly (none predicting from the
+    design alone can do better on average); ``image_noise_pp``: the part the images explain (RMS
+    of the rows' bootstrap std, the two rows taken as independent); ``training_std_pp``: the
+    rest, sqrt(loss_std^2 - image_noise^2) (0 when negative); ``float_diff_rms_pp``: RMS of the
+    two trainings' float accuracy difference. nan without pairs.
+    """
+    diff = (pairs["loss_pp_replicate"] - pairs["loss_pp"]).to_numpy(np.float64)
+    if not len(diff):
+        return {k: math.nan for k in ("diff_rms_pp", "loss_std_pp", "image_noise_pp",
+                                      "training_std_pp", "float_diff_rms_pp")} | {"pairs": 0}
+    total = float(np.sqrt(np.mean(diff**2) / 2.0))
+    image = float(np.sqrt(np.mean((pairs["loss_std_pp"]**2 + pairs["loss_std_pp_replicate"]**2)
+                                  / 2.0)))
+    floats = pairs["float_accuracy_pct_replicate"] - pairs["float_accuracy_pct"]
+    return {"pairs": len(diff), "diff_rms_pp": float(np.sqrt(np.mean(diff**2))),
+            "loss_std_pp": total, "image_noise_pp": image,
+            "training_std_pp": math.sqrt(max(total**2 - image**2, 0.0)),
+            "float_diff_rms_pp": float(np.sqrt(np.mean(floats**2)))}

@@ -91,6 +91,8 @@ class PrecisionNode:
     shard: int = 0  # this process measures networks i with i % n_shards == shard
     n_shards: int = 1
     n_networks: int = 40  # the source's first networks (by plan id, seed 0)
+    net_ids: list[int] | None = None  # these plan ids instead; null: the first n_networks
+    train_seed: int = 0  # the networks' training seed; > 0: a replicate table (<table>-seed<k>)
     settings: int = 8  # precision settings per network (even: random, odd: one-layer sweeps)
     images: int = 2000  # test images per evaluation
     seed: int = 0  # seeds the settings
