@@ -78,13 +78,25 @@ def test_measured_designs_join_each_training_to_its_bits_at_the_tables_setting(
     truth.to_csv(files[1], index=False)
     table = pd.DataFrame({"dataset": ["cifar10"], "fidelity": ["f"],
                           "weight_encoding": ["offset"]})
-    rows = layer_penalty.measured_designs(table, files)
+    none = tmp_path / "none.csv"
+    rows = layer_penalty.measured_designs(table, files, none)
     # the fidelity-g and Tiny ImageNet trainings are other tables' settings: left out; "other"
     # shares knee's channels and seed 0 but is joined to the same training (same float %)
     assert sorted(zip(rows["design"], rows["seed"], rows["loss_pp"], strict=True)) == [
         ("knee", 0, 3.0), ("knee", 1, 0.5), ("other", 0, 3.0)]
     assert set(rows["input_bits"]) == {"4-5"}
-    assert layer_penalty.measured_designs(table, (tmp_path / "none.csv", files[1])).empty
+    assert layer_penalty.measured_designs(table, (none, files[1]), none).empty
+    runs = pd.DataFrame({  # bench/studies/main_runs.py's verified trainings
+        "run": ["default", "default", "tinyimagenet"], "design": ["knee", "baseline", "knee"],
+        "seed": [0, 0, 0], "channels": ["64-128"] * 3, "input_bits": ["2-8"] * 3,
+        "adc_bits": ["6-6"] * 3, "float_pct": [48.0, 51.0, 5.0], "loss_pp": [2.5, 0.4, 0.1],
+        "crossbar_test_images": [10000] * 3, "dataset": ["cifar10", "cifar10", "tinyimagenet"],
+        "fidelity": ["f", "f", "f"], "weight_encoding": ["offset"] * 3})
+    runs.to_csv(tmp_path / "runs.csv", index=False)
+    rows = layer_penalty.measured_designs(table, (none, files[1]), tmp_path / "runs.csv")
+    assert sorted(zip(rows["design"], rows["loss_pp"], strict=True)) == [
+        ("default run: VGG16", 0.4), ("default run: knee", 2.5)]
+    assert set(rows["images"]) == {10000} and set(rows["float_accuracy_pct"]) == {48.0, 51.0}
 
 
 def test_learning_curve_scores_the_same_rows_at_every_number_of_fit_networks() -> None:

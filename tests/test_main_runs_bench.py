@@ -3,6 +3,7 @@ test of the iso-accuracy design, and the winner's-curse bias over runs."""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -62,3 +63,28 @@ def test_the_bias_is_the_mean_signed_error_of_role_designs_over_runs() -> None:
     below = [{"verified_seeds": 3, "knee_predicted_minus_measured_pp": -0.5}]
     assert "no upward bias" in main_runs.bias(below)
     assert main_runs.bias([{"run": "not verified"}]) == ""
+
+
+def test_verified_trainings_carry_the_penalty_prediction_beside_the_measured_loss(
+    tmp_path: Path
+) -> None:
+    run = verified_run(tmp_path, CROSSBAR)
+    trainings = pd.read_csv(run / "verified_trainings.csv")
+    trainings.assign(loss_pp=[0.5, 0.6, 0.4, 2.5, 2.4, 2.6, 2.3, 2.1, 2.5]).to_csv(
+        run / "verified_trainings.csv", index=False)
+    summary = pd.read_csv(run / "verified.csv")
+    summary.assign(input_bits=["8-2", "8-8", "2-2"][: len(summary)], adc_bits="6-6",
+                   predicted_loss_pp=[0.4, 0.7, 0.8][: len(summary)]).to_csv(
+        run / "verified.csv", index=False)
+    (run / "run.json").write_text(json.dumps({
+        "config": {"data": {"dataset": "cifar10"}, "hardware": {"weight_encoding": "offset"},
+                   "penalty": {"fitted": "penalty/layer_cifar10_offset.yaml"}},
+        "verified": {"budget": "e5-pc500-w0.25-b64 (the run's train: node), 3 seeds"}}))
+    rows = main_runs.verified_trainings("default", run)
+    assert len(rows) == 9
+    knee = rows[rows["design"] == "knee"]
+    assert knee["loss_pp"].tolist() == [2.5, 2.4, 2.6]
+    assert set(knee["predicted_loss_pp"]) == {0.7} and set(knee["input_bits"]) == {"8-8"}
+    assert set(rows["fidelity"]) == {"e5-pc500-w0.25-b64"}
+    assert set(rows["penalty"]) == {"penalty/layer_cifar10_offset.yaml"}
+    assert main_runs.verified_trainings("other", tmp_path / "none").empty

@@ -58,6 +58,7 @@ from xpert_evo.crossbar.penalty_selection import (
 )
 from xpert_evo.space.backbone import GEOMETRY, Backbone
 from xpert_evo.training.source import default_fidelity
+from xpert_evo.training.verification import BASELINE
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: common.py
 from common import REPO, RESULTS, bound_pp, load_conf, save_fit, write_stamped  # noqa: E402
@@ -66,6 +67,10 @@ DESIGNS = (RESULTS / "compare_methods_verified.csv", RESULTS / "compare_methods_
 """Searched and published designs measured on the crossbar (`bench/studies/compare_methods.py`):
 the per-seed verification (design names, float and crossbar %) and the ground-truth rows it
 trained (their bits)."""
+
+VERIFIED_RUNS = RESULTS / "main_runs_verified.csv"
+"""The main runs' verified role designs and VGG16 (`bench/studies/main_runs.py`), per seed, with
+the loss their run's penalty predicted."""
 
 BANDS_PP = (0.0, 1.0, 2.0, 4.0, 8.0, 16.0, math.inf)
 """Edges of the held-out predicted loss bands of the report (pp): the search bounds the predicted
@@ -204,11 +209,34 @@ def sensitivity(model: LayerPenalty, table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def measured_designs(table: pd.DataFrame, designs: tuple[Path, Path] = DESIGNS) -> pd.DataFrame:
+def measured_designs(table: pd.DataFrame, designs: tuple[Path, Path] = DESIGNS,
+                     runs: Path = VERIFIED_RUNS) -> pd.DataFrame:
     """Designs a search returned (and published ones), trained and run on the crossbar by
-    `compare_methods`, as precision-table rows (design, seed, channels, bits, float_accuracy_pct
-    and loss_pp on the same test images) at the table's data set, fidelity and weight mapping:
-    none of them is a table network. Empty when the files are missing."""
+    `compare_methods` and by the main runs' verification, as precision-table rows (design, seed,
+    channels, bits, float_accuracy_pct and loss_pp on the same test images) at the table's data
+    set, fidelity and weight mapping: none of them is a table network. Empty when the files are
+    missing."""
+    frames = [_compare_methods_rows(table, designs), _main_runs_rows(table, runs)]
+    frames = [f for f in frames if not f.empty]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def _main_runs_rows(table: pd.DataFrame, runs: Path) -> pd.DataFrame:
+    if not runs.exists():
+        return pd.DataFrame()
+    rows = pd.read_csv(runs)
+    first = table.iloc[0]
+    rows = rows[(rows["dataset"] == first["dataset"]) & (rows["fidelity"] == first["fidelity"])
+                & (rows["weight_encoding"] == first["weight_encoding"])]
+    return pd.DataFrame({
+        "design": rows["run"] + " run: " + rows["design"].replace({BASELINE: "VGG16"}),
+        "seed": rows["seed"], "channels": rows["channels"], "input_bits": rows["input_bits"],
+        "adc_bits": rows["adc_bits"], "float_accuracy_pct": rows["float_pct"],
+        "loss_pp": rows["loss_pp"], "images": rows["crossbar_test_images"],
+        "loss_std_pp": np.nan, "net_id": -1})
+
+
+def _compare_methods_rows(table: pd.DataFrame, designs: tuple[Path, Path]) -> pd.DataFrame:
     verified_csv, truth_csv = designs
     if not (verified_csv.exists() and truth_csv.exists()):
         return pd.DataFrame()
@@ -251,7 +279,8 @@ def searched(sel: Selection, table: pd.DataFrame, chance: float, names: list[str
                             for k, v in predicted.items()])
     return [
         f"{len(rows)} trainings of {rows['design'].nunique()} designs (seeds apart, "
-        f"{int(rows['images'].iloc[0])} test images each): the float and crossbar accuracy of "
+        f"{' or '.join(str(int(i)) for i in sorted(rows['images'].unique()))} test images "
+        "each): the float and crossbar accuracy of "
         "the same trained network on the same images, loss = float - crossbar. Columns "
         "`<candidate>_pp`: the loss each candidate, fitted on every table row, predicts at the "
         "design's bits and float accuracy (seed mean).", "",

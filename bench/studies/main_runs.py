@@ -13,8 +13,9 @@ Runs, each as a subprocess ``python -m xpert_evo ...`` with its own ``hydra.run.
 Each run is one seed (seed 0). Writes ``docs/results/main_runs.md`` and ``.csv`` (stamped): per
 run the command, wall time, designs evaluated, front size, final hypervolume, the knee's and the
 iso-accuracy design's EDAP reduction against VGG16 with their accuracy and where that accuracy
-came from, read back from the run's ``run.json``, ``pareto.csv`` and ``history.csv``. Copies the
-``cifar10`` run's ``pareto.png`` to ``docs/pareto_cifar10.png``.
+came from, read back from the run's ``run.json``, ``pareto.csv`` and ``history.csv``; verified
+runs' trainings (predicted beside measured crossbar loss) go to ``main_runs_verified.csv``.
+Copies the ``cifar10`` run's ``pareto.png`` to ``docs/pareto_cifar10.png``.
 
 With ``--verify-seeds N`` (N > 0) the runs named by ``--verify-runs`` end with their verification
 (``verify.roles=[knee,iso_accuracy] verify.seeds=N``, docs/verification.md): their role designs
@@ -54,6 +55,9 @@ FROM = {
 }
 """`accuracy_from` values of pareto.csv and what they mean."""
 
+
+VERIFIED = RESULTS / "main_runs_verified.csv"
+"""Every verified training of the runs (`verified_trainings`)."""
 
 ROLES: tuple[str, ...] = ("knee", "iso_accuracy")
 """The role designs the table reports (and verifies)."""
@@ -146,6 +150,10 @@ def measured(run_dir: Path) -> dict[str, Any]:
                                                         design["measured_crossbar_pct_std"])
         row[f"{key}_predicted_minus_measured_pp"] = round(
             float(design["predicted_minus_measured_pp"]), 2)
+        if {"predicted_loss_pp", "measured_loss_pp"} <= set(verified.columns):
+            row[f"{key}_predicted_loss_pp"] = round(float(design["predicted_loss_pp"]), 2)
+            row[f"{key}_measured_loss_pp"] = _mean_std(design["measured_loss_pp"],
+                                                       design["measured_loss_pp_std"])
     if "iso_accuracy" in verified.index and BASELINE in verified.index:
         test = paired_shortfall(trainings, "iso_accuracy")
         row["iso_accuracy_minus_vgg16_crossbar_pp"] = (
@@ -154,6 +162,27 @@ def measured(run_dir: Path) -> dict[str, Any]:
         row["iso_accuracy_falls_short_p"] = round(test.p_value, 3)
         row["iso_accuracy_holds"] = "no" if test.falls_short else "yes"
     return row
+
+
+def verified_trainings(name: str, run_dir: Path) -> pd.DataFrame:
+    """Every verified training of a run, one row per design and seed: its channels and bits,
+    float and crossbar accuracy on the same test images and the measured crossbar loss
+    (``loss_pp``) beside the loss the run's penalty predicted (``predicted_loss_pp``), with the
+    run's data set, source fidelity, weight mapping and penalty artifact. Empty for a run that
+    was not verified. `bench/calibrate/layer_penalty.py` scores its penalty on these rows:
+    designs a search picked, none of them a precision-table network."""
+    if not (run_dir / "verified.csv").exists():
+        return pd.DataFrame()
+    meta = json.loads((run_dir / "run.json").read_text())
+    cfg = meta["config"]
+    penalty = cfg.get("penalty") or {}
+    designs = pd.read_csv(run_dir / "verified.csv")[["design", "input_bits", "adc_bits",
+                                                      "predicted_loss_pp"]]
+    rows = pd.read_csv(run_dir / "verified_trainings.csv").merge(designs, on="design")
+    return rows.assign(run=name, dataset=cfg["data"]["dataset"],
+                       fidelity=meta["verified"]["budget"].split()[0],
+                       weight_encoding=cfg["hardware"]["weight_encoding"],
+                       penalty=penalty.get("fitted") or penalty.get("model") or "none")
 
 
 def bias(rows: list[dict[str, Any]]) -> str:
@@ -174,11 +203,13 @@ def bias(rows: list[dict[str, Any]]) -> str:
             f"their predictions are high, which biases the predictions upward; {reading}.")
 
 
-def write(rows: list[dict[str, Any]], extra: str) -> None:
-    """docs/results/main_runs.csv and .md."""
+def write(rows: list[dict[str, Any]], extra: str, trainings: pd.DataFrame) -> None:
+    """docs/results/main_runs.csv and .md, and the verified trainings (`verified_trainings`) in
+    main_runs_verified.csv."""
     table = pd.DataFrame(rows)
     RESULTS.mkdir(parents=True, exist_ok=True)
     table.to_csv(RESULTS / "main_runs.csv", index=False)
+    trainings.to_csv(VERIFIED, index=False, float_format="%.4f")
     write_stamped(RESULTS / "main_runs.md", [
         "",
         "# Main runs",
@@ -197,7 +228,10 @@ def write(rows: list[dict[str, Any]], extra: str) -> None:
         "(`verified_seeds`) add, per role and VGG16, the predicted net accuracy beside the "
         "measured one: validation accuracy of stand-alone trainings at the run's source budget "
         "minus the loss measured on the crossbar, seed mean ± std; `*_measured_crossbar_pct` is "
-        "the accuracy on the crossbar itself; `iso_accuracy_holds`: the one-sided paired t-test "
+        "the accuracy on the crossbar itself; `*_predicted_loss_pp` and `*_measured_loss_pp` "
+        "the crossbar loss the run's penalty predicted and the one measured (float minus "
+        "crossbar on the same test images; every training in main_runs_verified.csv); "
+        "`iso_accuracy_holds`: the one-sided paired t-test "
         "(by seed, crossbar %) does not find the iso-accuracy design below VGG16 at p < 0.05.",
         "",
         bias(rows),
@@ -206,6 +240,13 @@ def write(rows: list[dict[str, Any]], extra: str) -> None:
                        .set_axis(["field", *table["run"]], axis=1).iloc[1:]),
         "",
     ], extra)
+
+
+def all_trainings(plan: dict[str, list[str]], out: Path) -> pd.DataFrame:
+    """The verified trainings of every run of `plan` under `out`, one table."""
+    frames = [verified_trainings(name, out / name) for name in plan]
+    frames = [f for f in frames if not f.empty]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def report_only(args: argparse.Namespace) -> int:
@@ -217,7 +258,7 @@ def report_only(args: argparse.Namespace) -> int:
                       int(before.loc[name, "exit_code"])) for name, run_args in plan.items()]
     cold = "fresh cache" if args.cache is None else f"cache {args.cache}"
     write(rows, f"XPERT_EVO_CACHE: {cold}, runs one after another; rewritten from the run "
-                f"directories in {args.out}")
+                f"directories in {args.out}", all_trainings(plan, args.out))
     return int(any(r["exit_code"] for r in rows))
 
 
@@ -262,7 +303,8 @@ def main(argv: list[str] | None = None) -> int:
             if name == "cifar10" and done.returncode == 0:
                 shutil.copyfile(run_dir / "pareto.png", DOCS / "pareto_cifar10.png")
         cold = "fresh cache" if args.cache is None else f"cache {args.cache}"
-        write(rows, f"XPERT_EVO_CACHE: {cold}, runs one after another")
+        write(rows, f"XPERT_EVO_CACHE: {cold}, runs one after another",
+              all_trainings(plan, out))
     return int(any(r["exit_code"] for r in rows))
 
 
