@@ -23,6 +23,7 @@ from xpert_evo.crossbar.loss_table import (
     key_of,
     paired_loss,
     per_layer,
+    read_front,
     read_table,
     replicate_pairs,
     seed_spread,
@@ -240,3 +241,42 @@ def test_seed_spread_splits_a_replicates_scatter_into_images_and_training() -> N
     assert spread["training_std_pp"] == pytest.approx(2.0, rel=0.05)
     assert spread["float_diff_rms_pp"] == pytest.approx(1.0)
     assert np.isnan(seed_spread(pairs.head(0))["loss_std_pp"])
+
+
+def test_front_settings_draw_a_fronts_designs_and_leave_the_other_settings_alone(
+    tmp_path: Path
+) -> None:
+    front_csv = tmp_path / "pareto.csv"
+    pd.DataFrame({"input_bits": ["-".join(["2"] * 6 + ["8"] * 7), "-".join(["4"] * 13),
+                                 "-".join(["4"] * 13)],
+                  "adc_bits": ["-".join(["5"] * 13), "-".join(["6"] * 13),
+                               "-".join(["6"] * 13)]}).to_csv(front_csv, index=False)
+    front = read_front(front_csv, INPUTS, ADCS, 13)
+    assert len(front) == 2  # each design once
+    with_front = PrecisionPlan(6, INPUTS, ADCS, 13, 0, front=front, n_front=3)
+    for net in range(5):
+        settings = with_front.settings(net)
+        assert [s.kind for s in settings] == ["random", "sweep"] * 3 + ["front"] * 3
+        assert [s.index for s in settings[6:]] == [6, 7, 8]
+        for s in settings[6:]:
+            assert (tuple(s.input_bits), tuple(s.adc_bits)) in front and s.swept_layer == -1
+        for a, b in zip(settings[:6], plan(6).settings(net), strict=True):
+            np.testing.assert_array_equal(a.input_bits, b.input_bits)
+            np.testing.assert_array_equal(a.adc_bits, b.adc_bits)
+    drawn = {tuple(s.input_bits) for net in range(20) for s in with_front.settings(net)[6:]}
+    assert len(drawn) == 2  # both designs are drawn
+    assert len(PrecisionPlan(6, INPUTS, ADCS, 13, 0, front=(), n_front=3).settings(0)) == 6
+    bad = tmp_path / "bad.csv"
+    pd.DataFrame({"input_bits": ["1-" * 12 + "1"], "adc_bits": ["6-" * 12 + "6"]}).to_csv(
+        bad, index=False)
+    with pytest.raises(ConfigError, match=r"column input_bits: \[1\] outside"):
+        read_front(bad, INPUTS, ADCS, 13)
+    with pytest.raises(ConfigError, match=r"precision\.front=.*no such file"):
+        read_front(tmp_path / "none.csv", INPUTS, ADCS, 13)
+
+
+def test_the_shipped_front_is_a_valid_front() -> None:
+    path = ROOT / "xpert_evo" / "crossbar" / "precision_fronts" / "cifar10-layer_cifar10_offset.csv"
+    front = read_front(path, INPUTS, ADCS, 13)
+    assert len(front) > 100
+    assert any(sum(b == 2 for b in p) >= 3 and max(p) == 8 for p, _ in front)

@@ -34,6 +34,7 @@ from xpert_evo.crossbar.loss_table import (
     SourceNetwork,
     TableRun,
     build_table,
+    read_front,
     read_table,
     source_networks,
     table_dir,
@@ -110,9 +111,13 @@ def hydra_main(cfg: DictConfig) -> None:
         data = spec.trained_data(data)
         backbone = Backbone(input_size=data.input_size, num_classes=data.num_classes)
         space = SearchSpace.from_config(cfg.space, backbone.n_conv)
+        front = () if node["front"] is None else read_front(
+            node["front"], space.options["input_bits"], space.options["adc_bits"],
+            backbone.n_conv)
         plan = PrecisionPlan(int(node["settings"]), space.options["input_bits"],
                              space.options["adc_bits"], backbone.n_conv, int(node["seed"]),
-                             node["sweep_input_bits"], node["sweep_adc_bits"])
+                             node["sweep_input_bits"], node["sweep_adc_bits"], front,
+                             int(node["front_settings"]))
         if int(node["images"]) < 2:
             raise ConfigError(f"precision.images={node['images']} must be >= 2")
         xbar = CrossbarSpec.from_config({**plain_config(cfg.crossbar),

@@ -16,6 +16,14 @@ an (input bits, ADC bits) pair drawn uniformly from the searched options. A netw
 lower its layers in an order drawn per network (a permutation of the layers), so they lower
 different layers, and over many networks every layer about equally often.
 
+Front settings (``precision.front``): the random settings sit near one uniform level, so they
+rarely hold what a search picks (several layers at 2-bit inputs beside 8-bit ones). A plan given
+the designs of a search's front (its ``pareto.csv``) adds ``precision.front_settings`` settings
+per network of kind *front*, each the bits of one front design drawn (seeded by plan seed,
+network and index), evaluated on the table's networks as every other setting: the table learns
+the region the search goes to, and the cross-validation by network still holds (as NSGANetV2
+refines its surrogate with the designs its search proposes).
+
 Replicates: the same settings on the same networks retrained at another seed
 (``precision.train_seed``) go to a table of their own (`table_dir`, ``-seed<k>``), which the
 per-layer fit leaves out and its report compares with the seed-0 table: the spread of the loss
@@ -56,7 +64,7 @@ COLUMNS: dict[str, str] = {
     "role": "str",  # the source's role of the network: "fit" or "heldout"
     "channels": "str",  # dash-joined per conv layer, as searched (before width_mult)
     "setting": "int64",  # index k of the setting in the network's plan
-    "setting_kind": "str",  # "random" or "sweep"
+    "setting_kind": "str",  # "random", "sweep" or "front"
     "swept_layer": "int64",  # the lowered layer of a sweep (0-based); -1 for a random setting
     "input_bits": "str",  # dash-joined per conv layer
     "adc_bits": "str",
@@ -104,7 +112,7 @@ class Setting:
     """One precision setting of a network: per-layer (n_layers,) int64 bits."""
 
     index: int
-    kind: str  # "random" or "sweep"
+    kind: str  # "random", "sweep" or "front"
     swept_layer: int  # the lowered layer of a sweep, -1 for a random setting
     input_bits: np.ndarray
     adc_bits: np.ndarray
@@ -115,12 +123,15 @@ class PrecisionPlan:
     """The precision settings every network is evaluated at (see the module docstring).
 
     Attributes:
-        n_settings: settings per network.
+        n_settings: random and sweep settings per network.
         input_options, adc_options: the searched input and ADC bits.
         n_layers: conv layers.
         seed: seeds every draw.
         sweep_input_bits, sweep_adc_bits: the nearly lossless setting of a sweep's other layers;
             None: the largest searched value.
+        front: per-layer (input bits, ADC bits) of a search's front designs (`read_front`), the
+            front settings are drawn from; empty: none.
+        n_front: front settings per network (with a `front`).
     """
 
     n_settings: int
@@ -130,10 +141,14 @@ class PrecisionPlan:
     seed: int = 0
     sweep_input_bits: int | None = None
     sweep_adc_bits: int | None = None
+    front: tuple[tuple[tuple[int, ...], tuple[int, ...]], ...] = ()
+    n_front: int = 0
 
     def __post_init__(self) -> None:
         if self.n_settings < 1:
             raise ConfigError(f"precision.settings={self.n_settings} must be >= 1")
+        if self.n_front < 0:
+            raise ConfigError(f"precision.front_settings={self.n_front} must be >= 0")
         check_bits([self.high[0]], self.input_options, "precision.sweep_input_bits")
         check_bits([self.high[1]], self.adc_options, "precision.sweep_adc_bits")
 
@@ -164,7 +179,37 @@ class PrecisionPlan:
             b = np.full(self.n_layers, self.high[1], np.int64)
             p[layer], b[layer] = low
             out.append(Setting(k, "sweep", layer, p, b))
+        for j in range(self.n_front if self.front else 0):
+            pick = np.random.default_rng([self.seed, net_id, FRONT_STREAM, j]).integers(
+                len(self.front))
+            p, b = (np.array(bits, np.int64) for bits in self.front[int(pick)])
+            out.append(Setting(self.n_settings + j, "front", -1, p, b))
         return out
+
+
+FRONT_STREAM = 1
+"""Separates the front settings' draws from the random and sweep settings' (a fourth seed word),
+so adding front settings changes none of the others."""
+
+
+def read_front(path: str | Path, input_options: Sequence[int], adc_options: Sequence[int],
+               n_layers: int) -> tuple[tuple[tuple[int, ...], tuple[int, ...]], ...]:
+    """The per-layer (input bits, ADC bits) of the designs in a CSV with ``input_bits`` and
+    ``adc_bits`` columns (a run's ``pareto.csv`` or ``archive.csv``), each design once.
+
+    Raises:
+        ConfigError: the file is missing or has no designs, or a bad column (named).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"precision.front={path}: no such file (a run's pareto.csv)")
+    rows = pd.read_csv(path, dtype=str)
+    if rows.empty or not {"input_bits", "adc_bits"} <= set(rows.columns):
+        raise ConfigError(f"precision.front={path}: needs rows with input_bits and adc_bits")
+    p = per_layer(rows, "input_bits", input_options, n_layers)
+    b = per_layer(rows, "adc_bits", adc_options, n_layers)
+    designs = zip(p.tolist(), b.tolist(), strict=True)
+    return tuple(dict.fromkeys((tuple(pi), tuple(bi)) for pi, bi in designs))
 
 
 def paired_loss(float_correct: np.ndarray, crossbar_correct: np.ndarray,

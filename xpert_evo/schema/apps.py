@@ -94,6 +94,8 @@ class PrecisionNode:
     net_ids: list[int] | None = None  # these plan ids instead; null: the first n_networks
     train_seed: int = 0  # the networks' training seed; > 0: a replicate table (<table>-seed<k>)
     settings: int = 8  # precision settings per network (even: random, odd: one-layer sweeps)
+    front: str | None = None  # a search's pareto.csv: front settings drawn from its designs' bits
+    front_settings: int = 2  # front settings per network (with a front)
     images: int = 2000  # test images per evaluation
     seed: int = 0  # seeds the settings
     sweep_input_bits: int | None = None  # a sweep's other layers; null: the largest searched
