@@ -292,11 +292,13 @@ def searched(sel: Selection, table: pd.DataFrame, chance: float, names: list[str
         "no measurement noise added).", ""]
 
 
-def replicates(sel: Selection, tables: dict[Path, pd.DataFrame]) -> list[str]:
+def replicates(sel: Selection, tables: dict[Path, pd.DataFrame],
+               bound: float = math.inf) -> list[str]:
     """The report's section on replicate tables (`python -m xpert_evo.precision
     precision.train_seed=k`): the same settings on networks retrained at another seed, how far
     the two trainings' losses lie apart (`seed_spread`: the error floor of any model of the
-    design alone), and the chosen form's error on them."""
+    design alone), also where the chosen form predicts below `bound` (pp; the designs a search
+    keeps), and the chosen form's error on them."""
     if not tables:
         return ["(no replicate table: `python -m xpert_evo.precision precision.train_seed=1 "
                 "precision.net_ids=[...]` builds one)"]
@@ -339,9 +341,23 @@ def replicates(sel: Selection, tables: dict[Path, pd.DataFrame]) -> list[str]:
             f"mean loss would err by about {spread['loss_std_pp']:.2f} pp on one training; no "
             "model of the design alone (its bits, channels and float accuracy) can do better "
             "on average.", "",
+            *_below(pairs, best, bound),
             errors.to_markdown(index=False, floatfmt=".2f"), "",
             per_net.reset_index().to_markdown(index=False, floatfmt=".2f"), ""]
     return lines
+
+
+def _below(pairs: pd.DataFrame, best: str, bound: float) -> list[str]:
+    """The replicate spread and the chosen form's error where it predicts below `bound`."""
+    inside = pairs[pairs[best] < bound]
+    if not math.isfinite(bound) or inside.empty:
+        return []
+    spread = seed_spread(inside)
+    err = scores(inside[best], inside["loss_pp_replicate"])
+    return [f"Where the chosen form predicts a loss below its bound ({bound:g} pp; "
+            f"{spread['pairs']} pairs), one training scatters by {spread['loss_std_pp']:.2f} pp "
+            f"({spread['image_noise_pp']:.2f} pp of it the images'), and the form, held out, "
+            f"errs on the replicate by {err['rmse_pp']:.2f} pp RMSE.", ""]
 
 
 def report(sel: Selection, table: pd.DataFrame, folder: Path, chance: float,
@@ -407,7 +423,7 @@ def report(sel: Selection, table: pd.DataFrame, folder: Path, chance: float,
         f"{LOWERED[1]}-bit ADC, the others at the largest searched bits", "",
         sensitivity(m, table).to_markdown(index=False, floatfmt=("g", ".2f", "g", ".2f")), "",
         "## Two trainings of the same design: the training-seed spread", "",
-        *replicates(sel, replicate_tables),
+        *replicates(sel, replicate_tables, bound_pp(m.heldout_rmse_pp)),
         "## Searched and published designs, measured (not in the table)", "",
         *searched(sel, table, chance, names, designs)]
 
