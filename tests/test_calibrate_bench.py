@@ -126,8 +126,8 @@ def test_replicate_section_reports_the_training_seed_spread() -> None:
     measured = re.search(r"the seed-0 loss measured\s*\|\s*\d+\s*\|\s*([0-9.]+)", lines)
     assert 2.3 < float(measured.group(1)) < 3.4, lines
     assert "below its bound" not in lines  # no bound given
-    bounded = "\n".join(layer_penalty.replicates(sel, {Path("t-seed1"): replicate}, 3.0))
-    below = re.search(r"below its bound \(3 pp; (\d+) pairs\), one training scatters by "
+    bounded = "\n".join(layer_penalty.replicates(sel, {Path("t-seed1"): replicate}, 10.0))
+    below = re.search(r"below its bound \(10 pp; (\d+) pairs\), one training scatters by "
                       r"([0-9.]+) pp", bounded)
     assert 0 < int(below.group(1)) < len(table) and 1.2 < float(below.group(2)) < 2.8, bounded
     assert "no replicate table" in layer_penalty.replicates(sel, {})[0]
