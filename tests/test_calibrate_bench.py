@@ -79,23 +79,26 @@ def test_measured_designs_join_each_training_to_its_bits_at_the_tables_setting(
     table = pd.DataFrame({"dataset": ["cifar10"], "fidelity": ["f"],
                           "weight_encoding": ["offset"]})
     none = tmp_path / "none.csv"
-    rows = layer_penalty.measured_designs(table, files, none)
+    rows = layer_penalty.measured_designs(table, files, [none])
     # the fidelity-g and Tiny ImageNet trainings are other tables' settings: left out; "other"
     # shares knee's channels and seed 0 but is joined to the same training (same float %)
     assert sorted(zip(rows["design"], rows["seed"], rows["loss_pp"], strict=True)) == [
         ("knee", 0, 3.0), ("knee", 1, 0.5), ("other", 0, 3.0)]
     assert set(rows["input_bits"]) == {"4-5"}
-    assert layer_penalty.measured_designs(table, (none, files[1]), none).empty
+    assert layer_penalty.measured_designs(table, (none, files[1]), []).empty
     runs = pd.DataFrame({  # bench/studies/main_runs.py's verified trainings
         "run": ["default", "default", "tinyimagenet"], "design": ["knee", "baseline", "knee"],
         "seed": [0, 0, 0], "channels": ["64-128"] * 3, "input_bits": ["2-8"] * 3,
         "adc_bits": ["6-6"] * 3, "float_pct": [48.0, 51.0, 5.0], "loss_pp": [2.5, 0.4, 0.1],
         "crossbar_test_images": [10000] * 3, "dataset": ["cifar10", "cifar10", "tinyimagenet"],
         "fidelity": ["f", "f", "f"], "weight_encoding": ["offset"] * 3})
-    runs.to_csv(tmp_path / "runs.csv", index=False)
-    rows = layer_penalty.measured_designs(table, (none, files[1]), tmp_path / "runs.csv")
+    runs.to_csv(tmp_path / "main_runs_verified.csv", index=False)
+    runs.head(1).to_csv(tmp_path / "main_runs_layer_verified.csv", index=False)
+    rows = layer_penalty.measured_designs(table, (none, files[1]), [
+        tmp_path / "main_runs_verified.csv", tmp_path / "main_runs_layer_verified.csv"])
     assert sorted(zip(rows["design"], rows["loss_pp"], strict=True)) == [
-        ("default run: VGG16", 0.4), ("default run: knee", 2.5)]
+        ("default run (layer): knee", 2.5), ("default run: VGG16", 0.4),
+        ("default run: knee", 2.5)]
     assert set(rows["images"]) == {10000} and set(rows["float_accuracy_pct"]) == {48.0, 51.0}
 
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -68,9 +69,9 @@ DESIGNS = (RESULTS / "compare_methods_verified.csv", RESULTS / "compare_methods_
 the per-seed verification (design names, float and crossbar %) and the ground-truth rows it
 trained (their bits)."""
 
-VERIFIED_RUNS = RESULTS / "main_runs_verified.csv"
-"""The main runs' verified role designs and VGG16 (`bench/studies/main_runs.py`), per seed, with
-the loss their run's penalty predicted."""
+VERIFIED_RUNS = "main_runs*_verified.csv"
+"""Files in docs/results of the main runs' verified role designs and VGG16
+(`bench/studies/main_runs.py`), per seed, with the loss their run's penalty predicted."""
 
 BANDS_PP = (0.0, 1.0, 2.0, 4.0, 8.0, 16.0, math.inf)
 """Edges of the held-out predicted loss bands of the report (pp): the search bounds the predicted
@@ -210,13 +211,14 @@ def sensitivity(model: LayerPenalty, table: pd.DataFrame) -> pd.DataFrame:
 
 
 def measured_designs(table: pd.DataFrame, designs: tuple[Path, Path] = DESIGNS,
-                     runs: Path = VERIFIED_RUNS) -> pd.DataFrame:
+                     runs: Sequence[Path] | None = None) -> pd.DataFrame:
     """Designs a search returned (and published ones), trained and run on the crossbar by
     `compare_methods` and by the main runs' verification, as precision-table rows (design, seed,
     channels, bits, float_accuracy_pct and loss_pp on the same test images) at the table's data
     set, fidelity and weight mapping: none of them is a table network. Empty when the files are
     missing."""
-    frames = [_compare_methods_rows(table, designs), _main_runs_rows(table, runs)]
+    runs = sorted(RESULTS.glob(VERIFIED_RUNS)) if runs is None else runs
+    frames = [_compare_methods_rows(table, designs), *(_main_runs_rows(table, r) for r in runs)]
     frames = [f for f in frames if not f.empty]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
@@ -225,11 +227,15 @@ def _main_runs_rows(table: pd.DataFrame, runs: Path) -> pd.DataFrame:
     if not runs.exists():
         return pd.DataFrame()
     rows = pd.read_csv(runs)
+    if rows.empty:
+        return rows
     first = table.iloc[0]
     rows = rows[(rows["dataset"] == first["dataset"]) & (rows["fidelity"] == first["fidelity"])
                 & (rows["weight_encoding"] == first["weight_encoding"])]
+    label = runs.name.removesuffix("_verified.csv").removeprefix("main_runs").strip("_")
     return pd.DataFrame({
-        "design": rows["run"] + " run: " + rows["design"].replace({BASELINE: "VGG16"}),
+        "design": (rows["run"] + " run" + (f" ({label})" if label else "") + ": "
+                   + rows["design"].replace({BASELINE: "VGG16"})),
         "seed": rows["seed"], "channels": rows["channels"], "input_bits": rows["input_bits"],
         "adc_bits": rows["adc_bits"], "float_accuracy_pct": rows["float_pct"],
         "loss_pp": rows["loss_pp"], "images": rows["crossbar_test_images"],

@@ -56,8 +56,9 @@ FROM = {
 """`accuracy_from` values of pareto.csv and what they mean."""
 
 
-VERIFIED = RESULTS / "main_runs_verified.csv"
-"""Every verified training of the runs (`verified_trainings`)."""
+STEM = "main_runs"
+"""Name of the results files: ``<stem>.md``, ``<stem>.csv`` and ``<stem>_verified.csv`` (every
+verified training of the runs, `verified_trainings`)."""
 
 ROLES: tuple[str, ...] = ("knee", "iso_accuracy")
 """The role designs the table reports (and verifies)."""
@@ -203,14 +204,15 @@ def bias(rows: list[dict[str, Any]]) -> str:
             f"their predictions are high, which biases the predictions upward; {reading}.")
 
 
-def write(rows: list[dict[str, Any]], extra: str, trainings: pd.DataFrame) -> None:
-    """docs/results/main_runs.csv and .md, and the verified trainings (`verified_trainings`) in
-    main_runs_verified.csv."""
+def write(rows: list[dict[str, Any]], extra: str, trainings: pd.DataFrame,
+          stem: str = STEM) -> None:
+    """docs/results/<stem>.csv and .md, and the verified trainings (`verified_trainings`) in
+    <stem>_verified.csv."""
     table = pd.DataFrame(rows)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    table.to_csv(RESULTS / "main_runs.csv", index=False)
-    trainings.to_csv(VERIFIED, index=False, float_format="%.4f")
-    write_stamped(RESULTS / "main_runs.md", [
+    table.to_csv(RESULTS / f"{stem}.csv", index=False)
+    trainings.to_csv(RESULTS / f"{stem}_verified.csv", index=False, float_format="%.4f")
+    write_stamped(RESULTS / f"{stem}.md", [
         "",
         "# Main runs",
         "",
@@ -251,14 +253,15 @@ def all_trainings(plan: dict[str, list[str]], out: Path) -> pd.DataFrame:
 
 def report_only(args: argparse.Namespace) -> int:
     """Rewrite the results from the run directories of an earlier call (same plan arguments)."""
-    before = pd.read_csv(RESULTS / "main_runs.csv").set_index("run")
+    walls = RESULTS / f"{args.stem}.csv"
+    before = pd.read_csv(walls if walls.exists() else RESULTS / f"{STEM}.csv").set_index("run")
     plan = runs(args.data, tuple(args.verify_runs), args.verify_seeds, args.crossbar_images,
                 args.verify_jobs)
     rows = [summarise(name, run_args, args.out / name, float(before.loc[name, "wall_s"]),
                       int(before.loc[name, "exit_code"])) for name, run_args in plan.items()]
     cold = "fresh cache" if args.cache is None else f"cache {args.cache}"
     write(rows, f"XPERT_EVO_CACHE: {cold}, runs one after another; rewritten from the run "
-                f"directories in {args.out}", all_trainings(plan, args.out))
+                f"directories in {args.out}", all_trainings(plan, args.out), args.stem)
     return int(any(r["exit_code"] for r in rows))
 
 
@@ -276,7 +279,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--verify-jobs", type=int, default=2, help="trainings at once")
     parser.add_argument("--report-only", action="store_true",
                         help="rerun nothing: rewrite the results from the run directories in "
-                             "--out (wall times from the last main_runs.csv)")
+                             "--out (wall times from the last <stem>.csv, else main_runs.csv)")
+    parser.add_argument("--stem", default=STEM, help="name of the results files in docs/results "
+                        "(e.g. for runs made with another default than the shipped one's)")
     args = parser.parse_args(argv)
     if args.report_only:
         if args.out is None:
@@ -304,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
                 shutil.copyfile(run_dir / "pareto.png", DOCS / "pareto_cifar10.png")
         cold = "fresh cache" if args.cache is None else f"cache {args.cache}"
         write(rows, f"XPERT_EVO_CACHE: {cold}, runs one after another",
-              all_trainings(plan, out))
+              all_trainings(plan, out), args.stem)
     return int(any(r["exit_code"] for r in rows))
 
 
