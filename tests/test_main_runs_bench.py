@@ -88,3 +88,13 @@ def test_verified_trainings_carry_the_penalty_prediction_beside_the_measured_los
     assert set(rows["fidelity"]) == {"e5-pc500-w0.25-b64"}
     assert set(rows["penalty"]) == {"penalty/layer_cifar10_offset.yaml"}
     assert main_runs.verified_trainings("other", tmp_path / "none").empty
+
+
+def test_a_plan_of_some_runs_and_their_recorded_status(tmp_path: Path) -> None:
+    plan = main_runs.runs("data", ("cifar10",), 3, only=("cifar10", "default"))
+    assert list(plan) == ["default", "cifar10"]  # in the main runs' order
+    assert plan["default"] == [] and "verify.seeds=3" in plan["cifar10"]
+    (tmp_path / "status.json").write_text(json.dumps({"status": "ok", "wall_s": 12.5}))
+    assert main_runs.recorded(tmp_path) == (12.5, 0)
+    (tmp_path / "status.json").write_text(json.dumps({"status": "failed", "wall_s": 3.0}))
+    assert main_runs.recorded(tmp_path) == (3.0, 1)

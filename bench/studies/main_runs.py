@@ -64,13 +64,19 @@ ROLES: tuple[str, ...] = ("knee", "iso_accuracy")
 """The role designs the table reports (and verifies)."""
 
 
+RUNS: tuple[str, ...] = ("default", "cifar10", "tinyimagenet", "xpert_cifar10",
+                         "xpert_tinyimagenet")
+"""The main runs, in order."""
+
+
 def runs(data: str, verify: tuple[str, ...] = (), seeds: int = 0,
-         crossbar_images: int | None = None, jobs: int = 1) -> dict[str, list[str]]:
-    """Run name -> the arguments after ``python -m xpert_evo``; runs named in `verify` end with
-    the verification of their `ROLES` at `seeds` seeds (`crossbar_images` test images each,
-    `jobs` trainings at once)."""
+         crossbar_images: int | None = None, jobs: int = 1,
+         only: tuple[str, ...] = RUNS) -> dict[str, list[str]]:
+    """Run name -> the arguments after ``python -m xpert_evo``, for the runs in `only`; runs
+    named in `verify` end with the verification of their `ROLES` at `seeds` seeds
+    (`crossbar_images` test images each, `jobs` trainings at once)."""
     plan = {}
-    for name in ("default", "cifar10", "tinyimagenet", "xpert_cifar10", "xpert_tinyimagenet"):
+    for name in (r for r in RUNS if r in only):
         verified = name in verify and seeds > 0
         args = [] if name == "default" else [f"+experiment={name}"]
         args += [f"data.root={data}"] if name != "default" or verified else []
@@ -205,9 +211,9 @@ def bias(rows: list[dict[str, Any]]) -> str:
 
 
 def write(rows: list[dict[str, Any]], extra: str, trainings: pd.DataFrame,
-          stem: str = STEM) -> None:
-    """docs/results/<stem>.csv and .md, and the verified trainings (`verified_trainings`) in
-    <stem>_verified.csv."""
+          stem: str = STEM, note: str = "") -> None:
+    """docs/results/<stem>.csv and .md (`note` first), and the verified trainings
+    (`verified_trainings`) in <stem>_verified.csv."""
     table = pd.DataFrame(rows)
     RESULTS.mkdir(parents=True, exist_ok=True)
     table.to_csv(RESULTS / f"{stem}.csv", index=False)
@@ -216,6 +222,7 @@ def write(rows: list[dict[str, Any]], extra: str, trainings: pd.DataFrame,
         "",
         "# Main runs",
         "",
+        *([note, ""] if note else []),
         "Each run is one seed (seed 0): no spread is measured here (see search_quality.md and "
         "sweep.md for seeds). `wall_s` is the whole command, start-up and report included, on "
         "the machine of the stamp. EDAP and area come from the analytic cost model "
@@ -232,7 +239,7 @@ def write(rows: list[dict[str, Any]], extra: str, trainings: pd.DataFrame,
         "minus the loss measured on the crossbar, seed mean ± std; `*_measured_crossbar_pct` is "
         "the accuracy on the crossbar itself; `*_predicted_loss_pp` and `*_measured_loss_pp` "
         "the crossbar loss the run's penalty predicted and the one measured (float minus "
-        "crossbar on the same test images; every training in main_runs_verified.csv); "
+        f"crossbar on the same test images; every training in {stem}_verified.csv); "
         "`iso_accuracy_holds`: the one-sided paired t-test "
         "(by seed, crossbar %) does not find the iso-accuracy design below VGG16 at p < 0.05.",
         "",
@@ -251,17 +258,27 @@ def all_trainings(plan: dict[str, list[str]], out: Path) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
+def recorded(run_dir: Path) -> tuple[float, int]:
+    """Wall time (s, the run itself without the interpreter's start-up) and exit code (0 or 1)
+    of an earlier run, from its ``status.json``.
+
+    Raises:
+        FileNotFoundError: the run did not get far enough to write one.
+    """
+    status = json.loads((run_dir / "status.json").read_text())
+    return float(status["wall_s"]), int(status["status"] != "ok")
+
+
 def report_only(args: argparse.Namespace) -> int:
     """Rewrite the results from the run directories of an earlier call (same plan arguments)."""
-    walls = RESULTS / f"{args.stem}.csv"
-    before = pd.read_csv(walls if walls.exists() else RESULTS / f"{STEM}.csv").set_index("run")
     plan = runs(args.data, tuple(args.verify_runs), args.verify_seeds, args.crossbar_images,
-                args.verify_jobs)
-    rows = [summarise(name, run_args, args.out / name, float(before.loc[name, "wall_s"]),
-                      int(before.loc[name, "exit_code"])) for name, run_args in plan.items()]
+                args.verify_jobs, tuple(args.runs))
+    rows = [summarise(name, run_args, args.out / name, *recorded(args.out / name))
+            for name, run_args in plan.items()]
     cold = "fresh cache" if args.cache is None else f"cache {args.cache}"
     write(rows, f"XPERT_EVO_CACHE: {cold}, runs one after another; rewritten from the run "
-                f"directories in {args.out}", all_trainings(plan, args.out), args.stem)
+                f"directories in {args.out}", all_trainings(plan, args.out), args.stem,
+          args.note)
     return int(any(r["exit_code"] for r in rows))
 
 
@@ -279,7 +296,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--verify-jobs", type=int, default=2, help="trainings at once")
     parser.add_argument("--report-only", action="store_true",
                         help="rerun nothing: rewrite the results from the run directories in "
-                             "--out (wall times from the last <stem>.csv, else main_runs.csv)")
+                             "--out (wall times from each run's status.json)")
+    parser.add_argument("--note", default="", help="a paragraph put first in the report (e.g. "
+                        "which default the runs were made with)")
+    parser.add_argument("--runs", nargs="+", choices=RUNS, default=list(RUNS),
+                        help="only these runs (e.g. the ones a change of default affects)")
     parser.add_argument("--stem", default=STEM, help="name of the results files in docs/results "
                         "(e.g. for runs made with another default than the shipped one's)")
     args = parser.parse_args(argv)
@@ -294,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
         env = {**os.environ, "XPERT_EVO_CACHE": str(cache)}
         rows = []
         plan = runs(args.data, tuple(args.verify_runs), args.verify_seeds, args.crossbar_images,
-                    args.verify_jobs)
+                    args.verify_jobs, tuple(args.runs))
         for name, run_args in plan.items():
             run_dir = out / name
             start = time.perf_counter()
@@ -309,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
                 shutil.copyfile(run_dir / "pareto.png", DOCS / "pareto_cifar10.png")
         cold = "fresh cache" if args.cache is None else f"cache {args.cache}"
         write(rows, f"XPERT_EVO_CACHE: {cold}, runs one after another",
-              all_trainings(plan, out), args.stem)
+              all_trainings(plan, out), args.stem, args.note)
     return int(any(r["exit_code"] for r in rows))
 
 
