@@ -94,6 +94,8 @@ def test_a_plan_of_some_runs_and_their_recorded_status(tmp_path: Path) -> None:
     plan = main_runs.runs("data", ("cifar10",), 3, only=("cifar10", "default"))
     assert list(plan) == ["default", "cifar10"]  # in the main runs' order
     assert plan["default"] == [] and "verify.seeds=3" in plan["cifar10"]
+    changed = main_runs.runs("data", (), 0, only=("cifar10",), overrides=("penalty=none",))
+    assert changed["cifar10"][:2] == ["+experiment=cifar10", "penalty=none"]
     (tmp_path / "status.json").write_text(json.dumps({"status": "ok", "wall_s": 12.5}))
     assert main_runs.recorded(tmp_path) == (12.5, 0)
     (tmp_path / "status.json").write_text(json.dumps({"status": "failed", "wall_s": 3.0}))

@@ -71,14 +71,15 @@ RUNS: tuple[str, ...] = ("default", "cifar10", "tinyimagenet", "xpert_cifar10",
 
 def runs(data: str, verify: tuple[str, ...] = (), seeds: int = 0,
          crossbar_images: int | None = None, jobs: int = 1,
-         only: tuple[str, ...] = RUNS) -> dict[str, list[str]]:
-    """Run name -> the arguments after ``python -m xpert_evo``, for the runs in `only`; runs
-    named in `verify` end with the verification of their `ROLES` at `seeds` seeds
-    (`crossbar_images` test images each, `jobs` trainings at once)."""
+         only: tuple[str, ...] = RUNS, overrides: tuple[str, ...] = ()) -> dict[str, list[str]]:
+    """Run name -> the arguments after ``python -m xpert_evo``, for the runs in `only`, each
+    with `overrides` (Hydra ``key=value``) after its experiment; runs named in `verify` end with
+    the verification of their `ROLES` at `seeds` seeds (`crossbar_images` test images each,
+    `jobs` trainings at once)."""
     plan = {}
     for name in (r for r in RUNS if r in only):
         verified = name in verify and seeds > 0
-        args = [] if name == "default" else [f"+experiment={name}"]
+        args = [*([] if name == "default" else [f"+experiment={name}"]), *overrides]
         args += [f"data.root={data}"] if name != "default" or verified else []
         if verified:
             images = "null" if crossbar_images is None else crossbar_images
@@ -272,7 +273,7 @@ def recorded(run_dir: Path) -> tuple[float, int]:
 def report_only(args: argparse.Namespace) -> int:
     """Rewrite the results from the run directories of an earlier call (same plan arguments)."""
     plan = runs(args.data, tuple(args.verify_runs), args.verify_seeds, args.crossbar_images,
-                args.verify_jobs, tuple(args.runs))
+                args.verify_jobs, tuple(args.runs), tuple(args.override))
     rows = [summarise(name, run_args, args.out / name, *recorded(args.out / name))
             for name, run_args in plan.items()]
     cold = "fresh cache" if args.cache is None else f"cache {args.cache}"
@@ -299,6 +300,8 @@ def main(argv: list[str] | None = None) -> int:
                              "--out (wall times from each run's status.json)")
     parser.add_argument("--note", default="", help="a paragraph put first in the report (e.g. "
                         "which default the runs were made with)")
+    parser.add_argument("--override", nargs="+", default=[], help="Hydra overrides given to "
+                        "every run, e.g. penalty=layer_cifar10_offset")
     parser.add_argument("--runs", nargs="+", choices=RUNS, default=list(RUNS),
                         help="only these runs (e.g. the ones a change of default affects)")
     parser.add_argument("--stem", default=STEM, help="name of the results files in docs/results "
@@ -315,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
         env = {**os.environ, "XPERT_EVO_CACHE": str(cache)}
         rows = []
         plan = runs(args.data, tuple(args.verify_runs), args.verify_seeds, args.crossbar_images,
-                    args.verify_jobs, tuple(args.runs))
+                    args.verify_jobs, tuple(args.runs), tuple(args.override))
         for name, run_args in plan.items():
             run_dir = out / name
             start = time.perf_counter()
