@@ -329,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(summarise(name, run_args, run_dir, time.perf_counter() - start,
                                   done.returncode))
             print(json.dumps(rows[-1]), flush=True)
-            if name == "cifar10" and done.returncode == 0:
+            if name == "cifar10" and done.returncode == 0 and args.stem == STEM:
                 shutil.copyfile(run_dir / "pareto.png", DOCS / "pareto_cifar10.png")
         cold = "fresh cache" if args.cache is None else f"cache {args.cache}"
         write(rows, f"XPERT_EVO_CACHE: {cold}, runs one after another",
