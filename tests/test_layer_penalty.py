@@ -142,10 +142,10 @@ def test_config_errors_name_the_key_and_shapes_are_checked() -> None:
         model.predict_arrays(np.full((2, L), 8), np.full((2, L - 1), 8), np.full((2, L), 64))
 
 
-def test_the_layer_preset_is_selectable_and_the_default_unchanged() -> None:
-    default = build_penalty(compose("config").penalty)
-    assert isinstance(default, PrecisionPenalty)
-    cfg = compose("config", ["penalty=layer_cifar10_offset"])
+def test_the_layer_preset_is_the_default_and_the_four_parameter_one_selectable() -> None:
+    assert isinstance(build_penalty(compose("config", ["penalty=crossbar_cifar10_offset"]).penalty),
+                      PrecisionPenalty)
+    cfg = compose("config")
     model = build_penalty(cfg.penalty)
     assert isinstance(model, LayerPenalty) and cfg.penalty.weight_encoding == "offset"
     assert cfg.constraints.precision_loss_pp == cfg.penalty.bound_pp

@@ -58,13 +58,13 @@ def predict(designs: Path, source: Path, out: Path, *args: str) -> pd.DataFrame:
 
 
 def test_each_data_set_gets_the_penalty_its_default_run_selects() -> None:
-    assert default_penalty("cifar10") == "crossbar_cifar10_offset"  # conf/config.yaml
+    assert default_penalty("cifar10") == "layer_cifar10_offset"  # conf/config.yaml
     assert default_penalty("tinyimagenet") == "crossbar_tinyimagenet"  # its experiment's
-    for dataset, name in (("cifar10", "crossbar_cifar10_offset"),
+    for dataset, name in (("cifar10", "layer_cifar10_offset"),
                           ("tinyimagenet", "crossbar_tinyimagenet")):
         assert penalty_for(dataset) == build_penalty(group_node("penalty", name))
-    # a second CIFAR-10 offset fit is not picked by its file name
-    assert not isinstance(penalty_for("cifar10"), LayerPenalty)
+    # the other CIFAR-10 offset fit, which sorts first, is not picked by its file name
+    assert isinstance(penalty_for("cifar10"), LayerPenalty)
 
 
 def test_the_file_name_order_does_not_pick_and_the_old_rule_is_the_fallback(
@@ -85,28 +85,27 @@ def test_penalty_option_changes_the_loss_to_the_chosen_models(tmp_path: Path, so
                                                               designs: Path) -> None:
     default = predict(designs, source, tmp_path / "default.csv")
     layer = predict(designs, source, tmp_path / "layer.csv", "--penalty", "layer_cifar10_offset")
-    explicit = predict(designs, source, tmp_path / "explicit.csv",
-                       "--penalty", "crossbar_cifar10_offset")
-    pd.testing.assert_frame_equal(default, explicit)
-    assert "precision_loss_std_pp" not in default.columns  # the default model states no std
-    np.testing.assert_allclose(default["clean_accuracy_pct"], layer["clean_accuracy_pct"])
-    assert not np.allclose(default["precision_loss_pp"], layer["precision_loss_pp"])
+    four = predict(designs, source, tmp_path / "four.csv", "--penalty", "crossbar_cifar10_offset")
+    pd.testing.assert_frame_equal(default, layer)  # the per-layer model is the default
+    assert "precision_loss_std_pp" not in four.columns  # the four-parameter model states no std
+    np.testing.assert_allclose(four["clean_accuracy_pct"], layer["clean_accuracy_pct"])
+    assert not np.allclose(four["precision_loss_pp"], layer["precision_loss_pp"])
 
     genomes = read_designs(pd.read_csv(designs, dtype=str), 13)
     channels = genomes.channels
     clean = source_accuracy("cifar10", Backbone(), None, str(source),
                             transfer_from=TRANSFER.get("cifar10")).predictor.predict(channels)[0]
-    model = build_penalty(group_node("penalty", "layer_cifar10_offset"))
+    model = penalty_for("cifar10")
     assert isinstance(model, LayerPenalty)
     np.testing.assert_allclose(layer["precision_loss_pp"], model.predict(genomes, clean))
     np.testing.assert_allclose(layer["precision_loss_std_pp"], model.std(genomes, clean))
     assert (layer["precision_loss_error_pp"] == model.heldout_rmse_pp).all()
     np.testing.assert_allclose(layer["accuracy_pct"],
                                layer["clean_accuracy_pct"] - layer["precision_loss_pp"])
-    offset = penalty_for("cifar10")
-    assert offset is not None
-    np.testing.assert_allclose(default["precision_loss_pp"], offset.predict(genomes, clean))
-    assert (default["precision_loss_error_pp"] == offset.heldout_rmse_pp).all()
+    offset = build_penalty(group_node("penalty", "crossbar_cifar10_offset"))
+    assert offset is not None and not isinstance(offset, LayerPenalty)
+    np.testing.assert_allclose(four["precision_loss_pp"], offset.predict(genomes, clean))
+    assert (four["precision_loss_error_pp"] == offset.heldout_rmse_pp).all()
 
     none = predict(designs, source, tmp_path / "none.csv", "--penalty", "none")
     assert (none["precision_loss_pp"] == 0).all() and none["precision_loss_error_pp"].isna().all()

@@ -259,7 +259,7 @@ def test_predict_command_adds_predictions_and_refuses_bad_rows(tmp_path: Path, c
     assert result["precision_loss_pp"][1] > result["precision_loss_pp"][0] >= 0
     # the loss comes with the default penalty's stated held-out error, on the offset mapping
     assert (result["precision_loss_error_pp"] == penalty_for("cifar10").heldout_rmse_pp).all()
-    assert penalty_for("cifar10") == build_penalty(group_node("penalty", "crossbar_cifar10_offset"))
+    assert penalty_for("cifar10") == build_penalty(group_node("penalty", "layer_cifar10_offset"))
     assert (result["fidelity"] == "e5-pc500-w0.25-b64").all()
     assert (result["accuracy_std_pct"] > 0).all()
     bad = tmp_path / "bad.csv"
