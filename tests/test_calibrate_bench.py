@@ -93,12 +93,13 @@ def test_measured_designs_join_each_training_to_its_bits_at_the_tables_setting(
         "crossbar_test_images": [10000] * 3, "dataset": ["cifar10", "cifar10", "tinyimagenet"],
         "fidelity": ["f", "f", "f"], "weight_encoding": ["offset"] * 3})
     runs.to_csv(tmp_path / "main_runs_verified.csv", index=False)
-    runs.head(1).to_csv(tmp_path / "main_runs_layer_verified.csv", index=False)
+    runs.head(1).assign(seed=1).to_csv(tmp_path / "main_runs_layer_verified.csv", index=False)
+    runs.head(2).to_csv(tmp_path / "main_runs_again_verified.csv", index=False)  # the same two
     rows = layer_penalty.measured_designs(table, (none, files[1]), [
-        tmp_path / "main_runs_verified.csv", tmp_path / "main_runs_layer_verified.csv"])
-    assert sorted(zip(rows["design"], rows["loss_pp"], strict=True)) == [
-        ("default run (layer): knee", 2.5), ("default run: VGG16", 0.4),
-        ("default run: knee", 2.5)]
+        tmp_path / "main_runs_verified.csv", tmp_path / "main_runs_layer_verified.csv",
+        tmp_path / "main_runs_again_verified.csv"])
+    assert sorted(zip(rows["design"], rows["seed"], strict=True)) == [
+        ("default run (layer): knee", 1), ("default run: VGG16", 0), ("default run: knee", 0)]
     assert set(rows["images"]) == {10000} and set(rows["float_accuracy_pct"]) == {48.0, 51.0}
 
 

@@ -218,8 +218,11 @@ def measured_designs(table: pd.DataFrame, designs: tuple[Path, Path] = DESIGNS,
     set, fidelity and weight mapping: none of them is a table network. Empty when the files are
     missing."""
     runs = sorted(RESULTS.glob(VERIFIED_RUNS)) if runs is None else runs
-    frames = [_compare_methods_rows(table, designs), *(_main_runs_rows(table, r) for r in runs)]
-    frames = [f for f in frames if not f.empty]
+    verified = [f for f in (_main_runs_rows(table, r) for r in runs) if not f.empty]
+    if verified:  # a training several runs verified (VGG16 in each, a front found twice): once
+        verified = [pd.concat(verified, ignore_index=True).drop_duplicates(
+            ["channels", "seed", "input_bits", "adc_bits", "float_accuracy_pct", "loss_pp"])]
+    frames = [f for f in (_compare_methods_rows(table, designs), *verified) if not f.empty]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
