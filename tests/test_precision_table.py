@@ -15,6 +15,7 @@ from torch import nn
 
 from xpert_evo.config import ConfigError
 from xpert_evo.crossbar.evaluate import PairedEvaluator, evaluate_genome
+from xpert_evo.crossbar.loss_noise import replicate_pairs, seed_spread
 from xpert_evo.crossbar.loss_table import (
     PrecisionPlan,
     SourceNetwork,
@@ -25,8 +26,6 @@ from xpert_evo.crossbar.loss_table import (
     per_layer,
     read_front,
     read_table,
-    replicate_pairs,
-    seed_spread,
     source_networks,
     table_dir,
 )

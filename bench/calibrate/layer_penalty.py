@@ -38,14 +38,8 @@ import pandas as pd
 
 from xpert_evo.config import ConfigError
 from xpert_evo.crossbar.layer_penalty import LayerPenalty, table_arrays
-from xpert_evo.crossbar.loss_table import (
-    PACKAGED,
-    noise_summary,
-    read_table,
-    replicate_pairs,
-    seed_spread,
-    table_dir,
-)
+from xpert_evo.crossbar.loss_noise import noise_summary, replicate_pairs, seed_spread
+from xpert_evo.crossbar.loss_table import PACKAGED, read_table, table_dir
 from xpert_evo.crossbar.penalty_selection import (
     CANDIDATES,
     FOLDS,
