@@ -124,17 +124,18 @@ def hydra_main(cfg: DictConfig) -> None:
                                          "test_images": int(node["images"])}, cfg.hardware)
         _, source = find_source(data.dataset, spec.fidelity(), node["source_dir"])
         networks = source_networks(source, int(node["n_networks"]), node["net_ids"])
-        if int(node["train_seed"]) < 0:
-            raise ConfigError(f"precision.train_seed={node['train_seed']} must be >= 0")
+        train_seed = int(node["train_seed"])
+        if train_seed < 0:
+            raise ConfigError(f"precision.train_seed={train_seed} must be >= 0")
         root = node["dir"] or cache_root(cfg.get("cache_dir")) / TABLES
-        run = TableRun(table_dir(root, data.dataset, spec.fidelity(), int(node["train_seed"])),
+        run = TableRun(table_dir(root, data.dataset, spec.fidelity(), train_seed),
                        data.dataset, spec.fidelity(), int(node["images"]), xbar.weight_encoding,
                        int(node["shard"]), int(node["n_shards"]))
         with torch_threads(spec.num_threads):
             splits = budget_splits(data, spec, cfg.get("cache_dir"))
             loader = network_loader(data, spec, xbar, splits,
                                     cache_root(cfg.get("cache_dir")) / "checkpoints",
-                                    int(node["train_seed"]))
+                                    train_seed)
             made = build_table(networks, plan, run, loader)
     except (ConfigError, DataError, ValueError) as e:
         log.error("error: %s", e)

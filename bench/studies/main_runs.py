@@ -270,10 +270,15 @@ def recorded(run_dir: Path) -> tuple[float, int]:
     return float(status["wall_s"]), int(status["status"] != "ok")
 
 
+def plan_of(args: argparse.Namespace) -> dict[str, list[str]]:
+    """The plan (`runs`) the command-line arguments name."""
+    return runs(args.data, tuple(args.verify_runs), args.verify_seeds, args.crossbar_images,
+                args.verify_jobs, tuple(args.runs), tuple(args.override))
+
+
 def report_only(args: argparse.Namespace) -> int:
     """Rewrite the results from the run directories of an earlier call (same plan arguments)."""
-    plan = runs(args.data, tuple(args.verify_runs), args.verify_seeds, args.crossbar_images,
-                args.verify_jobs, tuple(args.runs), tuple(args.override))
+    plan = plan_of(args)
     rows = [summarise(name, run_args, args.out / name, *recorded(args.out / name))
             for name, run_args in plan.items()]
     cold = "fresh cache" if args.cache is None else f"cache {args.cache}"
@@ -317,8 +322,7 @@ def main(argv: list[str] | None = None) -> int:
         cache = args.cache or Path(tmp) / "cache"
         env = {**os.environ, "XPERT_EVO_CACHE": str(cache)}
         rows = []
-        plan = runs(args.data, tuple(args.verify_runs), args.verify_seeds, args.crossbar_images,
-                    args.verify_jobs, tuple(args.runs), tuple(args.override))
+        plan = plan_of(args)
         for name, run_args in plan.items():
             run_dir = out / name
             start = time.perf_counter()

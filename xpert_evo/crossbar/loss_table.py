@@ -51,6 +51,7 @@ from scipy.stats import bootstrap
 
 from xpert_evo.config import ConfigError
 from xpert_evo.crossbar.settings import random_precisions
+from xpert_evo.tables import TableError, read_csv
 
 log = logging.getLogger(__name__)
 
@@ -196,12 +197,13 @@ def read_front(path: str | Path, input_options: Sequence[int], adc_options: Sequ
     ``adc_bits`` columns (a run's ``pareto.csv`` or ``archive.csv``), each design once.
 
     Raises:
-        ConfigError: the file is missing or has no designs, or a bad column (named).
+        ConfigError: the file is missing, unreadable (`xpert_evo.tables.read_csv`) or has no
+            designs, or a bad column (named).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"precision.front={path}: no such file (a run's pareto.csv)")
-    rows = pd.read_csv(path, dtype=str)
+    try:
+        rows = read_csv(path, dtype=str)
+    except TableError as err:
+        raise ConfigError(f"precision.front={err} (a run's pareto.csv)") from None
     if rows.empty or not {"input_bits", "adc_bits"} <= set(rows.columns):
         raise ConfigError(f"precision.front={path}: needs rows with input_bits and adc_bits")
     p = per_layer(rows, "input_bits", input_options, n_layers)
@@ -291,11 +293,12 @@ def source_networks(source: pd.DataFrame, n_networks: int,
     rows = source[(source["seed"] == 0) & source["net_id"].notna()]
     rows = rows.drop_duplicates("net_id").sort_values("net_id")
     if net_ids is not None:
-        missing = sorted(set(int(i) for i in net_ids) - set(rows["net_id"].astype(int)))
-        if missing or not len(net_ids):
+        wanted = {int(i) for i in net_ids}
+        missing = sorted(wanted - set(rows["net_id"].astype(int)))
+        if missing or not wanted:
             raise ConfigError(f"precision.net_ids: {missing or 'empty'}; the source's plan ids "
                               f"are {int(rows['net_id'].min())}..{int(rows['net_id'].max())}")
-        rows = rows[rows["net_id"].isin([int(i) for i in net_ids])]
+        rows = rows[rows["net_id"].isin(wanted)]
     else:
         rows = rows.head(n_networks)
     if rows.empty:
