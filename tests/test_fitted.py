@@ -30,6 +30,21 @@ def test_penalty_constants_are_the_artifacts(preset: str) -> None:
     assert OmegaConf.to_container(app.penalty, resolve=True) == node
 
 
+@pytest.mark.parametrize("preset", ["layer_cifar10_offset", "layer_tinyimagenet_offset"])
+def test_layer_penalty_presets_read_their_artifact_and_hold_for_their_data_set(preset: str) -> None:
+    node = group_node("penalty", preset)
+    constants = fitted_constants(node["fitted"])
+    assert {"form", "alpha", "beta", "k_in", "k_adc", "gamma", "heldout_rmse_pp",
+            "bound_pp"} <= set(constants)
+    for key, value in constants.items():
+        assert node[key] == value, key
+    assert node["bound_pp"] > node["heldout_rmse_pp"]  # the bound sits above the held-out error
+    table = read_artifact(node["fitted"]).fits["precision_table"].data
+    assert f"precision_tables/{node['dataset']}-" in table  # fitted on its own data set's table
+    app = compose("config", [f"penalty={preset}"])
+    assert OmegaConf.to_container(app.penalty, resolve=True) == node
+
+
 def test_hardware_constants_are_the_artifacts() -> None:
     for name in ("xpert_rram_32nm", "rram_128x128_2bit"):
         hw = load_hardware_config(name)

@@ -59,9 +59,9 @@ def predict(designs: Path, source: Path, out: Path, *args: str) -> pd.DataFrame:
 
 def test_each_data_set_gets_the_penalty_its_default_run_selects() -> None:
     assert default_penalty("cifar10") == "layer_cifar10_offset"  # conf/config.yaml
-    assert default_penalty("tinyimagenet") == "crossbar_tinyimagenet"  # its experiment's
+    assert default_penalty("tinyimagenet") == "layer_tinyimagenet_offset"  # its experiment's
     for dataset, name in (("cifar10", "layer_cifar10_offset"),
-                          ("tinyimagenet", "crossbar_tinyimagenet")):
+                          ("tinyimagenet", "layer_tinyimagenet_offset")):
         assert penalty_for(dataset) == build_penalty(group_node("penalty", name))
     # the other CIFAR-10 offset fit, which sorts first, is not picked by its file name
     assert isinstance(penalty_for("cifar10"), LayerPenalty)
