@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import subprocess
 import sys
@@ -67,13 +68,19 @@ def config(run_dir: Path, tmp_path: Path, cifar10_zip: Path, data_cache: Path,
 
 
 def test_verify_trains_each_design_once_and_writes_measured_columns(
-    tiny_run: tuple[Path, Path], tmp_path: Path, cifar10_zip: Path, data_cache: Path
+    tiny_run: tuple[Path, Path], tmp_path: Path, cifar10_zip: Path, data_cache: Path,
+    caplog: pytest.LogCaptureFixture
 ) -> None:
     run_dir, presets = tiny_run
     cfg = config(run_dir, tmp_path, cifar10_zip, data_cache)
-    done = verify(cfg, presets)
+    with caplog.at_level(logging.INFO, logger="xpert_evo"):
+        done = verify(cfg, presets)
     table = load_table(tmp_path / "gt.csv")
     assert len(table) == 4  # knee and baseline at seeds 0 and 1
+    # one progress line per training, counted, as each ends
+    progress = [r.getMessage() for r in caplog.records if "] verified " in r.getMessage()]
+    assert [line.split("]")[0] for line in progress] == ["[1/4", "[2/4", "[3/4", "[4/4"]
+    assert sum(f"verified {BASELINE} seed 1:" in line for line in progress) == 1
     assert set(table["fidelity"]) == {TINY_FIDELITY}
     verified = pd.read_csv(run_dir / "verified.csv")
     assert verified["design"].tolist() == ["knee", BASELINE]

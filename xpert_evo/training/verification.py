@@ -289,7 +289,8 @@ def done_rows(table: pd.DataFrame) -> dict[tuple[str, ...], dict[str, Any]]:
 
 
 def _measure(job: Job, data: DataSpec, spec: TrainSpec, xbar: CrossbarSpec,
-             cache_dir: str | None, table: Path, keep: bool) -> dict[str, Any]:
+             cache_dir: str | None, table: Path, keep: bool) -> tuple[Job, dict[str, Any]]:
+    """Train and evaluate one job, append its ground-truth row to `table`; returns both."""
     trained = spec.trained_data(data)
     backbone = Backbone(input_size=trained.input_size, num_classes=trained.num_classes)
     splits = budget_splits(data, spec, cache_dir)
@@ -297,10 +298,7 @@ def _measure(job: Job, data: DataSpec, spec: TrainSpec, xbar: CrossbarSpec,
                       cache_root(cache_dir) / "checkpoints", keep)
     row["note"] = f"verify {job.design.name}"
     append_rows([row], table)
-    log.info("verified %s seed %d: val %.2f %%, test %.2f %%, crossbar %.2f %% (float %.2f %%), "
-             "%.0f s", job.design.name, job.seed, row["val_accuracy_pct"], row["accuracy_pct"],
-             row["nonideal_accuracy_pct"], row["reference_accuracy_pct"], row["wall_s"])
-    return row
+    return job, row
 
 
 def measure_jobs(jobs: Sequence[Job], data: DataSpec, spec: TrainSpec, xbar: CrossbarSpec,
@@ -322,8 +320,16 @@ def measure_jobs(jobs: Sequence[Job], data: DataSpec, spec: TrainSpec, xbar: Cro
     if todo:
         if spec.num_threads is None and n_jobs > 1:
             spec = replace(spec, num_threads=max(1, (os.cpu_count() or 1) // n_jobs))
-        Parallel(n_jobs=n_jobs)(delayed(_measure)(job, data, spec, xbar, cache_dir, table,
-                                                  keep_checkpoints) for job in todo)
+        # rows come back as each training ends, so the run's log shows progress (a worker's
+        # own log lines do not reach it)
+        finished = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
+            delayed(_measure)(job, data, spec, xbar, cache_dir, table, keep_checkpoints)
+            for job in todo)
+        for count, (job, row) in enumerate(finished, 1):
+            log.info("[%d/%d] verified %s seed %d: val %.2f %%, test %.2f %%, crossbar %.2f %% "
+                     "(float %.2f %%), %.0f s", count, len(todo), job.design.name, job.seed,
+                     row["val_accuracy_pct"], row["accuracy_pct"], row["nonideal_accuracy_pct"],
+                     row["reference_accuracy_pct"], row["wall_s"])
         done = done_rows(load_table(table))
     return [done[key] for key in keys]
 
