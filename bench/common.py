@@ -83,3 +83,20 @@ def write_stamped(path: Path, lines: Sequence[str], extra: str = "") -> str:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     return text
+
+
+def replace_section(path: Path, name: str, lines: Sequence[str], extra: str = "") -> None:
+    """Rewrite the part of a hand-written document (the README) that a script owns: everything
+    between the lines ``<!-- <name>: begin ... -->`` and ``<!-- <name>: end -->`` becomes the
+    provenance line (`stamp`, as in `write_stamped`) and ``lines``.
+
+    Raises:
+        ValueError: the markers are missing or out of order.
+    """
+    text = path.read_text()
+    begin, end = f"<!-- {name}: begin", f"<!-- {name}: end -->"
+    start, stop = text.find(begin), text.find(end)
+    if start < 0 or stop < start:
+        raise ValueError(f"{path} has no '{begin} ... -->' ... '{end}' section")
+    head = text[:start] + f"{begin}; {stamp(extra)} -->"
+    path.write_text("\n".join([head, *lines, text[stop:]]))

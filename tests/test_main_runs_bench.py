@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench" / "studies"))
 import main_runs  # noqa: E402
@@ -100,3 +101,47 @@ def test_a_plan_of_some_runs_and_their_recorded_status(tmp_path: Path) -> None:
     assert main_runs.recorded(tmp_path) == (12.5, 0)
     (tmp_path / "status.json").write_text(json.dumps({"status": "failed", "wall_s": 3.0}))
     assert main_runs.recorded(tmp_path) == (3.0, 1)
+
+
+def summary_row(run: str, **fields: object) -> dict[str, object]:
+    return {"run": run, "exit_code": 0, "front_size": 12, "final_hv": 0.5, "area_budget_mm2": 50.0,
+            "vgg16_accuracy": 51.0, "knee_edap_reduction_x": 4.0, "knee_accuracy": 49.0, **fields}
+
+
+def test_the_readme_table_reads_each_run_as_predicted_measured_or_missing() -> None:
+    verified = summary_row("default", iso_accuracy_edap_reduction_x=2.0,
+                           knee_predicted_net_pct=50.0, knee_measured_net_pct="49.00 ± 1.00",
+                           iso_accuracy_predicted_net_pct=51.5,
+                           iso_accuracy_measured_net_pct="52.00 ± 0.50",
+                           vgg16_measured_net_pct="51.00 ± 0.80")
+    lines = main_runs.readme_rows([verified, summary_row("xpert_cifar10"),
+                                   {"run": "cifar10", "exit_code": 1}])
+    assert lines[2] == ("| `python -m xpert_evo` | 12 designs | 0.5000 | 4.00x, 50.00 % / "
+                        "49.00 ± 1.00 % | 2.00x, 51.50 % / 52.00 ± 0.50 %; VGG16 51.00 ± 0.80 % |")
+    assert lines[3] == ("| `+experiment=xpert_cifar10` | 12 designs | 0.5000 | 4.00x, 49.00 % "
+                        "(VGG16 51.00 %), not verified | none under the 50 mm² budget |")
+    assert lines[4].startswith("| `+experiment=cifar10` | failed (exit 1)")
+
+
+def test_the_readme_findings_name_a_failed_iso_claim_and_the_bias(tmp_path: Path) -> None:
+    short = {**CROSSBAR, "iso_accuracy": [50.0, 51.1, 50.3]}
+    rows = [{"run": "default", **main_runs.measured(verified_run(tmp_path, short))},
+            {"run": "xpert_cifar10"}]
+    text = " ".join(main_runs.readme_findings(rows))
+    assert text.startswith("**The iso-accuracy claim fails when measured in default**")
+    assert "-2.03" in text and "over the 2 verified role designs" in text
+    assert main_runs.readme_findings([{"run": "xpert_cifar10"}]) == []
+
+
+def test_the_readme_section_between_its_markers_is_replaced_and_the_rest_kept(
+        tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- t: begin; old -->\nold row\n<!-- t: end -->\noutro\n")
+    main_runs.replace_section(readme, "t", ["new row"])
+    lines = readme.read_text().splitlines()
+    assert lines[0] == "intro" and lines[-2:] == ["<!-- t: end -->", "outro"]
+    assert lines[1].startswith("<!-- t: begin; produced by") and lines[2] == "new row"
+    assert "old row" not in readme.read_text()
+    readme.write_text("no markers\n")
+    with pytest.raises(ValueError, match="t: begin"):
+        main_runs.replace_section(readme, "t", ["x"])

@@ -15,7 +15,10 @@ run the command, wall time, designs evaluated, front size, final hypervolume, th
 iso-accuracy design's EDAP reduction against VGG16 with their accuracy and where that accuracy
 came from, read back from the run's ``run.json``, ``pareto.csv`` and ``history.csv``; verified
 runs' trainings (predicted beside measured crossbar loss) go to ``main_runs_verified.csv``.
-Copies the ``cifar10`` run's ``pareto.png`` to ``docs/pareto_cifar10.png``.
+Copies the ``cifar10`` run's ``pareto.png`` to ``docs/pareto_cifar10.png``. A report of all five
+runs under the shipped stem also rewrites the README's results table and the findings under it
+(`readme_rows`, `readme_findings`), stamped,
+between its ``<!-- main_runs.py: begin ... -->`` and ``<!-- main_runs.py: end -->`` lines.
 
 With ``--verify-seeds N`` (N > 0) the runs named by ``--verify-runs`` end with their verification
 (``verify.roles=[knee,iso_accuracy] verify.seeds=N``, docs/verification.md): their role designs
@@ -30,11 +33,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 from pathlib import Path
 from typing import Any
@@ -45,7 +50,7 @@ from xpert_evo.report import markdown_table
 from xpert_evo.training.verification import BASELINE, paired_shortfall
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: common.py
-from common import DOCS, REPO, RESULTS, write_stamped  # noqa: E402
+from common import DOCS, REPO, RESULTS, replace_section, write_stamped  # noqa: E402
 
 FROM = {
     "predicted": "predicted (source model)",
@@ -119,6 +124,7 @@ def summarise(name: str, args: list[str], run_dir: Path, wall_s: float, rc: int)
         vgg16_accuracy=round(float(meta["baseline"]["accuracy"]), 2),
         vgg16_edap=f"{meta['baseline']['edap']:.4g}",
         vgg16_area_mm2=round(float(meta["baseline"]["area_mm2"]), 1),
+        area_budget_mm2=float(meta["config"]["constraints"]["area_mm2"]),
     )
     if not meta["accuracy_is_percent"]:
         row["true_proxy_calls"] = int(meta["n_true_evals"])
@@ -211,11 +217,83 @@ def bias(rows: list[dict[str, Any]]) -> str:
             f"their predictions are high, which biases the predictions upward; {reading}.")
 
 
+README_SECTION = "main_runs.py"
+"""Name of the README's results this script rewrites (`readme_rows`, `readme_findings`) between
+the markers
+``<!-- main_runs.py: begin ... -->`` and ``<!-- main_runs.py: end -->``."""
+
+
+def _role_cell(row: dict[str, Any], role: str) -> str:
+    """A role design's README cell: EDAP reduction, predicted accuracy and, when verified, the
+    measured one (VGG16's beside the iso-accuracy design's)."""
+    if pd.isna(row.get(f"{role}_edap_reduction_x", math.nan)):
+        return (f"none under the {row['area_budget_mm2']:g} mm² budget" if role == "iso_accuracy"
+                else "none")
+    head = f"{row[f'{role}_edap_reduction_x']:.2f}x"
+    if pd.isna(row.get(f"{role}_measured_net_pct", math.nan)):
+        vgg16 = f" (VGG16 {row['vgg16_accuracy']:.2f} %)" if role == "knee" else ""
+        return f"{head}, {row[f'{role}_accuracy']:.2f} %{vgg16}, not verified"
+    cell = (f"{head}, {row[f'{role}_predicted_net_pct']:.2f} % / "
+            f"{row[f'{role}_measured_net_pct']} %")
+    return cell + (f"; VGG16 {row['vgg16_measured_net_pct']} %" if role == "iso_accuracy" else "")
+
+
+def readme_rows(rows: list[dict[str, Any]]) -> list[str]:
+    """The README's results table of the runs (`README_SECTION`): per run the front, its
+    hypervolume, and the knee and iso-accuracy designs, predicted / measured."""
+    lines = ["| run | front | hypervolume | knee: EDAP reduction vs VGG16, accuracy predicted / "
+             "measured | lowest EDAP at >= VGG16's predicted accuracy: predicted / measured, "
+             "VGG16 measured |", "| --- | --- | --- | --- | --- |"]
+    for row in rows:
+        name = "python -m xpert_evo" if row["run"] == "default" else f"+experiment={row['run']}"
+        if row["exit_code"] != 0:
+            lines.append(f"| `{name}` | failed (exit {row['exit_code']}) | - | - | - |")
+            continue
+        lines.append(f"| `{name}` | {row['front_size']} designs | {row['final_hv']:.4f} | "
+                     f"{_role_cell(row, 'knee')} | {_role_cell(row, 'iso_accuracy')} |")
+    return lines
+
+
+def readme_findings(rows: list[dict[str, Any]]) -> list[str]:
+    """The README's sentences under its results table: the iso-accuracy designs against VGG16 on
+    the crossbar (paired by seed) and the winner's-curse bias over the verified role designs;
+    empty without verified runs."""
+    tested = [r for r in rows if "iso_accuracy_holds" in r]
+    errors = pd.Series([r[f"{role}_predicted_minus_measured_pp"] for r in rows for role in ROLES
+                        if f"{role}_predicted_minus_measured_pp" in r], dtype=float)
+    if not tested or errors.empty:
+        return []
+    failed = [r["run"] for r in tested if r["iso_accuracy_holds"] != "yes"]
+    diffs = ", ".join(f"{r['iso_accuracy_minus_vgg16_crossbar_pp']} pp ({r['run']})"
+                      for r in tested)
+    p_values = ", ".join(f"{r['iso_accuracy_falls_short_p']:.3f}" for r in tested)
+    claim = ("**The iso-accuracy claims hold when measured**" if not failed else
+             f"**The iso-accuracy claim fails when measured in {', '.join(failed)}**")
+    verdict = ("so none falls short beyond seed noise" if not failed else
+               "where p < 0.05 marks a design below VGG16 beyond seed noise")
+    n = len(errors)
+    std = errors.std(ddof=1) if n > 1 else math.nan
+    within = n > 1 and abs(errors.mean()) <= 2 * std / math.sqrt(n)
+    curse = ("**The winner's curse is within noise at this budget**" if within else
+             f"**Front predictions are biased by {errors.mean():+.2f} pp**")
+    spread = f" (std {std:.2f} pp)" if n > 1 else ""
+    return textwrap.wrap(
+        f"{claim}: on the crossbar, paired by seed against VGG16, the iso-accuracy designs "
+        f"differ by {diffs} (one-sided p = {p_values}), {verdict}. {curse}: over the {n} "
+        f"verified role designs, predicted minus measured net accuracy is "
+        f"{errors.mean():+.2f} pp on average{spread}, where a front picked for its high "
+        "predictions is expected to measure below them.", width=100, break_on_hyphens=False)
+
+
 def write(rows: list[dict[str, Any]], extra: str, trainings: pd.DataFrame,
           stem: str = STEM, note: str = "") -> None:
     """docs/results/<stem>.csv and .md (`note` first), and the verified trainings
-    (`verified_trainings`) in <stem>_verified.csv."""
+    (`verified_trainings`) in <stem>_verified.csv; with the shipped stem and every run, the
+    README's results table and findings too (`readme_rows`, `readme_findings`)."""
     table = pd.DataFrame(rows)
+    if stem == STEM and [r["run"] for r in rows] == list(RUNS):
+        replace_section(REPO / "README.md", README_SECTION,
+                        [*readme_rows(rows), "", *readme_findings(rows)], extra)
     RESULTS.mkdir(parents=True, exist_ok=True)
     table.to_csv(RESULTS / f"{stem}.csv", index=False)
     trainings.to_csv(RESULTS / f"{stem}_verified.csv", index=False, float_format="%.4f")
