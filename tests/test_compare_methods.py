@@ -96,6 +96,34 @@ def test_the_median_seed_ranks_seeds_without_a_design_lowest() -> None:
     assert compare_methods.median_run(runs) is None  # none, none, none < 6 < 8
 
 
+def test_the_readme_summary_gives_the_median_headline_and_its_measurement() -> None:
+    found = runs_frame().assign(vgg16_net_pct=51.0, best_net_pct=50.5)
+    none = found.assign(method="random", headline_edap_reduction_x=np.nan)
+    measured = pd.DataFrame([
+        {"method": "xpert_gd", "crossbar_minus_vgg16_pp": "-0.40 ± 0.30", "p_below_vgg16": 0.12,
+         "measured_iso_edap_reduction": "4.00x"},
+        {"method": "random", "measured_iso_edap_reduction": "no design to measure"}])
+    lines = compare_methods.readme_rows(pd.concat([found, none]), {EXPERIMENT: measured})
+    assert lines[2] == (f"| {EXPERIMENT} | xpert_gd | 0.700 ± 0.158 | 4.00x at 50.00 % "
+                        "(VGG16 51.00 %) | -0.40 ± 0.30 pp (p = 0.120): 4.00x |")
+    assert lines[3] == (f"| {EXPERIMENT} | random | 0.700 ± 0.158 | none (best 50.50 % against "
+                        "VGG16's 51.00 %) | - |")
+    assert compare_methods.readme_rows(found, {})[2].endswith("| not measured |")
+
+
+def test_the_readme_lines_on_published_designs_leave_vgg16_out() -> None:
+    table = pd.DataFrame([
+        {"design": "VGG16", "edap_reduction_x": 1.0, "predicted_net_pct": 51.0},
+        {"design": "XPertNet_50", "edap_reduction_x": 2.5, "predicted_net_pct": 43.5,
+         "crossbar_minus_vgg16_pp": -5.617, "p_below_vgg16": 0.0096},
+        {"design": "nsga2 best at <= 40.6 mm2", "edap_reduction_x": 2.49,
+         "predicted_net_pct": 49.0}])
+    lines = compare_methods.published_rows({EXPERIMENT: table})
+    assert lines[2:] == [
+        f"| {EXPERIMENT} | XPertNet_50 | 2.50x | 43.50 (51.00) | -5.62 pp (p = 0.010) |",
+        f"| {EXPERIMENT} | nsga2 best at <= 40.6 mm2 | 2.49x | 49.00 (51.00) | not measured |"]
+
+
 def design(name: str, genome, edap: float) -> Design:
     return Design(name, genome, 50.0, 1.0, 0.5, edap)
 

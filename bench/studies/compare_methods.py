@@ -43,13 +43,16 @@ seeded, so a rerun finds the same designs (they take minutes).
 
 Writes into ``--out-dir``: compare_methods.md (stamped: command, commit, date, machine),
 compare_methods_runs.csv (one row per run, rewritten after every run),
-compare_methods_verified.csv (one row per training) and compare_methods.png.
+compare_methods_verified.csv (one row per training) and compare_methods.png. A measured run into
+docs/results also rewrites the README's summary of it (`readme_rows`), stamped, between its
+``<!-- compare_methods.py: begin ... -->`` and ``<!-- compare_methods.py: end -->`` lines.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import sys
 import tempfile
@@ -70,7 +73,14 @@ from xpert_evo.training.groundtruth import default_path, genome_columns, genomes
 from xpert_evo.training.verification import BASELINE, Design
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: common.py
-from common import DATASETS, RESULTS, app_config, write_stamped  # noqa: E402
+from common import (  # noqa: E402
+    DATASETS,
+    REPO,
+    RESULTS,
+    app_config,
+    replace_section,
+    write_stamped,
+)
 from compare_methods_measure import (  # noqa: E402
     Panel,
     design_of,
@@ -316,10 +326,77 @@ def search(args: argparse.Namespace) -> tuple[pd.DataFrame, dict[tuple[str, str]
     return pd.DataFrame(rows), first
 
 
+README_SECTION = "compare_methods.py"
+"""Name of the README's summary this script rewrites (`readme_rows`, `published_rows`) between
+the markers
+``<!-- compare_methods.py: begin ... -->`` and ``<!-- compare_methods.py: end -->``."""
+
+
+def readme_rows(rows: pd.DataFrame, measured: dict[str, pd.DataFrame]) -> list[str]:
+    """The README's summary: per experiment and method the predicted hypervolume (mean ± std
+    over seeds), the median seed's headline design as predicted (EDAP reduction against VGG16,
+    or the best predicted net % of a feasible design against VGG16's when it has none), and
+    that design measured on the crossbar against VGG16 (`measured`: each experiment's
+    `measured_table`)."""
+    lines = ["| experiment | method | hypervolume, predicted | headline design (median seed), "
+             "predicted | on the crossbar against VGG16, measured |",
+             "| --- | --- | --- | --- | --- |"]
+    for (experiment, method), runs in rows.groupby(["experiment", "method"], sort=False):
+        chosen = median_run(runs)
+        vgg16 = runs["vgg16_net_pct"].iloc[0]
+        if chosen is None:
+            head = (f"none (best {runs['best_net_pct'].median():.2f} % against VGG16's "
+                    f"{vgg16:.2f} %)")
+        else:
+            head = (f"{chosen['headline_edap_reduction_x']:.2f}x at "
+                    f"{chosen['headline_net_pct']:.2f} % (VGG16 {vgg16:.2f} %)")
+        table = measured.get(experiment)
+        found = None if table is None else table.set_index("method").loc[method]
+        if found is None:
+            meas = "not measured"
+        elif pd.isna(found.get("crossbar_minus_vgg16_pp")):
+            meas = "-"
+        else:
+            meas = (f"{found['crossbar_minus_vgg16_pp']} pp (p = {found['p_below_vgg16']:.3f}): "
+                    f"{found['measured_iso_edap_reduction']}")
+        lines.append(f"| {experiment} | {method} | {mean_std(runs['hypervolume'], '.3f')} | "
+                     f"{head} | {meas} |")
+    return lines
+
+
+def published_rows(published: dict[str, pd.DataFrame]) -> list[str]:
+    """The README's lines on XPert's published designs and nsga2's designs of no larger area
+    (`published`: each experiment's `published_table`): EDAP reduction against VGG16, predicted
+    net %, and the crossbar accuracy against VGG16's, measured."""
+    lines = ["| experiment | design | EDAP reduction vs VGG16 | predicted net % (VGG16) | "
+             "on the crossbar against VGG16, measured |", "| --- | --- | --- | --- | --- |"]
+    for experiment, table in published.items():
+        vgg16 = table.set_index("design").loc["VGG16", "predicted_net_pct"]
+        for row in table[table["design"] != "VGG16"].itertuples():
+            diff = getattr(row, "crossbar_minus_vgg16_pp", math.nan)
+            meas = ("not measured" if pd.isna(diff) else
+                    f"{diff:+.2f} pp (p = {row.p_below_vgg16:.3f})")
+            lines.append(f"| {experiment} | {row.design} | {row.edap_reduction_x:.2f}x | "
+                         f"{row.predicted_net_pct:.2f} ({vgg16:.2f}) | {meas} |")
+    return lines
+
+
+@dataclass
+class Section:
+    """One experiment's part of the report: its lines, its panel of the figure, its trainings,
+    its `measured_table` (both None with ``--no-verify``) and its `published_table`."""
+
+    lines: list[str]
+    panel: Panel
+    trainings: pd.DataFrame | None
+    measured: pd.DataFrame | None
+    published: pd.DataFrame
+
+
 def experiment_section(experiment: str, rows: pd.DataFrame, first: dict[tuple[str, str], Outcome],
-                       args: argparse.Namespace) -> tuple[list[str], Panel, pd.DataFrame | None]:
-    """One experiment's measured and published-design tables (training what they need), its
-    part of the figure and its trainings (None with ``--no-verify``)."""
+                       args: argparse.Namespace) -> Section:
+    """One experiment's measured and published-design tables (training what they need) and its
+    part of the figure."""
     mine = {m: o for (e, m), o in first.items() if e == experiment}
     setup = next(iter(mine.values())).result.setup
     baseline = design_of(BASELINE, setup.space.baseline, setup)
@@ -330,7 +407,7 @@ def experiment_section(experiment: str, rows: pd.DataFrame, first: dict[tuple[st
     designs = {m: None if r is None else headline_design(r) for m, r in chosen.items()}
     fidelity = setup.estimator.fidelity
     lines = [f"## {experiment}", "", budget_line(runs), ""]
-    trainings = None
+    trainings = table = None
     if args.no_verify:
         lines += ["Not measured (`--no-verify`): every accuracy below is predicted.", ""]
     else:
@@ -356,7 +433,7 @@ def experiment_section(experiment: str, rows: pd.DataFrame, first: dict[tuple[st
         ["method", "net_pct", "edap"], axis=1)
     panel = Panel(experiment, fidelity, fronts, returned,
                   baseline, others, {m: d for m, d in designs.items() if d is not None}, trainings)
-    return lines, panel, trainings
+    return Section(lines, panel, trainings, table, pub)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -366,13 +443,16 @@ def main(argv: list[str] | None = None) -> int:
     args.out_dir.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(level=logging.WARNING)
     rows, first = search(args)
-    sections, panels, measured = [], [], []
+    sections, panels, measured, tables, published = [], [], [], {}, {}
     for experiment in args.experiments:
-        lines, panel, trainings = experiment_section(experiment, rows, first, args)
-        sections += lines
-        panels.append(panel)
-        if trainings is not None:
-            measured.append(trainings)
+        part = experiment_section(experiment, rows, first, args)
+        sections += part.lines
+        panels.append(part.panel)
+        published[experiment] = part.published
+        if part.measured is not None:
+            tables[experiment] = part.measured
+        if part.trainings is not None:
+            measured.append(part.trainings)
             pd.concat(measured).to_csv(args.out_dir / "compare_methods_verified.csv", index=False)
     plot(panels, args.out_dir / "compare_methods.png")
     headline = ("For each method the median seed's headline design is trained and run on the "
@@ -417,6 +497,9 @@ def main(argv: list[str] | None = None) -> int:
         "",
     ])
     print(text)
+    if args.out_dir.resolve() == RESULTS.resolve() and not args.no_verify:
+        replace_section(REPO / "README.md", README_SECTION,
+                        [*readme_rows(rows, tables), "", *published_rows(published)])
     return 0
 
 
