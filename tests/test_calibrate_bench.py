@@ -103,6 +103,28 @@ def test_measured_designs_join_each_training_to_its_bits_at_the_tables_setting(
     assert set(rows["images"]) == {10000} and set(rows["float_accuracy_pct"]) == {48.0, 51.0}
 
 
+def test_measured_designs_with_bits_leave_out_the_networks_other_evaluations(
+    tmp_path: Path,
+) -> None:
+    """A verified file that names each training's bits joins it to that evaluation only: the
+    same network (channels, seed, float %) run at other bits earlier is another design's."""
+    verified = pd.DataFrame({"design": ["XPertNet_50"], "seed": [0], "channels": ["64-128"],
+                             "float_pct": [50.0], "input_bits": ["4-5"], "adc_bits": ["6-7"]})
+    truth = pd.DataFrame({
+        "dataset": "cifar10", "fidelity": "f", "weight_encoding": "offset",
+        "channels": "64-128", "seed": 0, "reference_accuracy_pct": 50.0,
+        "nonideal_accuracy_pct": [47.0, 40.0], "input_bits": ["4-5", "2-2"],
+        "adc_bits": ["6-7", "3-3"], "crossbar_test_images": 2000})
+    files = (tmp_path / "v.csv", tmp_path / "t.csv")
+    verified.to_csv(files[0], index=False)
+    truth.to_csv(files[1], index=False)
+    table = pd.DataFrame({"dataset": ["cifar10"], "fidelity": ["f"],
+                          "weight_encoding": ["offset"]})
+    rows = layer_penalty.measured_designs(table, files, [])
+    assert rows[["design", "input_bits", "loss_pp"]].values.tolist() == [
+        ["XPertNet_50", "4-5", 3.0]]
+
+
 def test_learning_curve_scores_the_same_rows_at_every_number_of_fit_networks() -> None:
     """On a table whose truth is a per-layer model, the per-layer form's held-out error falls as
     it is fitted on more networks; every k scores all rows, so the curve compares like with

@@ -251,8 +251,11 @@ def _compare_methods_rows(table: pd.DataFrame, designs: tuple[Path, Path]) -> pd
     truth = truth.assign(float_r=truth["reference_accuracy_pct"].round(2))[
         ["channels", "seed", "float_r", "input_bits", "adc_bits", "reference_accuracy_pct",
          "nonideal_accuracy_pct", "crossbar_test_images"]]
+    # the bits tell apart trainings of one network evaluated at other bits (older files lack them)
+    keys = ["channels", "seed", "float_r", *(c for c in ("input_bits", "adc_bits")
+                                             if c in verified)]
     rows = verified.assign(float_r=verified["float_pct"].round(2))[
-        ["design", "channels", "seed", "float_r"]].merge(truth, on=["channels", "seed", "float_r"])
+        ["design", *keys]].merge(truth, on=keys)
     return pd.DataFrame({
         "design": rows["design"], "seed": rows["seed"], "channels": rows["channels"],
         "input_bits": rows["input_bits"], "adc_bits": rows["adc_bits"],

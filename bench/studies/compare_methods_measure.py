@@ -96,8 +96,10 @@ class Measurement:
     table: Path
 
     def run(self, designs: Sequence[Design]) -> pd.DataFrame:
-        """One row per training (`per_seed`) of each design at every seed, with the experiment;
-        prints one line per design (a batch of `seeds` trainings)."""
+        """One row per training (`per_seed`) of each design at every seed, with the experiment
+        and the design's bits (a design's name does not tell its bits apart: a published
+        design's peripheral genes follow the search's objective); prints one line per design (a
+        batch of `seeds` trainings)."""
         frames = []
         for design in designs:
             since, start = pd.Timestamp.now(tz="UTC").floor("s"), time.perf_counter()
@@ -110,7 +112,9 @@ class Measurement:
                   f"{mean_std(frame['crossbar_pct'])} %, {new} new trainings, "
                   f"{self.seeds - new} read from the table, {time.perf_counter() - start:.0f} s",
                   flush=True)
-            frames.append(frame.assign(experiment=self.experiment))
+            bits = genome_columns(design.genome)
+            frames.append(frame.assign(experiment=self.experiment, input_bits=bits["input_bits"],
+                                       adc_bits=bits["adc_bits"]))
         return pd.concat(frames, ignore_index=True)
 
 
