@@ -60,32 +60,31 @@ def test_hardware_writer_round_trips_the_shipped_constants(
     assert all(getattr(hw, key) == value for key, value in written.items())
 
 
-def test_measured_designs_join_each_training_to_its_bits_at_the_tables_setting(
+def test_measured_designs_read_every_comparison_training_at_the_tables_setting(
     tmp_path: Path,
 ) -> None:
-    verified = pd.DataFrame({
-        "design": ["knee", "knee", "other"], "seed": [0, 1, 0],
-        "channels": ["64-128", "64-128", "64-128"], "float_pct": [50.0, 49.5, 50.0]})
     truth = pd.DataFrame({
-        "dataset": ["cifar10", "cifar10", "cifar10", "tinyimagenet"],
-        "fidelity": ["f", "f", "g", "f"], "weight_encoding": ["offset"] * 4,
-        "channels": ["64-128"] * 4, "seed": [0, 1, 0, 0],
-        "reference_accuracy_pct": [50.0, 49.5, 50.0, 50.0],
-        "nonideal_accuracy_pct": [47.0, 49.0, 40.0, 1.0], "input_bits": ["4-5"] * 4,
-        "adc_bits": ["6-7"] * 4, "crossbar_test_images": [2000] * 4})
-    files = (tmp_path / "v.csv", tmp_path / "t.csv")
-    verified.to_csv(files[0], index=False)
-    truth.to_csv(files[1], index=False)
+        "timestamp": ["2026-12-05T09:00", "2026-12-05T09:10", "2026-12-05T09:20",
+                      "2026-12-05T09:30", "2026-12-05T09:40"],
+        "note": ["verify knee", "verify knee", "verify other", "verify baseline",
+                 "verify knee"],
+        "dataset": ["cifar10", "cifar10", "cifar10", "cifar10", "tinyimagenet"],
+        "fidelity": ["f", "f", "g", "f", "f"], "weight_encoding": ["offset"] * 5,
+        "channels": ["64-128"] * 5, "seed": [0, 1, 0, 0, 0],
+        "reference_accuracy_pct": [50.0, 49.5, 50.0, 51.0, 50.0],
+        "nonideal_accuracy_pct": [47.0, 49.0, 40.0, 50.0, 1.0], "input_bits": ["4-5"] * 5,
+        "adc_bits": ["6-7"] * 5, "crossbar_test_images": [2000] * 5})
+    truth_csv = tmp_path / "t.csv"
+    truth.to_csv(truth_csv, index=False)
     table = pd.DataFrame({"dataset": ["cifar10"], "fidelity": ["f"],
                           "weight_encoding": ["offset"]})
     none = tmp_path / "none.csv"
-    rows = layer_penalty.measured_designs(table, files, [none])
-    # the fidelity-g and Tiny ImageNet trainings are other tables' settings: left out; "other"
-    # shares knee's channels and seed 0 but is joined to the same training (same float %)
+    rows = layer_penalty.measured_designs(table, truth_csv, [none])
+    # the fidelity-g and Tiny ImageNet trainings are other tables' settings: left out
     assert sorted(zip(rows["design"], rows["seed"], rows["loss_pp"], strict=True)) == [
-        ("knee", 0, 3.0), ("knee", 1, 0.5), ("other", 0, 3.0)]
+        ("VGG16", 0, 1.0), ("knee", 0, 3.0), ("knee", 1, 0.5)]
     assert set(rows["input_bits"]) == {"4-5"}
-    assert layer_penalty.measured_designs(table, (none, files[1]), []).empty
+    assert layer_penalty.measured_designs(table, none, []).empty
     runs = pd.DataFrame({  # bench/studies/main_runs.py's verified trainings
         "run": ["default", "default", "tinyimagenet"], "design": ["knee", "baseline", "knee"],
         "seed": [0, 0, 0], "channels": ["64-128"] * 3, "input_bits": ["2-8"] * 3,
@@ -95,7 +94,7 @@ def test_measured_designs_join_each_training_to_its_bits_at_the_tables_setting(
     runs.to_csv(tmp_path / "main_runs_verified.csv", index=False)
     runs.head(1).assign(seed=1).to_csv(tmp_path / "main_runs_layer_verified.csv", index=False)
     runs.head(2).to_csv(tmp_path / "main_runs_again_verified.csv", index=False)  # the same two
-    rows = layer_penalty.measured_designs(table, (none, files[1]), [
+    rows = layer_penalty.measured_designs(table, none, [
         tmp_path / "main_runs_verified.csv", tmp_path / "main_runs_layer_verified.csv",
         tmp_path / "main_runs_again_verified.csv"])
     assert sorted(zip(rows["design"], rows["seed"], strict=True)) == [
@@ -103,26 +102,23 @@ def test_measured_designs_join_each_training_to_its_bits_at_the_tables_setting(
     assert set(rows["images"]) == {10000} and set(rows["float_accuracy_pct"]) == {48.0, 51.0}
 
 
-def test_measured_designs_with_bits_leave_out_the_networks_other_evaluations(
-    tmp_path: Path,
-) -> None:
-    """A verified file that names each training's bits joins it to that evaluation only: the
-    same network (channels, seed, float %) run at other bits earlier is another design's."""
-    verified = pd.DataFrame({"design": ["XPertNet_50"], "seed": [0], "channels": ["64-128"],
-                             "float_pct": [50.0], "input_bits": ["4-5"], "adc_bits": ["6-7"]})
+def test_measured_designs_tell_apart_one_name_at_other_genes_by_the_day(tmp_path: Path) -> None:
+    """A published design that an earlier comparison ran at other peripheral genes is another
+    design: each set of genes keeps its own rows, named by the day it was trained."""
     truth = pd.DataFrame({
-        "dataset": "cifar10", "fidelity": "f", "weight_encoding": "offset",
-        "channels": "64-128", "seed": 0, "reference_accuracy_pct": 50.0,
-        "nonideal_accuracy_pct": [47.0, 40.0], "input_bits": ["4-5", "2-2"],
-        "adc_bits": ["6-7", "3-3"], "crossbar_test_images": 2000})
-    files = (tmp_path / "v.csv", tmp_path / "t.csv")
-    verified.to_csv(files[0], index=False)
-    truth.to_csv(files[1], index=False)
+        "timestamp": ["2026-12-05T09:00", "2026-12-06T01:00", "2026-12-06T01:10"],
+        "note": "verify XPertNet_50", "dataset": "cifar10", "fidelity": "f",
+        "weight_encoding": "offset", "channels": "64-128", "seed": [0, 0, 1],
+        "reference_accuracy_pct": 50.0, "nonideal_accuracy_pct": [40.0, 47.0, 48.0],
+        "input_bits": ["2-2", "4-5", "4-5"], "adc_bits": ["3-3", "6-7", "6-7"],
+        "crossbar_test_images": 2000})
+    truth.to_csv(tmp_path / "t.csv", index=False)
     table = pd.DataFrame({"dataset": ["cifar10"], "fidelity": ["f"],
                           "weight_encoding": ["offset"]})
-    rows = layer_penalty.measured_designs(table, files, [])
+    rows = layer_penalty.measured_designs(table, tmp_path / "t.csv", [])
     assert rows[["design", "input_bits", "loss_pp"]].values.tolist() == [
-        ["XPertNet_50", "4-5", 3.0]]
+        ["XPertNet_50 (2026-12-05)", "2-2", 10.0], ["XPertNet_50 (2026-12-06)", "4-5", 3.0],
+        ["XPertNet_50 (2026-12-06)", "4-5", 2.0]]
 
 
 def test_learning_curve_scores_the_same_rows_at_every_number_of_fit_networks() -> None:

@@ -58,10 +58,10 @@ from xpert_evo.training.verification import BASELINE
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: common.py
 from common import REPO, RESULTS, bound_pp, load_conf, save_fit, write_stamped  # noqa: E402
 
-DESIGNS = (RESULTS / "compare_methods_verified.csv", RESULTS / "compare_methods_ground_truth.csv")
-"""Searched and published designs measured on the crossbar (`bench/studies/compare_methods.py`):
-the per-seed verification (design names, float and crossbar %) and the ground-truth rows it
-trained (their bits)."""
+DESIGNS = RESULTS / "compare_methods_ground_truth.csv"
+"""Searched and published designs that `bench/studies/compare_methods.py` trained and ran on the
+crossbar: its ground-truth rows (note ``verify <design>``, bits, float and crossbar % on the same
+test images), of every run it made, earlier ones included."""
 
 VERIFIED_RUNS = "main_runs*_verified.csv"
 """Files in docs/results of the main runs' verified role designs and VGG16
@@ -204,7 +204,7 @@ def sensitivity(model: LayerPenalty, table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def measured_designs(table: pd.DataFrame, designs: tuple[Path, Path] = DESIGNS,
+def measured_designs(table: pd.DataFrame, designs: Path = DESIGNS,
                      runs: Sequence[Path] | None = None) -> pd.DataFrame:
     """Designs a search returned (and published ones), trained and run on the crossbar by
     `compare_methods` and by the main runs' verification, as precision-table rows (design, seed,
@@ -239,29 +239,26 @@ def _main_runs_rows(table: pd.DataFrame, runs: Path) -> pd.DataFrame:
         "loss_std_pp": np.nan, "net_id": -1})
 
 
-def _compare_methods_rows(table: pd.DataFrame, designs: tuple[Path, Path]) -> pd.DataFrame:
-    verified_csv, truth_csv = designs
-    if not (verified_csv.exists() and truth_csv.exists()):
+def _compare_methods_rows(table: pd.DataFrame, truth_csv: Path) -> pd.DataFrame:
+    if not truth_csv.exists():
         return pd.DataFrame()
-    verified = pd.read_csv(verified_csv)
     truth = pd.read_csv(truth_csv).dropna(subset=["nonideal_accuracy_pct"])
     first = table.iloc[0]
     truth = truth[(truth["dataset"] == first["dataset"]) & (truth["fidelity"] == first["fidelity"])
                   & (truth["weight_encoding"] == first["weight_encoding"])]
-    truth = truth.assign(float_r=truth["reference_accuracy_pct"].round(2))[
-        ["channels", "seed", "float_r", "input_bits", "adc_bits", "reference_accuracy_pct",
-         "nonideal_accuracy_pct", "crossbar_test_images"]]
-    # the bits tell apart trainings of one network evaluated at other bits (older files lack them)
-    keys = ["channels", "seed", "float_r", *(c for c in ("input_bits", "adc_bits")
-                                             if c in verified)]
-    rows = verified.assign(float_r=verified["float_pct"].round(2))[
-        ["design", *keys]].merge(truth, on=keys)
+    name = truth["note"].str.removeprefix("verify ").replace({BASELINE: "VGG16"})
+    # a name that earlier runs gave other peripheral genes (a published design's follow the
+    # search's objective): each set of genes is its own design, named by the day it was trained
+    genes = truth["input_bits"] + " " + truth["adc_bits"]
+    several = genes.groupby(name).transform("nunique") > 1
+    day = truth["timestamp"].str[:10].groupby([name, genes]).transform("min")
+    name = name.where(~several, name + " (" + day + ")")
     return pd.DataFrame({
-        "design": rows["design"], "seed": rows["seed"], "channels": rows["channels"],
-        "input_bits": rows["input_bits"], "adc_bits": rows["adc_bits"],
-        "float_accuracy_pct": rows["reference_accuracy_pct"],
-        "loss_pp": rows["reference_accuracy_pct"] - rows["nonideal_accuracy_pct"],
-        "images": rows["crossbar_test_images"],
+        "design": name, "seed": truth["seed"], "channels": truth["channels"],
+        "input_bits": truth["input_bits"], "adc_bits": truth["adc_bits"],
+        "float_accuracy_pct": truth["reference_accuracy_pct"],
+        "loss_pp": truth["reference_accuracy_pct"] - truth["nonideal_accuracy_pct"],
+        "images": truth["crossbar_test_images"],
         "loss_std_pp": np.nan, "net_id": -1})  # no bootstrap noise kept; no table network
 
 
