@@ -35,14 +35,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
 from xpert_evo.config import plain_config
-from xpert_evo.crossbar.evaluate import evaluation_data
+from xpert_evo.crossbar.evaluate import PairedEvaluator
+from xpert_evo.crossbar.layer_penalty import table_arrays
 from xpert_evo.crossbar.loss_noise import replicate_pairs
 from xpert_evo.crossbar.loss_table import PACKAGED, paired_loss, read_table, table_dir
 from xpert_evo.crossbar.quantise import CrossbarSpec
-from xpert_evo.crossbar.simulate import CrossbarNetwork
 from xpert_evo.precision import source_spec
 from xpert_evo.report import markdown_table
 from xpert_evo.space.backbone import Backbone
@@ -75,11 +74,6 @@ def redrawn(train: Split, draw: int, seed: int = SEED) -> Split:
     evenly spaced calibration images `evaluation_data` picks from it are then another sample."""
     order = np.random.default_rng([seed, draw]).permutation(len(train))
     return Split(train.images[order], train.labels[order], train.dataset, train.num_classes)
-
-
-def bits(text: str) -> list[int]:
-    """Per-layer bits of a table row ("8-7-6-...")."""
-    return [int(v) for v in text.split("-")]
 
 
 def summary(frame: pd.DataFrame, draws: int) -> dict[str, float]:
@@ -127,27 +121,26 @@ def main(argv: list[str] | None = None) -> int:
                                                                        "draw"])
     have = set(zip(done["net_id"], done["setting"], done["draw"], strict=True))
     # draw 0 (the default calibration) once, on the first row: the table's loss, reproduced
-    todo = [(r, k) for i, r in enumerate(chosen.itertuples())
-            for k in range(0 if i == 0 else 1, args.draws + 1)
+    todo = [(r, k) for r in chosen.itertuples() for k in range(0 if r.Index == 0 else 1,
+                                                                args.draws + 1)
             if (r.net_id, r.setting, k) not in have]
     print(f"{len(chosen)} replicate pairs, {args.draws} calibration draws each: "
           f"{len(todo)} evaluations to run", flush=True)
+    per_layer = table_arrays(chosen)
     with torch_threads(args.threads):
         splits = budget_splits(data, spec, None)
         for i, (row, draw) in enumerate(todo, 1):
             start = time.perf_counter()
-            channels = bits(row.channels)
+            channels = per_layer["channels"][row.Index].tolist()
             ckpt = checkpoint_path(channels, data, spec, 0, cache_root(None) / "checkpoints")
             if not ckpt.is_file():
                 raise SystemExit(f"net {row.net_id}: no checkpoint {ckpt}; build the table's "
                                  "networks first (python -m xpert_evo.precision)")
             model, _ = load_checkpoint(ckpt, channels, backbone, spec)
             calib_source = splits.train if draw == 0 else redrawn(splits.train, draw)
-            images, labels, calib = evaluation_data(xbar, splits.test, calib_source)
-            net = CrossbarNetwork(model, xbar, calib, torch.device("cpu"))
-            float_ok = net.correct(images, labels, calib, 8, None, mode="float")
-            xbar_ok = net.correct(images, labels, calib, bits(row.input_bits), bits(row.adc_bits))
-            loss, _ = paired_loss(float_ok, xbar_ok)
+            evaluator = PairedEvaluator(model, xbar, splits.test, calib_source, "cpu")
+            loss, _ = paired_loss(evaluator.float_correct, evaluator.crossbar_correct(
+                per_layer["input_bits"][row.Index], per_layer["adc_bits"][row.Index]))
             pd.DataFrame([{"net_id": row.net_id, "setting": row.setting, "draw": draw,
                            "loss_pp": loss}]).to_csv(csv, mode="a", header=not csv.exists(),
                                                      index=False)

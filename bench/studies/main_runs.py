@@ -17,8 +17,8 @@ came from, read back from the run's ``run.json``, ``pareto.csv`` and ``history.c
 runs' trainings (predicted beside measured crossbar loss) go to ``main_runs_verified.csv``.
 Copies the ``cifar10`` run's ``pareto.png`` to ``docs/pareto_cifar10.png``. A report of all five
 runs under the shipped stem also rewrites the README's results table and the findings under it
-(`readme_rows`, `readme_findings`), stamped,
-between its ``<!-- main_runs.py: begin ... -->`` and ``<!-- main_runs.py: end -->`` lines.
+(`readme_rows`, `readme_findings`), stamped, between its ``<!-- main_runs.py: begin ... -->`` and
+``<!-- main_runs.py: end -->`` lines.
 
 With ``--verify-seeds N`` (N > 0) the runs named by ``--verify-runs`` end with their verification
 (``verify.roles=[knee,iso_accuracy] verify.seeds=N``, docs/verification.md): their role designs
@@ -199,15 +199,20 @@ def verified_trainings(name: str, run_dir: Path) -> pd.DataFrame:
                        penalty=penalty.get("fitted") or penalty.get("model") or "none")
 
 
+def role_errors(rows: list[dict[str, Any]]) -> pd.Series:
+    """Predicted minus measured net accuracy (pp) of every verified role design over all runs."""
+    return pd.Series([r[f"{role}_predicted_minus_measured_pp"] for r in rows for role in ROLES
+                      if f"{role}_predicted_minus_measured_pp" in r], dtype=float)
+
+
 def bias(rows: list[dict[str, Any]]) -> str:
     """The winner's-curse bias: mean signed error predicted minus measured of the verified role
     designs over all runs, with its spread; empty without verified runs."""
-    errors = [r[f"{role}_predicted_minus_measured_pp"] for r in rows for role in ROLES
-              if f"{role}_predicted_minus_measured_pp" in r]
-    if not errors:
+    errors = role_errors(rows)
+    if errors.empty:
         return ""
-    spread = f" (std {pd.Series(errors).std(ddof=1):.2f} pp)" if len(errors) > 1 else ""
-    mean = pd.Series(errors).mean()
+    spread = f" (std {errors.std(ddof=1):.2f} pp)" if len(errors) > 1 else ""
+    mean = errors.mean()
     reading = ("read a front design's predicted accuracy as that much too high" if mean > 0 else
                "no upward bias shows at this budget: these front designs measured at or above "
                "their predictions on average")
@@ -219,8 +224,7 @@ def bias(rows: list[dict[str, Any]]) -> str:
 
 README_SECTION = "main_runs.py"
 """Name of the README's results this script rewrites (`readme_rows`, `readme_findings`) between
-the markers
-``<!-- main_runs.py: begin ... -->`` and ``<!-- main_runs.py: end -->``."""
+the markers ``<!-- main_runs.py: begin ... -->`` and ``<!-- main_runs.py: end -->``."""
 
 
 def _role_cell(row: dict[str, Any], role: str) -> str:
@@ -259,8 +263,7 @@ def readme_findings(rows: list[dict[str, Any]]) -> list[str]:
     the crossbar (paired by seed) and the winner's-curse bias over the verified role designs;
     empty without verified runs."""
     tested = [r for r in rows if "iso_accuracy_holds" in r]
-    errors = pd.Series([r[f"{role}_predicted_minus_measured_pp"] for r in rows for role in ROLES
-                        if f"{role}_predicted_minus_measured_pp" in r], dtype=float)
+    errors = role_errors(rows)
     if not tested or errors.empty:
         return []
     failed = [r["run"] for r in tested if r["iso_accuracy_holds"] != "yes"]
