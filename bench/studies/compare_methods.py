@@ -44,8 +44,9 @@ seeded, so a rerun finds the same designs (they take minutes).
 Writes into ``--out-dir``: compare_methods.md (stamped: command, commit, date, machine),
 compare_methods_runs.csv (one row per run, rewritten after every run),
 compare_methods_verified.csv (one row per training) and compare_methods.png. A measured run into
-docs/results also rewrites the README's summary of it (`readme_rows`), stamped, between its
-``<!-- compare_methods.py: begin ... -->`` and ``<!-- compare_methods.py: end -->`` lines.
+docs/results also rewrites the README's summary of it (`readme_rows`, `published_rows`),
+stamped, between its ``<!-- compare_methods.py: begin ... -->`` and
+``<!-- compare_methods.py: end -->`` lines.
 """
 
 from __future__ import annotations
@@ -328,8 +329,7 @@ def search(args: argparse.Namespace) -> tuple[pd.DataFrame, dict[tuple[str, str]
 
 README_SECTION = "compare_methods.py"
 """Name of the README's summary this script rewrites (`readme_rows`, `published_rows`) between
-the markers
-``<!-- compare_methods.py: begin ... -->`` and ``<!-- compare_methods.py: end -->``."""
+the markers ``<!-- compare_methods.py: begin ... -->`` and ``<!-- compare_methods.py: end -->``."""
 
 
 def readme_rows(rows: pd.DataFrame, measured: dict[str, pd.DataFrame]) -> list[str]:
